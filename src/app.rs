@@ -1,0 +1,60 @@
+//! Wiring: one actor per bus, one poller per device, the state fold.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::device::{DeviceSpec, poller};
+use crate::modbus::{BusHandle, bus};
+use crate::state::{self, Snapshot};
+
+/// Handles to a running nomhub.
+pub struct App {
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub buses: HashMap<String, BusHandle>,
+}
+
+/// The device specs of a config, each with its bus handle.
+pub fn device_specs(config: &Config, buses: &HashMap<String, BusHandle>) -> Vec<DeviceSpec> {
+    config
+        .devices
+        .iter()
+        .filter_map(|d| {
+            Some(DeviceSpec {
+                id: d.id.get_ref().clone(),
+                profile: config.profiles.get(d.profile.get_ref())?.clone(),
+                unit: *d.unit.get_ref(),
+                bus: buses.get(d.bus.get_ref())?.clone(),
+                interval_override: d.poll.map(|p| p.0),
+            })
+        })
+        .collect()
+}
+
+/// Starts one actor per bus.
+pub fn start_buses(config: &Config, cancel: &CancellationToken) -> HashMap<String, BusHandle> {
+    config
+        .bus_settings()
+        .into_iter()
+        .map(|s| (s.id.to_string(), bus::spawn(s, cancel.child_token())))
+        .collect()
+}
+
+/// Starts every task for `config` on `tasks`; they stop when `cancel` fires.
+pub fn start(config: &Config, tasks: &TaskTracker, cancel: &CancellationToken) -> App {
+    let buses = start_buses(config, cancel);
+    let (report_tx, report_rx) = mpsc::channel(256);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
+    tasks.spawn(state::run(report_rx, snap_tx));
+    for spec in device_specs(config, &buses) {
+        tasks.spawn(poller::run(spec, report_tx.clone(), cancel.child_token()));
+    }
+    App {
+        snapshot: snap_rx,
+        buses,
+    }
+}

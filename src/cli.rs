@@ -1,0 +1,770 @@
+//! The command line: the demo, the simulator, and the installer's tools.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config;
+use crate::device::{DeviceSpec, Poller, poller, sunspec};
+use crate::modbus::{
+    BusHandle, BusSettings, DataType, Op, Raw, RegisterKind, Transport, WordOrder, bus, decode,
+    encode,
+};
+use crate::model::BusId;
+use crate::profile::{ProfileSet, plan_tiers};
+use crate::sim::{self, Fault, SimOptions};
+use crate::state::Snapshot;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nomhub",
+    version,
+    about = "Local hub for Nul op de Meter homes"
+)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the simulated dwelling and poll it with the shipped profiles (no hardware needed).
+    Demo(DemoArgs),
+    /// Run only the simulated dwelling as a Modbus TCP server, for other tools to talk to.
+    Sim(SimArgs),
+    /// Run nomhub against real devices.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and report every problem (exit 0 when fine, 2 when not).
+    CheckConfig { file: PathBuf },
+    /// Print the example configuration with every key and its default.
+    PrintConfig,
+    /// List the built-in device profiles and their poll plans.
+    Profiles {
+        #[arg(long)]
+        json: bool,
+        /// Profiles from this directory instead of the built-in ones.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Installer's Modbus tools.
+    #[command(subcommand)]
+    Modbus(ModbusCommand),
+    /// Check the configured devices.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 60.0)]
+    pub speed: f64,
+    /// Port for the simulator (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Stop after this long (e.g. "30s"); runs until Ctrl-C when absent.
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    pub run_for: Option<Duration>,
+    /// Seconds between printed tables.
+    #[arg(long, default_value_t = 5)]
+    pub every: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    #[arg(long, default_value_t = 5020)]
+    pub port: u16,
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Simulated seconds per real second; 0 freezes the dwelling.
+    #[arg(long, default_value_t = 60.0)]
+    pub speed: f64,
+    /// Local hour of today the simulation starts at.
+    #[arg(long, default_value_t = 10)]
+    pub start_hour: u32,
+    /// A fault to switch on, as UNIT=FAULT (silent, exception, garbage, counter_backwards).
+    #[arg(long)]
+    pub fault: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Target {
+    /// TCP host of the device or gateway.
+    #[arg(long, conflicts_with = "serial")]
+    pub host: Option<String>,
+    #[arg(long, default_value_t = 502)]
+    pub port: u16,
+    /// Serial device for RTU, e.g. /dev/ttyUSB0.
+    #[arg(long)]
+    pub serial: Option<String>,
+    #[arg(long, default_value_t = 9600)]
+    pub baud: u32,
+    /// Per-request timeout.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RegisterArgs {
+    #[arg(long, default_value_t = 1)]
+    pub unit: u8,
+    /// holding, input, coil or discrete.
+    #[arg(long, default_value = "holding")]
+    pub register: RegisterKind,
+    /// Wire (0-based) address.
+    #[arg(long)]
+    pub address: u16,
+    /// u16, i16, u32, i32, u64, f32, string or bool.
+    #[arg(long = "type", default_value = "u16")]
+    pub ty: DataType,
+    /// ABCD, CDAB, BADC or DCBA.
+    #[arg(long, default_value = "ABCD")]
+    pub word_order: WordOrder,
+    /// Registers of a string.
+    #[arg(long, default_value_t = 8)]
+    pub length: u16,
+    /// Multiply the raw value by this.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModbusCommand {
+    /// Read and decode registers.
+    Read {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        reg: RegisterArgs,
+        /// Read this many consecutive values.
+        #[arg(long, default_value_t = 1)]
+        count: u16,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a value (asks for confirmation unless --yes).
+    Write {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        reg: RegisterArgs,
+        /// The value in engineering units (divided by --scale before encoding).
+        #[arg(long, allow_hyphen_values = true)]
+        value: f64,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the unit ids that answer, and SunSpec devices with their models.
+    Scan {
+        #[command(flatten)]
+        target: Target,
+        /// Units to try, e.g. "1-10" or "1,2,126".
+        #[arg(long, default_value = "1-247")]
+        units: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// Poll every configured device once and print its values and errors.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo(args).await,
+        Command::Sim(args) => run_sim(args).await,
+        Command::Run { config } => run_config(&config).await,
+        Command::CheckConfig { file } => Ok(match config::load(&file) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} buses, {} devices)",
+                    file.display(),
+                    c.buses.len(),
+                    c.devices.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(report) => {
+                eprintln!("{report}");
+                ExitCode::from(2)
+            }
+        }),
+        Command::PrintConfig => {
+            print!("{}", config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profiles { json, dir } => profiles(json, dir),
+        Command::Modbus(cmd) => modbus(cmd).await,
+        Command::Devices(DevicesCommand::Check { config, json }) => {
+            devices_check(&config, json).await
+        }
+    }
+}
+
+async fn wait_for_stop(run_for: Option<Duration>) {
+    match run_for {
+        Some(d) => tokio::time::sleep(d).await,
+        None => {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "Cannot listen for Ctrl-C.");
+            }
+        }
+    }
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    let opts = SimOptions {
+        listen: ([127, 0, 0, 1], args.port).into(),
+        speed: args.speed,
+        ..SimOptions::default()
+    };
+    let handle = sim::start(opts, cancel.clone()).await?;
+    let config = match config::demo(handle.addr.port()) {
+        Ok(c) => c,
+        Err(r) => {
+            eprintln!("{r}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!(
+        "nomhub demo: a simulated dwelling on modbus tcp://{} (units 1 inverter, 2 grid meter, 3 installations meter, 4 heat pump)",
+        handle.addr
+    );
+    println!(
+        "Simulated time runs {}x real time. Stop with Ctrl-C.\n",
+        args.speed
+    );
+    let tasks = TaskTracker::new();
+    let app = crate::app::start(&config, &tasks, &cancel);
+    let mut snapshot = app.snapshot.clone();
+    let every = Duration::from_secs(args.every.max(1));
+    let printer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if snapshot.has_changed().is_err() {
+                return;
+            }
+            let snap = snapshot.borrow_and_update().clone();
+            println!("{}", render_snapshot(&snap));
+        }
+    });
+    wait_for_stop(args.run_for).await;
+    cancel.cancel();
+    printer.abort();
+    tasks.close();
+    if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("Some tasks did not stop within 5 s.");
+    }
+    println!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A plain table of every point, grouped by device.
+pub fn render_snapshot(snap: &Snapshot) -> String {
+    let mut out = String::new();
+    let mut last_device = None;
+    for ((device, point), sample) in &snap.points {
+        if last_device != Some(device) {
+            let status = snap.devices.get(device);
+            let state = match status {
+                Some(s) if s.online => "online".to_owned(),
+                Some(s) => format!("OFFLINE: {}", s.last_error.as_deref().unwrap_or("")),
+                None => "unknown".to_owned(),
+            };
+            out.push_str(&format!("{device} ({state})\n"));
+            last_device = Some(device);
+        }
+        let value = match &sample.value {
+            Ok(v) => v.to_string(),
+            Err(e) => format!("unavailable ({})", unavailable_text(e)),
+        };
+        out.push_str(&format!("  {:<28} {value}\n", point.as_str()));
+    }
+    out
+}
+
+fn unavailable_text(e: &crate::model::Unavailable) -> String {
+    use crate::model::Unavailable::*;
+    match e {
+        NotImplemented => "not implemented by the device".to_owned(),
+        PollFailed(s) | Rejected(s) => s.clone(),
+    }
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    let faults: Vec<(u8, Fault)> = args
+        .fault
+        .iter()
+        .map(|f| {
+            let (u, k) = f
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--fault {f}: write UNIT=FAULT"))?;
+            Ok((
+                u.parse()?,
+                k.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let opts = SimOptions {
+        listen: (args.bind, args.port).into(),
+        speed: args.speed,
+        start: sim::dwelling::today_at(args.start_hour),
+        ..SimOptions::default()
+    };
+    let handle = sim::start(opts, cancel.clone()).await?;
+    for (unit, fault) in faults {
+        handle.bank.set_fault(unit, Some(fault));
+    }
+    println!(
+        "Simulated dwelling on modbus tcp://{} : unit 1 SunSpec inverter (base 40000), 2 SDM630 grid meter, 3 SDM120 installations meter, 4 Luxtronik 2.1 heat pump.",
+        handle.addr
+    );
+    wait_for_stop(None).await;
+    cancel.cancel();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(r) => {
+            eprintln!("{r}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let _app = crate::app::start(&config, &tasks, &cancel);
+    tracing::info!(devices = config.devices.len(), "nomhub running.");
+    wait_for_stop(None).await;
+    cancel.cancel();
+    tasks.close();
+    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("Some tasks did not stop within 10 s.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn profiles(json: bool, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let set = match dir {
+        Some(d) => ProfileSet::from_dir(&d),
+        None => ProfileSet::embedded(),
+    };
+    let set = match set {
+        Ok(s) => s,
+        Err(r) => {
+            eprintln!("{r}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut rows = Vec::new();
+    for p in set.iter() {
+        let plan = p.resolve().ok().map(|r| plan_tiers(&r));
+        rows.push(json!({
+            "id": p.id(), "kind": p.kind, "vendor": p.file.vendor, "model": p.file.model,
+            "points": p.file.points.len(), "sunspec": p.is_sunspec(),
+            "requests_per_tier": plan.map(|v| v.into_iter().map(|(t, b)| json!({"tier": t, "requests": b.len()})).collect::<Vec<_>>()),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for r in rows {
+            println!(
+                "{:<28} {:<10} {} {} ({} points){}",
+                r["id"].as_str().unwrap_or(""),
+                r["kind"].as_str().unwrap_or(""),
+                r["vendor"].as_str().unwrap_or(""),
+                r["model"].as_str().unwrap_or(""),
+                r["points"],
+                if r["sunspec"] == true {
+                    ", found by SunSpec discovery"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn connect(target: &Target, cancel: &CancellationToken) -> anyhow::Result<BusHandle> {
+    let transport = match (&target.host, &target.serial) {
+        (Some(host), None) => Transport::Tcp {
+            host: host.clone(),
+            port: target.port,
+        },
+        (None, Some(serial)) => Transport::Rtu {
+            serial: serial.clone(),
+            baud: target.baud,
+        },
+        _ => anyhow::bail!("give --host (Modbus TCP) or --serial (Modbus RTU)"),
+    };
+    let mut settings = BusSettings::new(BusId::new("cli").map_err(anyhow::Error::msg)?, transport);
+    settings.timeout = target.timeout;
+    Ok(bus::spawn(settings, cancel.clone()))
+}
+
+fn raw_json(raw: &Raw) -> serde_json::Value {
+    match raw {
+        Raw::Unsigned(u) => json!(u),
+        Raw::Signed(i) => json!(i),
+        Raw::Float(f) => json!(f),
+        Raw::Text(s) => json!(s),
+        Raw::Bool(b) => json!(b),
+    }
+}
+
+async fn modbus(cmd: ModbusCommand) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    let result = match cmd {
+        ModbusCommand::Read {
+            target,
+            reg,
+            count,
+            json,
+        } => {
+            let bus = connect(&target, &cancel)?;
+            let size = if reg.register.is_bit() {
+                1
+            } else {
+                reg.ty.words(reg.length)
+            };
+            let op = Op::Read {
+                kind: reg.register,
+                addr: reg.address,
+                count: size * count,
+            };
+            let words = match bus.call(reg.unit, op).await {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let mut values = Vec::new();
+            for (i, chunk) in words.chunks(usize::from(size)).enumerate() {
+                let addr = reg.address + i as u16 * size;
+                let ty = if reg.register.is_bit() {
+                    DataType::Bool
+                } else {
+                    reg.ty
+                };
+                let raw = decode(chunk, ty, reg.word_order)?;
+                let scaled = raw
+                    .as_f64()
+                    .filter(|_| !matches!(raw, Raw::Bool(_)))
+                    .map(|v| v * reg.scale);
+                values.push((addr, chunk.to_vec(), raw, scaled));
+            }
+            if json {
+                let out: Vec<_> = values
+                    .iter()
+                    .map(|(a, w, raw, s)| json!({"address": a, "words": w, "raw": raw_json(raw), "value": s.map_or_else(|| raw_json(raw), |v| json!(v))}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"unit": reg.unit, "register": reg.register, "type": reg.ty.to_string(), "word_order": reg.word_order, "values": out})
+                    )?
+                );
+            } else {
+                for (a, w, raw, s) in values {
+                    let shown = match (s, &raw) {
+                        (Some(v), _) => format_number(v),
+                        (None, Raw::Text(t)) => format!("{t:?}"),
+                        (None, other) => format!("{}", raw_json(other)),
+                    };
+                    let hex: Vec<String> = w.iter().map(|x| format!("0x{x:04X}")).collect();
+                    println!("{} {a} = {shown}   [{}]", reg.register, hex.join(" "));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        ModbusCommand::Write {
+            target,
+            reg,
+            value,
+            yes,
+            json,
+        } => {
+            let op = if reg.register == RegisterKind::Coil {
+                Op::WriteCoil {
+                    addr: reg.address,
+                    value: value != 0.0,
+                }
+            } else if reg.register == RegisterKind::Holding {
+                Op::WriteRegisters {
+                    addr: reg.address,
+                    words: encode(value / reg.scale, reg.ty, reg.word_order)?,
+                }
+            } else {
+                anyhow::bail!(
+                    "{} registers cannot be written; use --register holding or coil",
+                    reg.register
+                );
+            };
+            let where_ = target.host.clone().map_or_else(
+                || target.serial.clone().unwrap_or_default(),
+                |h| format!("{h}:{}", target.port),
+            );
+            if !yes {
+                eprint!(
+                    "Write {value} to unit {} {} {} ({op}) on {where_}? Type yes: ",
+                    reg.unit, reg.register, reg.address
+                );
+                std::io::stderr().flush()?;
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                if line.trim() != "yes" {
+                    eprintln!("Not written.");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            let bus = connect(&target, &cancel)?;
+            match bus.call(reg.unit, op).await {
+                Ok(_) => {
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"written": true, "unit": reg.unit, "address": reg.address, "value": value})
+                        );
+                    } else {
+                        println!(
+                            "Wrote {value} to unit {} {} {}.",
+                            reg.unit, reg.register, reg.address
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ModbusCommand::Scan {
+            target,
+            units,
+            json,
+        } => scan(&target, &units, json, &cancel).await?,
+    };
+    cancel.cancel();
+    Ok(result)
+}
+
+fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn parse_units(s: &str) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(a.trim().parse::<u8>()?..=b.trim().parse::<u8>()?),
+            None => out.push(part.trim().parse()?),
+        }
+    }
+    Ok(out)
+}
+
+async fn scan(
+    target: &Target,
+    units: &str,
+    json: bool,
+    cancel: &CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let bus = connect(target, cancel)?;
+    let profiles = ProfileSet::embedded().map_err(|r| anyhow::anyhow!("{r}"))?;
+    let sunspec_profile = profiles.get("sunspec-inverter").cloned();
+    let mut found = Vec::new();
+    for unit in parse_units(units)? {
+        // Any answer, an exception included, means a device is there; a gateway's
+        // "target did not respond" and silence mean nobody is.
+        let probe = bus
+            .call(
+                unit,
+                Op::Read {
+                    kind: RegisterKind::Holding,
+                    addr: 0,
+                    count: 1,
+                },
+            )
+            .await;
+        let present = match &probe {
+            Ok(_) => true,
+            Err(e) => match e.exception() {
+                Some(
+                    tokio_modbus::ExceptionCode::GatewayTargetDevice
+                    | tokio_modbus::ExceptionCode::GatewayPathUnavailable,
+                ) => false,
+                Some(_) => true,
+                None => false,
+            },
+        };
+        if !present {
+            continue;
+        }
+        let mut entry = json!({"unit": unit});
+        if let Ok((base, models)) = sunspec::discover(&bus, unit, &[40000, 0, 50000]).await {
+            entry["sunspec"] = json!({"base": base, "models": models.iter().map(|m| json!({"id": m.id, "address": m.addr, "length": m.len})).collect::<Vec<_>>()});
+            if let Some(p) = &sunspec_profile
+                && let Ok(resolved) = p.resolve_sunspec(&models)
+            {
+                let spec = DeviceSpec {
+                    id: crate::model::DeviceId::new("scan").map_err(anyhow::Error::msg)?,
+                    profile: p.clone(),
+                    unit,
+                    bus: bus.clone(),
+                    interval_override: None,
+                };
+                let mut poller = Poller::new(&spec, resolved);
+                let mut values = serde_json::Map::new();
+                for report in poller.poll_all().await {
+                    for s in report.samples {
+                        if let Ok(v) = s.value {
+                            values.insert(s.point.to_string(), json!(v.to_string()));
+                        }
+                    }
+                }
+                entry["values"] = serde_json::Value::Object(values);
+            }
+        }
+        found.push(entry);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"units": found}))?
+        );
+    } else if found.is_empty() {
+        println!("No unit answered.");
+    } else {
+        for e in &found {
+            print!("unit {}: answers", e["unit"]);
+            if let Some(s) = e.get("sunspec") {
+                let ids: Vec<String> = s["models"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| m["id"].to_string())
+                    .collect();
+                print!(", SunSpec at {} with models {}", s["base"], ids.join(", "));
+            }
+            println!();
+            if let Some(v) = e.get("values").and_then(|v| v.as_object()) {
+                for (k, val) in v {
+                    println!("    {k:<24} {}", val.as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn devices_check(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(r) => {
+            eprintln!("{r}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let cancel = CancellationToken::new();
+    let buses = crate::app::start_buses(&config, &cancel);
+    let mut snap = Snapshot::default();
+    let mut failed = false;
+    for spec in crate::app::device_specs(&config, &buses) {
+        match poller::resolve(&spec).await {
+            Ok(profile) => {
+                let mut p = Poller::new(&spec, profile);
+                for r in p.poll_all().await {
+                    failed |= r.error.is_some();
+                    snap.apply(r);
+                }
+            }
+            Err(e) => {
+                failed = true;
+                snap.apply(crate::device::PollReport {
+                    device: spec.id.clone(),
+                    tier: String::new(),
+                    samples: vec![],
+                    error: Some(e),
+                    requests: 0,
+                });
+            }
+        }
+    }
+    cancel.cancel();
+    if json {
+        let devices: Vec<_> = snap
+            .devices
+            .iter()
+            .map(|(id, st)| {
+                let points: serde_json::Map<String, serde_json::Value> = snap
+                    .points
+                    .iter()
+                    .filter(|((d, _), _)| d == id)
+                    .map(|((_, p), s)| (p.to_string(), match &s.value { Ok(v) => json!({"value": v.as_f64().map_or_else(|| json!(v.to_string()), |x| json!(x)), "text": v.to_string()}), Err(e) => json!({"unavailable": unavailable_text(e)}) }))
+                    .collect();
+                json!({"device": id, "online": st.online, "error": st.last_error, "points": points})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"devices": devices}))?
+        );
+    } else {
+        print!("{}", render_snapshot(&snap));
+        for (id, st) in &snap.devices {
+            if let Some(e) = &st.last_error
+                && !snap.points.keys().any(|(d, _)| d == id)
+            {
+                println!("{id} (OFFLINE: {e})");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,349 @@
+//! `nomhub.toml`: serde types, loading, and a validation pass that reports every
+//! problem at once, each with file, line and column.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::modbus::{BusSettings, Transport};
+use crate::model::{BusId, DeviceId, Dur};
+use crate::profile::ProfileSet;
+use crate::report::{Issue, Report};
+
+/// The example configuration, every key with its default (`nomhub print-config`).
+pub const EXAMPLE: &str = include_str!("../../config/nomhub.example.toml");
+
+/// The configuration `nomhub demo` runs with (the simulated dwelling's devices).
+pub const DEMO: &str = include_str!("../../config/demo.toml");
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// Shown in the dashboard and as the Home Assistant hub device.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Load device profiles from this directory instead of the built-in ones.
+    #[serde(default)]
+    pub integrations_dir: Option<PathBuf>,
+}
+
+fn default_name() -> String {
+    "nomhub".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusType {
+    Tcp,
+    Rtu,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    pub id: Spanned<BusId>,
+    #[serde(rename = "type")]
+    pub kind: BusType,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub baud: Option<u32>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub frame_gap: Option<Dur>,
+}
+
+fn default_port() -> u16 {
+    502
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    pub id: Spanned<DeviceId>,
+    /// Display name; defaults to the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub profile: Spanned<String>,
+    pub bus: Spanned<String>,
+    pub unit: Spanned<u8>,
+    /// Polls every tier at this interval instead of the profile's.
+    #[serde(default)]
+    pub poll: Option<Dur>,
+}
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: String,
+    pub hub: HubConfig,
+    pub buses: Vec<BusConfig>,
+    pub devices: Vec<DeviceConfig>,
+    pub profiles: ProfileSet,
+}
+
+impl Config {
+    pub fn bus_settings(&self) -> Vec<BusSettings> {
+        self.buses.iter().map(bus_settings).collect()
+    }
+}
+
+pub fn bus_settings(b: &BusConfig) -> BusSettings {
+    let transport = match b.kind {
+        BusType::Tcp => Transport::Tcp {
+            host: b.host.clone().unwrap_or_default(),
+            port: b.port,
+        },
+        BusType::Rtu => Transport::Rtu {
+            serial: b.serial.clone().unwrap_or_default(),
+            baud: b.baud.unwrap_or(9600),
+        },
+    };
+    let mut s = BusSettings::new(b.id.get_ref().clone(), transport);
+    if let Some(t) = b.timeout {
+        s.timeout = t.0;
+    }
+    if let Some(g) = b.frame_gap {
+        s.frame_gap = g.0;
+    }
+    s
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, Report> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut r = Report::default();
+        r.push(Issue::at(&name, "", None, format!("cannot read: {e}")));
+        r
+    })?;
+    parse(&name, &text)
+}
+
+/// Parses and validates config `text`; `name` is used in messages.
+pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
+    let mut report = Report::default();
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    for e in syntax {
+        report.push(Issue::at(name, text, e.span(), e.message().to_owned()));
+    }
+    let mut hub = HubConfig {
+        name: default_name(),
+        integrations_dir: None,
+    };
+    let mut buses = Vec::new();
+    let mut devices = Vec::new();
+    for (key, value) in doc.into_inner() {
+        let key_span = key.span();
+        match key.get_ref().as_ref() {
+            "hub" => {
+                if let Some(h) = item(name, text, value, &mut report) {
+                    hub = h;
+                }
+            }
+            "bus" => buses = items(name, text, "bus", key_span, value, &mut report),
+            "device" => devices = items(name, text, "device", key_span, value, &mut report),
+            other => report.push(Issue::at(
+                name,
+                text,
+                Some(key_span),
+                format!("unknown key `{other}`, expected one of `hub`, `bus`, `device`"),
+            )),
+        }
+    }
+    let profiles = match &hub.integrations_dir {
+        Some(dir) => ProfileSet::from_dir(dir),
+        None => ProfileSet::embedded(),
+    };
+    let profiles = match profiles {
+        Ok(p) => p,
+        Err(r) => {
+            report.extend(r);
+            ProfileSet::default()
+        }
+    };
+    validate(name, text, &buses, &devices, &profiles, &mut report);
+    report.into_result(Config {
+        path: name.to_owned(),
+        hub,
+        buses,
+        devices,
+        profiles,
+    })
+}
+
+fn item<T: for<'de> Deserialize<'de>>(
+    name: &str,
+    text: &str,
+    value: Spanned<DeValue<'_>>,
+    report: &mut Report,
+) -> Option<T> {
+    let span = value.span();
+    T::deserialize(ValueDeserializer::from(value))
+        .map_err(|e| {
+            report.push(Issue::at(
+                name,
+                text,
+                e.span().or(Some(span)),
+                e.message().to_owned(),
+            ))
+        })
+        .ok()
+}
+
+/// Each entry of an array of tables on its own, so one bad entry hides no other.
+fn items<T: for<'de> Deserialize<'de>>(
+    name: &str,
+    text: &str,
+    what: &str,
+    key_span: std::ops::Range<usize>,
+    value: Spanned<DeValue<'_>>,
+    report: &mut Report,
+) -> Vec<T> {
+    match value.into_inner() {
+        DeValue::Array(entries) => entries
+            .into_iter()
+            .filter_map(|v| item(name, text, v, report))
+            .collect(),
+        _ => {
+            report.push(Issue::at(
+                name,
+                text,
+                Some(key_span),
+                format!("`{what}` must be an array of tables: write [[{what}]]"),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+fn validate(
+    name: &str,
+    text: &str,
+    buses: &[BusConfig],
+    devices: &[DeviceConfig],
+    profiles: &ProfileSet,
+    report: &mut Report,
+) {
+    let mut issue = |span: std::ops::Range<usize>, msg: String| {
+        report.push(Issue::at(name, text, Some(span), msg))
+    };
+    let mut bus_ids = HashSet::new();
+    for b in buses {
+        let id = b.id.get_ref();
+        if !bus_ids.insert(id.as_str()) {
+            issue(b.id.span(), format!("bus `{id}` is defined twice"));
+        }
+        match b.kind {
+            BusType::Tcp => {
+                if b.host.as_deref().is_none_or(str::is_empty) {
+                    issue(b.id.span(), format!("bus `{id}`: a tcp bus needs `host`"));
+                }
+                if b.serial.is_some() || b.baud.is_some() {
+                    issue(
+                        b.id.span(),
+                        format!("bus `{id}`: `serial` and `baud` belong to rtu buses"),
+                    );
+                }
+            }
+            BusType::Rtu => {
+                if b.serial.as_deref().is_none_or(str::is_empty) {
+                    issue(
+                        b.id.span(),
+                        format!("bus `{id}`: an rtu bus needs `serial` (e.g. \"/dev/ttyUSB0\")"),
+                    );
+                }
+                if b.host.is_some() {
+                    issue(
+                        b.id.span(),
+                        format!("bus `{id}`: `host` belongs to tcp buses"),
+                    );
+                }
+                if let Some(baud) = b.baud
+                    && !(1200..=115_200).contains(&baud)
+                {
+                    issue(
+                        b.id.span(),
+                        format!("bus `{id}`: baud {baud} is outside 1200..=115200"),
+                    );
+                }
+            }
+        }
+        if b.timeout
+            .is_some_and(|t| t.0.is_zero() || t.0 > Duration::from_secs(60))
+        {
+            issue(
+                b.id.span(),
+                format!("bus `{id}`: timeout must be between 0s and 60s"),
+            );
+        }
+    }
+    let mut device_ids = HashSet::new();
+    let mut addresses = HashSet::new();
+    for d in devices {
+        let id = d.id.get_ref();
+        if !device_ids.insert(id.as_str()) {
+            issue(d.id.span(), format!("device `{id}` is defined twice"));
+        }
+        if profiles.get(d.profile.get_ref()).is_none() {
+            issue(
+                d.profile.span(),
+                format!(
+                    "device `{id}`: unknown profile `{}`; known: {}",
+                    d.profile.get_ref(),
+                    profiles.ids().join(", ")
+                ),
+            );
+        }
+        let bus = buses
+            .iter()
+            .find(|b| b.id.get_ref().as_str() == d.bus.get_ref());
+        match bus {
+            None => issue(
+                d.bus.span(),
+                format!("device `{id}`: no [[bus]] with id `{}`", d.bus.get_ref()),
+            ),
+            Some(b) => {
+                let unit = *d.unit.get_ref();
+                if unit > 247 || (unit == 0 && b.kind == BusType::Rtu) {
+                    issue(
+                        d.unit.span(),
+                        format!("device `{id}`: unit {unit} is outside 1..=247"),
+                    );
+                }
+                if !addresses.insert((d.bus.get_ref().clone(), unit)) {
+                    issue(
+                        d.unit.span(),
+                        format!(
+                            "device `{id}`: unit {unit} on bus `{}` is already taken",
+                            d.bus.get_ref()
+                        ),
+                    );
+                }
+            }
+        }
+        if d.poll.is_some_and(|p| p.0 < Duration::from_millis(100)) {
+            issue(
+                d.id.span(),
+                format!("device `{id}`: poll must be at least 100ms"),
+            );
+        }
+    }
+}
+
+/// The demo configuration, pointed at a simulator listening on `port`.
+pub fn demo(port: u16) -> Result<Config, Report> {
+    parse(
+        "<demo>",
+        &DEMO.replace("port = 5020", &format!("port = {port}")),
+    )
+}

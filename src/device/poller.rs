@@ -1,0 +1,275 @@
+//! One poller per device: profile + bus handle → samples, tier by tier.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::counter::{CounterGuard, Verdict};
+use super::point::decode_point;
+use super::sunspec;
+use crate::modbus::BusHandle;
+use crate::model::{DeviceId, Sample, Unavailable, Value};
+use crate::profile::{Block, Profile, ResolvedProfile, plan_tiers};
+
+/// What a poller reports after polling one tier.
+#[derive(Debug, Clone, Serialize)]
+pub struct PollReport {
+    pub device: DeviceId,
+    pub tier: String,
+    pub samples: Vec<Sample>,
+    /// The first error of this poll, if any request failed.
+    pub error: Option<String>,
+    /// Requests sent in this poll.
+    pub requests: usize,
+}
+
+/// Everything a poller needs to know about its device.
+#[derive(Clone)]
+pub struct DeviceSpec {
+    pub id: DeviceId,
+    pub profile: Profile,
+    pub unit: u8,
+    pub bus: BusHandle,
+    /// Overrides the profile's tier intervals (e.g. a faster demo).
+    pub interval_override: Option<Duration>,
+}
+
+/// Resolves the profile (SunSpec discovery when needed) against the live device.
+pub async fn resolve(spec: &DeviceSpec) -> Result<ResolvedProfile, String> {
+    match &spec.profile.file.sunspec {
+        None => spec.profile.resolve().map_err(|e| e.to_string()),
+        Some(s) => {
+            let (_, models) = sunspec::discover(&spec.bus, spec.unit, &s.bases)
+                .await
+                .map_err(|e| e.to_string())?;
+            spec.profile
+                .resolve_sunspec(&models)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Per-device polling state: plans, counter guards, failure bookkeeping.
+pub struct Poller {
+    pub id: DeviceId,
+    pub profile: ResolvedProfile,
+    unit: u8,
+    bus: BusHandle,
+    tiers: Vec<(String, Vec<Block>)>,
+    guards: HashMap<usize, CounterGuard>,
+    /// Blocks refused permanently (illegal address): not asked again.
+    disabled: HashMap<(u16, u16), String>,
+    failures: u32,
+}
+
+impl Poller {
+    pub fn new(spec: &DeviceSpec, profile: ResolvedProfile) -> Self {
+        let tiers = plan_tiers(&profile);
+        let guards = profile
+            .points
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.counter.map(|c| (i, CounterGuard::new(c.max_power_w))))
+            .collect();
+        Self {
+            id: spec.id.clone(),
+            profile,
+            unit: spec.unit,
+            bus: spec.bus.clone(),
+            tiers,
+            guards,
+            disabled: HashMap::new(),
+            failures: 0,
+        }
+    }
+
+    pub fn tiers(&self) -> &[(String, Vec<Block>)] {
+        &self.tiers
+    }
+
+    /// Polls every tier once (used by `devices check` and at start).
+    pub async fn poll_all(&mut self) -> Vec<PollReport> {
+        let mut out = Vec::new();
+        for t in 0..self.tiers.len() {
+            out.push(self.poll_tier(t).await);
+        }
+        out
+    }
+
+    /// Reads every block of tier `t` and decodes its points.
+    pub async fn poll_tier(&mut self, t: usize) -> PollReport {
+        let (tier, blocks) = self.tiers[t].clone();
+        let mut samples = Vec::new();
+        let mut error = None;
+        let mut requests = 0;
+        for block in &blocks {
+            let at = crate::clock::now();
+            if let Some(why) = self.disabled.get(&(block.addr, block.count)) {
+                for &i in &block.points {
+                    samples.push(self.sample(i, Err(Unavailable::PollFailed(why.clone())), at));
+                }
+                continue;
+            }
+            requests += 1;
+            match self.bus.call(self.unit, block.op()).await {
+                Ok(words) => {
+                    for &i in &block.points {
+                        let value = decode_point(&self.profile.points[i], block.addr, &words);
+                        let value = self.guard(i, value, at);
+                        samples.push(self.sample(i, value, at));
+                    }
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if !e.is_transient() {
+                        tracing::warn!(device = %self.id, register = block.addr, error = %e, "Register block refused; it will not be asked again.");
+                        self.disabled
+                            .insert((block.addr, block.count), text.clone());
+                    }
+                    for &i in &block.points {
+                        samples.push(self.sample(
+                            i,
+                            Err(Unavailable::PollFailed(text.clone())),
+                            at,
+                        ));
+                    }
+                    error.get_or_insert(text);
+                }
+            }
+        }
+        match (&error, self.failures) {
+            (Some(e), 0) => tracing::warn!(device = %self.id, error = %e, "Device poll failed."),
+            (Some(e), _) => {
+                tracing::debug!(device = %self.id, error = %e, "Device poll still failing.")
+            }
+            (None, n) if n > 0 => tracing::info!(device = %self.id, "Device answers again."),
+            (None, _) => {}
+        }
+        self.failures = if error.is_some() {
+            self.failures.saturating_add(1)
+        } else {
+            0
+        };
+        PollReport {
+            device: self.id.clone(),
+            tier,
+            samples,
+            error,
+            requests,
+        }
+    }
+
+    /// Counters pass the plausibility checks before anyone sees them.
+    fn guard(
+        &mut self,
+        i: usize,
+        value: Result<Value, Unavailable>,
+        at: SystemTime,
+    ) -> Result<Value, Unavailable> {
+        let Some(guard) = self.guards.get_mut(&i) else {
+            return value;
+        };
+        let Ok(Value::Energy(e)) = value else {
+            return value;
+        };
+        let verdict = guard.check(e, at);
+        let p = &self.profile.points[i];
+        match &verdict {
+            Verdict::Replaced { previous } => {
+                tracing::warn!(device = %self.id, point = %p.key, register = p.addr, previous_kwh = previous.kwh(), now_kwh = e.kwh(), "Meter counter restarted near zero; treating it as a replaced meter.");
+            }
+            v if !v.is_accepted() => {
+                let reason = v.reason().unwrap_or_default();
+                tracing::warn!(device = %self.id, point = %p.key, register = p.addr, value_kwh = e.kwh(), reason = %reason, "Counter reading rejected.");
+                return Err(Unavailable::Rejected(reason));
+            }
+            _ => {}
+        }
+        Ok(Value::Energy(e))
+    }
+
+    fn sample(&self, i: usize, value: Result<Value, Unavailable>, at: SystemTime) -> Sample {
+        Sample {
+            device: self.id.clone(),
+            point: self.profile.points[i].key.clone(),
+            value,
+            at,
+        }
+    }
+
+    /// Time until the next poll after `failures` failed polls in a row: the tier's
+    /// interval, doubled per failure up to a minute, with jitter.
+    fn backoff(&self, interval: Duration) -> Duration {
+        if self.failures == 0 {
+            return interval;
+        }
+        let factor = 2u32.saturating_pow(self.failures.min(6));
+        let d = (interval * factor)
+            .min(Duration::from_secs(60))
+            .max(interval);
+        d + d.mul_f64(fastrand::f64() * 0.2)
+    }
+}
+
+/// Runs a device's poller until `cancel`: resolves the profile (retrying), then
+/// polls each tier at its interval and sends the reports to `out`.
+pub async fn run(spec: DeviceSpec, out: mpsc::Sender<PollReport>, cancel: CancellationToken) {
+    let mut wait = Duration::from_secs(1);
+    let profile = loop {
+        match resolve(&spec).await {
+            Ok(p) => break p,
+            Err(e) => {
+                tracing::warn!(device = %spec.id, error = %e, "Cannot identify the device; retrying.");
+                let report = PollReport {
+                    device: spec.id.clone(),
+                    tier: String::new(),
+                    samples: Vec::new(),
+                    error: Some(e),
+                    requests: 0,
+                };
+                if out.send(report).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        }
+    };
+    let mut poller = Poller::new(&spec, profile);
+    let intervals: Vec<Duration> = poller
+        .tiers
+        .iter()
+        .map(|(t, _)| {
+            spec.interval_override.unwrap_or_else(|| {
+                poller
+                    .profile
+                    .tiers
+                    .get(t)
+                    .copied()
+                    .unwrap_or(Duration::from_secs(10))
+            })
+        })
+        .collect();
+    let mut due: Vec<Instant> = vec![Instant::now(); intervals.len()];
+    loop {
+        let Some((t, next)) = due.iter().copied().enumerate().min_by_key(|(_, d)| *d) else {
+            return;
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        let report = poller.poll_tier(t).await;
+        due[t] = Instant::now() + poller.backoff(intervals[t]);
+        if out.send(report).await.is_err() {
+            return;
+        }
+    }
+}

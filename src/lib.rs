@@ -1,0 +1,17 @@
+//! nomhub: a local hub for Dutch *Nul op de Meter* homes.
+//!
+//! Data flow: per-bus actors ([`modbus`]) serve device pollers ([`device`]) that turn
+//! profile-defined register blocks ([`profile`]) into typed samples ([`model`]);
+//! [`state`] folds them into the current snapshot that everything else reads.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod device;
+pub mod modbus;
+pub mod model;
+pub mod profile;
+pub mod report;
+pub mod sim;
+pub mod state;

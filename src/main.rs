@@ -1,0 +1,29 @@
+//! The `nomhub` binary: parse the command line, set up logging, hand over to `cli`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = nomhub::cli::Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn,nomhub=info",
+        1 => "info,nomhub=debug",
+        _ => "debug,nomhub=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match nomhub::cli::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Loading profiles (embedded in the binary, or from a directory for development)
+//! and validating them, reporting every problem at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use super::schema::{DeviceKind, PointDef, ProfileFile, ResolvedProfile};
+use crate::modbus::{DataType, RegisterKind};
+use crate::report::{Issue, Report};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/profiles.rs"));
+}
+
+/// A validated profile and where it came from.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub file: ProfileFile,
+    pub kind: DeviceKind,
+    /// `integrations/<kind>/<id>.toml`, or the file's path for a directory override.
+    pub origin: String,
+}
+
+/// A model found on a SunSpec device: its id and the wire address of its ID register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FoundModel {
+    pub id: u16,
+    pub addr: u16,
+    pub len: u16,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProfileError {
+    #[error(
+        "profile `{profile}`: the device offers none of the SunSpec models {wanted:?} (found {found:?})"
+    )]
+    NoSunSpecModel {
+        profile: String,
+        wanted: Vec<u16>,
+        found: Vec<u16>,
+    },
+    #[error("profile `{profile}` is a SunSpec profile; run discovery first")]
+    NeedsDiscovery { profile: String },
+    #[error("profile `{profile}`: point `{point}` lies outside model {model} (length {len})")]
+    OutsideModel {
+        profile: String,
+        point: String,
+        model: u16,
+        len: u16,
+    },
+}
+
+impl Profile {
+    pub fn id(&self) -> &str {
+        &self.file.id
+    }
+
+    pub fn is_sunspec(&self) -> bool {
+        self.file.sunspec.is_some()
+    }
+
+    /// Wire addresses for a plain profile.
+    pub fn resolve(&self) -> Result<ResolvedProfile, ProfileError> {
+        if self.is_sunspec() {
+            return Err(ProfileError::NeedsDiscovery {
+                profile: self.id().to_owned(),
+            });
+        }
+        let base = self.file.modbus.address_base;
+        let points = self
+            .file
+            .points
+            .iter()
+            .map(|p| self.point_def(p, p.address.saturating_sub(base), None))
+            .collect();
+        Ok(self.resolved(points, Vec::new()))
+    }
+
+    /// Wire addresses for a SunSpec profile on a device whose model chain is `found`.
+    /// Common-model points come from model 1; the measurement points from the first
+    /// model in `prefer` that the device has.
+    pub fn resolve_sunspec(&self, found: &[FoundModel]) -> Result<ResolvedProfile, ProfileError> {
+        let Some(sunspec) = &self.file.sunspec else {
+            return self.resolve();
+        };
+        let chosen = sunspec
+            .prefer
+            .iter()
+            .find_map(|m| found.iter().find(|f| f.id == *m))
+            .ok_or_else(|| ProfileError::NoSunSpecModel {
+                profile: self.id().to_owned(),
+                wanted: sunspec.prefer.clone(),
+                found: found.iter().map(|f| f.id).collect(),
+            })?;
+        let mut points = Vec::new();
+        for p in &self.file.points {
+            let models = p.model.as_deref().unwrap_or(&[]);
+            let model = if models.contains(&chosen.id) {
+                *chosen
+            } else if let Some(m) = found
+                .iter()
+                .find(|f| models.contains(&f.id) && !sunspec.prefer.contains(&f.id))
+            {
+                *m
+            } else {
+                continue;
+            };
+            let words = p.ty.words(p.length.unwrap_or(0));
+            if p.address + words > model.len + 2 {
+                return Err(ProfileError::OutsideModel {
+                    profile: self.id().to_owned(),
+                    point: p.key.to_string(),
+                    model: model.id,
+                    len: model.len,
+                });
+            }
+            let sf = p.scale_factor.map(|o| model.addr + o);
+            points.push(self.point_def(p, model.addr + p.address, sf));
+        }
+        Ok(self.resolved(points, found.iter().map(|f| f.id).collect()))
+    }
+
+    fn resolved(&self, points: Vec<PointDef>, models: Vec<u16>) -> ResolvedProfile {
+        let f = &self.file;
+        ResolvedProfile {
+            id: f.id.clone(),
+            kind: self.kind,
+            vendor: f.vendor.clone(),
+            model: f.model.clone(),
+            tiers: f.poll_tiers.iter().map(|(k, v)| (k.clone(), v.0)).collect(),
+            max_block: f.modbus.max_block,
+            max_gap: f.modbus.max_gap,
+            timeout: f.modbus.timeout.map(|d| d.0),
+            points,
+            models,
+        }
+    }
+
+    fn point_def(&self, p: &super::schema::PointFile, addr: u16, sf: Option<u16>) -> PointDef {
+        PointDef {
+            key: p.key.clone(),
+            label: p.label.clone(),
+            kind: p.register,
+            addr,
+            words: p.ty.words(p.length.unwrap_or(0)),
+            ty: p.ty,
+            order: p.word_order.unwrap_or(self.file.modbus.word_order),
+            scale: p.scale,
+            offset: p.offset,
+            scale_factor_addr: sf,
+            unit: p.unit,
+            sign: p.sign,
+            invalid: p.invalid.clone(),
+            states: p.states.clone(),
+            tier: p.poll.clone().unwrap_or_else(|| self.default_tier()),
+            counter: p.counter,
+            write: p.write,
+            role: p.role,
+        }
+    }
+
+    fn default_tier(&self) -> String {
+        if self.file.poll_tiers.contains_key("fast") {
+            "fast".to_owned()
+        } else {
+            self.file
+                .poll_tiers
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "fast".to_owned())
+        }
+    }
+}
+
+/// Every profile nomhub knows, by id.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileSet {
+    profiles: BTreeMap<String, Profile>,
+}
+
+impl ProfileSet {
+    /// The profiles built into the binary.
+    pub fn embedded() -> Result<Self, Report> {
+        Self::from_sources(
+            embedded::PROFILES
+                .iter()
+                .map(|(path, text)| ((*path).to_owned(), (*text).to_owned())),
+        )
+    }
+
+    /// Profiles from a directory laid out like `integrations/` (for development).
+    pub fn from_dir(dir: &Path) -> Result<Self, Report> {
+        let mut sources = Vec::new();
+        let mut report = Report::default();
+        let kinds = std::fs::read_dir(dir).map_err(|e| {
+            let mut r = Report::default();
+            r.push(Issue::at(
+                &dir.display().to_string(),
+                "",
+                None,
+                format!("cannot read: {e}"),
+            ));
+            r
+        })?;
+        for kind in kinds.flatten() {
+            if !kind.path().is_dir() {
+                continue;
+            }
+            let Ok(files) = std::fs::read_dir(kind.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let path = file.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if path.extension().is_some_and(|e| e == "toml") && !name.starts_with('_') {
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => sources.push((path.display().to_string(), text)),
+                        Err(e) => report.push(Issue::at(
+                            &path.display().to_string(),
+                            "",
+                            None,
+                            format!("cannot read: {e}"),
+                        )),
+                    }
+                }
+            }
+        }
+        match Self::from_sources(sources) {
+            Ok(set) if report.is_empty() => Ok(set),
+            Ok(_) => Err(report),
+            Err(r) => {
+                report.extend(r);
+                Err(report)
+            }
+        }
+    }
+
+    /// Parses and validates `(path, text)` pairs; the path's last two parts give kind and id.
+    pub fn from_sources(
+        sources: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, Report> {
+        let mut report = Report::default();
+        let mut profiles = BTreeMap::new();
+        for (path, text) in sources {
+            if let Some(p) = parse(&path, &text, &mut report) {
+                if profiles.contains_key(p.id()) {
+                    report.push(Issue::at(
+                        &path,
+                        &text,
+                        None,
+                        format!("a second profile with id `{}`", p.id()),
+                    ));
+                } else {
+                    profiles.insert(p.id().to_owned(), p);
+                }
+            }
+        }
+        report.into_result(Self { profiles })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Profile> {
+        self.profiles.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.values()
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.profiles.keys().map(String::as_str).collect()
+    }
+}
+
+/// Parses and validates one profile, adding its problems to `report`.
+pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
+    let file: ProfileFile = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            report.push(Issue::at(path, text, e.span(), e.message().to_owned()));
+            return None;
+        }
+    };
+    let before = report.issues.len();
+    let mut problem = |msg: String, key: Option<&str>| {
+        // Point to the point's `key = "..."` line when there is one.
+        let span = key.and_then(|k| {
+            let needle = format!("key = \"{k}\"");
+            text.find(&needle).map(|i| i..i + needle.len())
+        });
+        report.push(Issue::at(path, text, span, msg));
+    };
+    let parts: Vec<&str> = path.rsplit(['/', '\\']).take(2).collect();
+    let stem = parts
+        .first()
+        .and_then(|f| f.strip_suffix(".toml"))
+        .unwrap_or("");
+    let kind = parts.get(1).and_then(|k| DeviceKind::from_folder(k));
+    if stem != file.id {
+        problem(
+            format!("id `{}` must equal the file name `{stem}`", file.id),
+            None,
+        );
+    }
+    let Some(kind) = kind else {
+        problem(
+            "a profile must sit in heat_pump/, inverter/ or meter/".to_owned(),
+            None,
+        );
+        return None;
+    };
+    let m = &file.modbus;
+    if m.address_base > 1 {
+        problem(
+            format!("address_base must be 0 or 1, not {}", m.address_base),
+            None,
+        );
+    }
+    if m.max_block == 0 || m.max_block > 125 {
+        problem(
+            format!("max_block must be 1..=125, not {}", m.max_block),
+            None,
+        );
+    }
+    if file.poll_tiers.is_empty() {
+        problem("poll_tiers needs at least one tier".to_owned(), None);
+    }
+    for (name, d) in &file.poll_tiers {
+        if d.0.is_zero() {
+            problem(format!("poll tier `{name}` must be longer than 0s"), None);
+        }
+    }
+    if file.points.is_empty() {
+        problem("a profile needs at least one [[point]]".to_owned(), None);
+    }
+    let sunspec = file.sunspec.is_some();
+    for p in &file.points {
+        let k = Some(p.key.as_str());
+        let key = &p.key;
+        if sunspec != p.model.is_some() {
+            problem(
+                if sunspec {
+                    format!("point `{key}`: SunSpec points need `model`")
+                } else {
+                    format!("point `{key}`: `model` belongs in SunSpec profiles only")
+                },
+                k,
+            );
+        }
+        if p.scale_factor.is_some() && !sunspec {
+            problem(
+                format!("point `{key}`: `scale_factor` belongs in SunSpec profiles only"),
+                k,
+            );
+        }
+        if !sunspec && p.address < m.address_base {
+            problem(
+                format!(
+                    "point `{key}`: address {} is below address_base {}",
+                    p.address, m.address_base
+                ),
+                k,
+            );
+        }
+        match (p.ty, p.length) {
+            (DataType::String, None | Some(0)) => problem(
+                format!("point `{key}`: a string needs `length` (registers)"),
+                k,
+            ),
+            (DataType::String, Some(_)) | (_, None) => {}
+            (_, Some(_)) => problem(format!("point `{key}`: only strings take `length`"), k),
+        }
+        if p.register.is_bit() && p.ty != DataType::Bool {
+            problem(
+                format!(
+                    "point `{key}`: {} registers hold bits; the type must be bool",
+                    p.register
+                ),
+                k,
+            );
+        }
+        if let Some(tier) = &p.poll
+            && !file.poll_tiers.contains_key(tier)
+        {
+            problem(
+                format!("point `{key}`: poll tier `{tier}` is not in poll_tiers"),
+                k,
+            );
+        }
+        if !p.scale.is_finite() || p.scale == 0.0 {
+            problem(format!("point `{key}`: scale must be a non-zero number"), k);
+        }
+        if let Some(c) = &p.counter {
+            if !p.unit.is_some_and(|u| u.is_energy()) {
+                problem(
+                    format!("point `{key}`: an energy counter needs unit Wh or kWh"),
+                    k,
+                );
+            }
+            if matches!(p.ty, DataType::String | DataType::Bool) {
+                problem(
+                    format!("point `{key}`: an energy counter must be a number"),
+                    k,
+                );
+            }
+            if c.max_power_w <= 0.0 {
+                problem(
+                    format!("point `{key}`: counter.max_power_w must be above 0"),
+                    k,
+                );
+            }
+        }
+        if let Some(w) = &p.write {
+            if matches!(p.register, RegisterKind::Input | RegisterKind::Discrete) {
+                problem(
+                    format!("point `{key}`: {} registers cannot be written", p.register),
+                    k,
+                );
+            }
+            if p.ty != DataType::Bool && p.ty != DataType::String {
+                match (w.min, w.max) {
+                    (Some(lo), Some(hi)) if lo <= hi => {}
+                    (Some(lo), Some(hi)) => problem(
+                        format!("point `{key}`: write.min {lo} is above write.max {hi}"),
+                        k,
+                    ),
+                    _ => problem(
+                        format!("point `{key}`: a writable number needs write.min and write.max"),
+                        k,
+                    ),
+                }
+            }
+            if p.ty == DataType::String {
+                problem(format!("point `{key}`: strings cannot be written"), k);
+            }
+        }
+    }
+    // Duplicate keys and overlapping registers; SunSpec points only clash within one model.
+    let mut seen: HashMap<(Option<u16>, &str), ()> = HashMap::new();
+    let groups: Vec<Option<u16>> = if sunspec {
+        let mut ms: Vec<u16> = file
+            .points
+            .iter()
+            .flat_map(|p| p.model.clone().unwrap_or_default())
+            .collect();
+        ms.sort_unstable();
+        ms.dedup();
+        ms.into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    for group in &groups {
+        let members: Vec<_> = file
+            .points
+            .iter()
+            .filter(|p| group.is_none_or(|g| p.model.as_deref().is_some_and(|m| m.contains(&g))))
+            .collect();
+        for p in &members {
+            if seen.insert((*group, p.key.as_str()), ()).is_some() {
+                problem(
+                    format!("point `{}` is defined twice{}", p.key, in_model(*group)),
+                    Some(p.key.as_str()),
+                );
+            }
+        }
+        for (i, a) in members.iter().enumerate() {
+            for b in &members[i + 1..] {
+                let (a0, b0) = (u32::from(a.address), u32::from(b.address));
+                let a1 = a0 + u32::from(a.ty.words(a.length.unwrap_or(0)));
+                let b1 = b0 + u32::from(b.ty.words(b.length.unwrap_or(0)));
+                if a.register == b.register && a0 < b1 && b0 < a1 {
+                    problem(
+                        format!(
+                            "points `{}` and `{}` overlap at {} register {}{}",
+                            a.key,
+                            b.key,
+                            a.register,
+                            a0.max(b0),
+                            in_model(*group)
+                        ),
+                        Some(b.key.as_str()),
+                    );
+                }
+            }
+        }
+    }
+    if report.issues.len() > before {
+        return None;
+    }
+    let max_block = m.max_block;
+    let profile = Profile {
+        file,
+        kind,
+        origin: path.to_owned(),
+    };
+    // A point whose span exceeds the block limit could never be read in one request.
+    for p in &profile.file.points {
+        let words = p.ty.words(p.length.unwrap_or(0));
+        let span = p.scale_factor.map_or(u32::from(words), |sf| {
+            let (lo, hi) = (p.address.min(sf), (p.address + words).max(sf + 1));
+            u32::from(hi - lo)
+        });
+        if span > u32::from(max_block) {
+            report.push(Issue::at(
+                path,
+                text,
+                None,
+                format!(
+                    "point `{}` needs {span} registers in one request, above max_block {max_block}",
+                    p.key
+                ),
+            ));
+        }
+    }
+    (report.issues.len() == before).then_some(profile)
+}
+
+fn in_model(group: Option<u16>) -> String {
+    group.map(|g| format!(" in model {g}")).unwrap_or_default()
+}

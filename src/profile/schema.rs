@@ -1,0 +1,270 @@
+//! The profile file format (`integrations/<kind>/<id>.toml`), decoded strictly,
+//! and its resolved form with wire addresses that pollers use.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::modbus::{DataType, RegisterKind, WordOrder};
+use crate::model::{Dur, PointKey, Unit};
+
+/// What a device is; the folder under `integrations/` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    HeatPump,
+    Inverter,
+    Meter,
+}
+
+impl DeviceKind {
+    pub fn from_folder(folder: &str) -> Option<Self> {
+        match folder {
+            "heat_pump" => Some(Self::HeatPump),
+            "inverter" => Some(Self::Inverter),
+            "meter" => Some(Self::Meter),
+            _ => None,
+        }
+    }
+}
+
+/// A profile file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    pub id: String,
+    pub vendor: String,
+    pub model: String,
+    /// Where the register facts come from (manual, table, open-source map).
+    pub source: String,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Named poll intervals; a point uses `fast` unless it names another tier.
+    pub poll_tiers: BTreeMap<String, Dur>,
+    pub modbus: ModbusProfile,
+    /// Present for SunSpec devices: point addresses are then offsets inside the model
+    /// that `point.model` names, found by walking the device's model chain.
+    #[serde(default)]
+    pub sunspec: Option<SunSpecProfile>,
+    #[serde(rename = "point")]
+    pub points: Vec<PointFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusProfile {
+    /// 0 when the manual gives wire addresses, 1 when it counts registers from 1.
+    #[serde(default)]
+    pub address_base: u16,
+    #[serde(default)]
+    pub word_order: WordOrder,
+    /// Most registers one request may ask for (the device's limit; ≤ 125).
+    #[serde(default = "default_max_block")]
+    pub max_block: u16,
+    /// Unused registers a request may span to join two points (0 when the device
+    /// refuses reads across gaps).
+    #[serde(default = "default_max_gap")]
+    pub max_gap: u16,
+    /// Per request; slow devices need more.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Unit id and TCP port the device usually has, as hints for the installer.
+    #[serde(default)]
+    pub default_unit: Option<u8>,
+    #[serde(default)]
+    pub default_port: Option<u16>,
+}
+
+fn default_max_block() -> u16 {
+    125
+}
+fn default_max_gap() -> u16 {
+    8
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SunSpecProfile {
+    /// Base addresses to look for the `SunS` marker at, in order.
+    pub bases: Vec<u16>,
+    /// When a device offers several of these models, the first listed wins.
+    pub prefer: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sign {
+    #[default]
+    Normal,
+    Invert,
+}
+
+/// What a point means to nomhub, independent of register numbers: rules and the
+/// strategy act through roles, never through addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    AcPower,
+    AcEnergy,
+    ImportEnergy,
+    ExportEnergy,
+    TankTemperature,
+    DhwSetpoint,
+    DhwMode,
+    DhwBoost,
+    OperatingMode,
+    OutdoorTemperature,
+    FlowTemperature,
+    RoomTemperature,
+    ElectricPower,
+    ElectricEnergy,
+    SgReady,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointFile {
+    pub key: PointKey,
+    /// Short display name.
+    pub label: String,
+    pub register: RegisterKind,
+    /// Register number as the source gives it (see `address_base`); for SunSpec
+    /// profiles the offset from the model's ID register.
+    pub address: u16,
+    /// SunSpec only: the models this point exists in.
+    #[serde(default)]
+    pub model: Option<Vec<u16>>,
+    #[serde(rename = "type")]
+    pub ty: DataType,
+    /// Registers of a string.
+    #[serde(default)]
+    pub length: Option<u16>,
+    #[serde(default)]
+    pub word_order: Option<WordOrder>,
+    #[serde(default = "one")]
+    pub scale: f64,
+    #[serde(default)]
+    pub offset: f64,
+    /// SunSpec: offset of the sunssf register holding this point's power-of-ten scale.
+    #[serde(default)]
+    pub scale_factor: Option<u16>,
+    #[serde(default)]
+    pub unit: Option<Unit>,
+    #[serde(default)]
+    pub sign: Sign,
+    /// Raw bit patterns that mean "not available".
+    #[serde(default)]
+    pub invalid: Vec<u64>,
+    /// Names for enumeration values: `states = { "0" = "heating", "1" = "hot_water" }`.
+    #[serde(default)]
+    pub states: BTreeMap<String, String>,
+    #[serde(default)]
+    pub poll: Option<String>,
+    /// Marks an energy counter the ledger may use.
+    #[serde(default)]
+    pub counter: Option<CounterProfile>,
+    #[serde(default)]
+    pub write: Option<WriteProfile>,
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterProfile {
+    /// The most power the device can pass; a counter that rises faster is rejected.
+    pub max_power_w: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteProfile {
+    /// Bounds in engineering units, required for every writable number.
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Read back after writing; a mismatch is an error.
+    #[serde(default = "yes")]
+    pub verify: bool,
+    /// How long the device needs before the read-back shows the new value.
+    #[serde(default = "default_settle")]
+    pub settle: Dur,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_settle() -> Dur {
+    Dur(Duration::from_millis(200))
+}
+
+/// A point with its wire address and everything needed to decode it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PointDef {
+    pub key: PointKey,
+    pub label: String,
+    pub kind: RegisterKind,
+    /// Wire (protocol) address.
+    pub addr: u16,
+    pub words: u16,
+    pub ty: DataType,
+    pub order: WordOrder,
+    pub scale: f64,
+    pub offset: f64,
+    pub scale_factor_addr: Option<u16>,
+    pub unit: Option<Unit>,
+    pub sign: Sign,
+    pub invalid: Vec<u64>,
+    pub states: BTreeMap<String, String>,
+    pub tier: String,
+    pub counter: Option<CounterProfile>,
+    pub write: Option<WriteProfile>,
+    pub role: Option<Role>,
+}
+
+impl PointDef {
+    /// First and one-past-last register a read must cover (the scale factor included).
+    pub fn span(&self) -> (u32, u32) {
+        let (mut lo, mut hi) = (
+            u32::from(self.addr),
+            u32::from(self.addr) + u32::from(self.words),
+        );
+        if let Some(sf) = self.scale_factor_addr {
+            lo = lo.min(u32::from(sf));
+            hi = hi.max(u32::from(sf) + 1);
+        }
+        (lo, hi)
+    }
+}
+
+/// A profile ready to poll: wire addresses, tiers as durations.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedProfile {
+    pub id: String,
+    pub kind: DeviceKind,
+    pub vendor: String,
+    pub model: String,
+    pub tiers: BTreeMap<String, Duration>,
+    pub max_block: u16,
+    pub max_gap: u16,
+    pub timeout: Option<Duration>,
+    pub points: Vec<PointDef>,
+    /// SunSpec: the models the device reported, in chain order.
+    pub models: Vec<u16>,
+}
+
+impl ResolvedProfile {
+    pub fn point(&self, key: &str) -> Option<&PointDef> {
+        self.points.iter().find(|p| p.key.as_str() == key)
+    }
+
+    pub fn by_role(&self, role: Role) -> Option<&PointDef> {
+        self.points.iter().find(|p| p.role == Some(role))
+    }
+}

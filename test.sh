@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test command from the README: installs the external peers the tests use
+# (Debian's mbpoll, an independent Modbus client) when missing, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")"
+need=()
+command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]} (apt-get install -y ${need[*]})"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+cargo test --all-targets "$@"
