@@ -505,6 +505,8 @@ async fn modbus(cmd: ModbusCommand) -> anyhow::Result<ExitCode> {
             } else {
                 for (a, w, raw, s) in values {
                     let shown = match (s, &raw) {
+                        // An f32 shown with f32 precision: 12345.6, not 12345.599609375.
+                        (Some(v), Raw::Float(_)) => format!("{}", v as f32),
                         (Some(v), _) => format_number(v),
                         (None, Raw::Text(t)) => format!("{t:?}"),
                         (None, other) => format!("{}", raw_json(other)),

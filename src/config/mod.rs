@@ -172,6 +172,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         }
     };
     validate(name, text, &buses, &devices, &profiles, &mut report);
+    report.issues.sort_by_key(|i| i.line);
     report.into_result(Config {
         path: name.to_owned(),
         hub,

@@ -1,0 +1,344 @@
+//! The installer's tools as a user runs them, against the simulated dwelling, and
+//! checked against an independent Modbus client (Debian's `mbpoll`).
+
+#![allow(clippy::unwrap_used)] // test helpers may panic
+
+mod support;
+
+use std::process::Output;
+
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+const NOMHUB: &str = env!("CARGO_BIN_EXE_nomhub");
+
+async fn nomhub(args: &[&str]) -> Output {
+    Command::new(NOMHUB).args(args).output().await.unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs mbpoll once and returns `(reference, value)` pairs.
+async fn mbpoll(args: &[&str]) -> Vec<(u16, String)> {
+    let out = Command::new("mbpoll").args(args).args(["-1"]).output().await.unwrap_or_else(|e| {
+        panic!("mbpoll is needed for this test ({e}); install it with: sudo apt-get install -y mbpoll (./test.sh does this)")
+    });
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "mbpoll failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix('[')?;
+            let (r, v) = rest.split_once("]:")?;
+            Some((r.parse().ok()?, v.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modbus_read_agrees_with_mbpoll() {
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let port = sim.addr.port().to_string();
+    // A float32 energy counter of the grid meter (input registers 72, 74).
+    let theirs = mbpoll(&[
+        "-m",
+        "tcp",
+        "-a",
+        "2",
+        "-0",
+        "-r",
+        "72",
+        "-t",
+        "3:float",
+        "-B",
+        "-c",
+        "2",
+        "-p",
+        &port,
+        "127.0.0.1",
+    ])
+    .await;
+    let ours = nomhub(&[
+        "modbus",
+        "read",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--unit",
+        "2",
+        "--register",
+        "input",
+        "--address",
+        "72",
+        "--type",
+        "f32",
+        "--count",
+        "2",
+        "--json",
+    ])
+    .await;
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&ours)).unwrap();
+    let values = json["values"].as_array().unwrap();
+    assert_eq!(theirs.len(), 2);
+    for ((reference, text), v) in theirs.iter().zip(values) {
+        assert_eq!(u64::from(*reference), v["address"].as_u64().unwrap());
+        let theirs: f32 = text.parse().unwrap();
+        assert_eq!(
+            theirs,
+            v["value"].as_f64().unwrap() as f32,
+            "register {reference}"
+        );
+    }
+    // A 16-bit holding register of the heat pump (the SHI DHW setpoint, 40.0 °C raw 400).
+    let theirs = mbpoll(&[
+        "-m",
+        "tcp",
+        "-a",
+        "4",
+        "-0",
+        "-r",
+        "10006",
+        "-t",
+        "4",
+        "-c",
+        "1",
+        "-p",
+        &port,
+        "127.0.0.1",
+    ])
+    .await;
+    let ours = nomhub(&[
+        "modbus",
+        "read",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--unit",
+        "4",
+        "--address",
+        "10006",
+    ])
+    .await;
+    assert_eq!(theirs, vec![(10006, "400".to_owned())]);
+    assert!(
+        stdout(&ours).starts_with("holding 10006 = 400 "),
+        "{}",
+        stdout(&ours)
+    );
+    // What nomhub writes, mbpoll reads back.
+    let w = nomhub(&[
+        "modbus",
+        "write",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--unit",
+        "4",
+        "--address",
+        "10006",
+        "--value",
+        "48.5",
+        "--scale",
+        "0.1",
+        "--yes",
+    ])
+    .await;
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let theirs = mbpoll(&[
+        "-m",
+        "tcp",
+        "-a",
+        "4",
+        "-0",
+        "-r",
+        "10006",
+        "-t",
+        "4",
+        "-c",
+        "1",
+        "-p",
+        &port,
+        "127.0.0.1",
+    ])
+    .await;
+    assert_eq!(theirs, vec![(10006, "485".to_owned())]);
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modbus_write_asks_before_writing() {
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let port = sim.addr.port().to_string();
+    let mut child = Command::new(NOMHUB)
+        .args([
+            "modbus",
+            "write",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--unit",
+            "4",
+            "--address",
+            "10006",
+            "--value",
+            "555",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"no\n").await.unwrap();
+    }
+    let out = child.wait_with_output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Not written."));
+    assert_eq!(
+        sim.bank.lock()[&4].get(nomhub::modbus::RegisterKind::Holding, 10006),
+        Some(400)
+    );
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modbus_scan_finds_the_sunspec_inverter_and_its_models() {
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let port = sim.addr.port().to_string();
+    let out = nomhub(&[
+        "modbus",
+        "scan",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--units",
+        "1-8",
+        "--json",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let units: Vec<u64> = json["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["unit"].as_u64().unwrap())
+        .collect();
+    assert_eq!(units, vec![1, 2, 3, 4]);
+    let inverter = &json["units"][0];
+    let models: Vec<u64> = inverter["sunspec"]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(models, vec![1, 103]);
+    assert_eq!(inverter["sunspec"]["base"], 40000);
+    assert_eq!(inverter["values"]["manufacturer"], "nomhub-sim");
+    assert!(json["units"][1].get("sunspec").is_none());
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_and_devices_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[hub]\nnme = \"x\"\n").unwrap();
+    let out = nomhub(&["check-config", bad.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml:2:1: unknown field `nme`"));
+
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        nomhub::config::DEMO.replace("port = 5020", &format!("port = {}", sim.addr.port())),
+    )
+    .unwrap();
+    let out = nomhub(&["check-config", good.to_str().unwrap()]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = nomhub(&[
+        "devices",
+        "check",
+        "--config",
+        good.to_str().unwrap(),
+        "--json",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let devices = json["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 4);
+    let hp = devices.iter().find(|d| d["device"] == "heat_pump").unwrap();
+    assert_eq!(hp["online"], true);
+    assert_eq!(hp["points"]["tank_temperature"]["value"], 50.0);
+
+    // A unit that does not answer shows up as offline, and the command says so by its exit code.
+    sim.bank.set_fault(4, Some(nomhub::sim::Fault::Silent));
+    let out = nomhub(&["devices", "check", "--config", good.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("heat_pump (OFFLINE"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("grid (online)"));
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_and_shows_live_values() {
+    let out = nomhub(&["demo", "--for", "4s", "--every", "2"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    for line in [
+        "inverter (online)",
+        "grid (online)",
+        "heat_pump (online)",
+        "installations (online)",
+        "tank_temperature",
+        "Stopped.",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}

@@ -1,0 +1,84 @@
+//! Shared test helpers: buses against the simulator, fixtures, polling until a condition.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nomhub::modbus::{BusHandle, BusSettings, Transport, bus};
+use nomhub::model::BusId;
+use nomhub::sim::fixture::Fixture;
+use nomhub::sim::{self, Bank, SimHandle, SimOptions};
+use tokio_util::sync::CancellationToken;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A bus actor to `addr` with a short timeout and backoff, as tests want.
+pub fn tcp_bus(addr: SocketAddr, cancel: &CancellationToken) -> BusHandle {
+    let mut s = BusSettings::new(
+        BusId::new("test").unwrap(),
+        Transport::Tcp {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        },
+    );
+    s.timeout = Duration::from_millis(300);
+    s.backoff_max = Duration::from_millis(500);
+    bus::spawn(s, cancel.clone())
+}
+
+/// Every fixture under tests/fixtures/registers, with its file name.
+pub fn fixtures() -> Vec<(String, Fixture)> {
+    let dir = root().join("tests/fixtures/registers");
+    let mut out: Vec<(String, Fixture)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let f = Fixture::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, f)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Serves one fixture's unit image on a free loopback port.
+pub async fn serve_fixture(f: &Fixture, cancel: &CancellationToken) -> SocketAddr {
+    let bank = Bank::default();
+    bank.insert(f.unit, f.image().unwrap());
+    sim::serve_bank(bank, cancel.clone()).await.unwrap()
+}
+
+/// The simulated dwelling, frozen (speed 0) unless `speed` says otherwise.
+pub async fn dwelling(speed: f64, cancel: &CancellationToken) -> SimHandle {
+    let opts = SimOptions {
+        speed,
+        tick: Duration::from_millis(50),
+        ..SimOptions::default()
+    };
+    sim::start(opts, cancel.clone()).await.unwrap()
+}
+
+/// Polls `f` every 50 ms until it returns Some, or panics after `secs` seconds with `what`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
