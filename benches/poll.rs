@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use nomhub::device::{DeviceSpec, Poller, poller};
-use nomhub::model::{BusId, DeviceId};
 use nomhub::modbus::{BusSettings, Transport, bus};
+use nomhub::model::{BusId, DeviceId};
 use nomhub::profile::{ProfileSet, ResolvedProfile, plan_tiers};
 use nomhub::sim::{self, SimOptions};
 use tokio_util::sync::CancellationToken;
@@ -15,18 +15,38 @@ use tokio_util::sync::CancellationToken;
 fn requests(name: &str, r: &ResolvedProfile) {
     let plan = plan_tiers(r);
     let blocks: usize = plan.iter().map(|(_, b)| b.len()).sum();
-    let tiers: Vec<String> = plan.iter().map(|(t, b)| format!("{t}: {}", b.len())).collect();
-    println!("| {name} | {} | {blocks} | {} |", r.points.len(), tiers.join(", "));
+    let tiers: Vec<String> = plan
+        .iter()
+        .map(|(t, b)| format!("{t}: {}", b.len()))
+        .collect();
+    println!(
+        "| {name} | {} | {blocks} | {} |",
+        r.points.len(),
+        tiers.join(", ")
+    );
 }
 
 fn main() {
     let set = ProfileSet::embedded().expect("profiles");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let cancel = CancellationToken::new();
-        let opts = SimOptions { speed: 0.0, ..SimOptions::default() };
+        let opts = SimOptions {
+            speed: 0.0,
+            ..SimOptions::default()
+        };
         let sim = sim::start(opts, cancel.clone()).await.expect("sim");
-        let mut settings = BusSettings::new(BusId::new("bench").expect("id"), Transport::Tcp { host: "127.0.0.1".into(), port: sim.addr.port() });
+        let mut settings = BusSettings::new(
+            BusId::new("bench").expect("id"),
+            Transport::Tcp {
+                host: "127.0.0.1".into(),
+                port: sim.addr.port(),
+            },
+        );
         settings.timeout = Duration::from_secs(1);
         let bus = bus::spawn(settings, cancel.clone());
 
@@ -34,14 +54,28 @@ fn main() {
         println!("| profile | points | requests (all tiers) | per tier |");
         println!("|---|---:|---:|---|");
         let mut pollers = Vec::new();
-        for (id, unit) in [("sunspec-inverter", 1u8), ("eastron-sdm630", 2), ("eastron-sdm120", 3), ("alpha_innotec-luxtronik2", 4)] {
-            let spec = DeviceSpec { id: DeviceId::new(&id.replace('-', "_")).expect("id"), profile: set.get(id).expect("profile").clone(), unit, bus: bus.clone(), interval_override: None };
+        for (id, unit) in [
+            ("sunspec-inverter", 1u8),
+            ("eastron-sdm630", 2),
+            ("eastron-sdm120", 3),
+            ("alpha_innotec-luxtronik2", 4),
+        ] {
+            let spec = DeviceSpec {
+                id: DeviceId::new(&id.replace('-', "_")).expect("id"),
+                profile: set.get(id).expect("profile").clone(),
+                unit,
+                bus: bus.clone(),
+                interval_override: None,
+            };
             let resolved = poller::resolve(&spec).await.expect("resolve");
             requests(id, &resolved);
             pollers.push(Poller::new(&spec, resolved));
         }
         for id in ["eastron-sdm72", "nibe-s_series"] {
-            requests(id, &set.get(id).expect("profile").resolve().expect("resolve"));
+            requests(
+                id,
+                &set.get(id).expect("profile").resolve().expect("resolve"),
+            );
         }
 
         // Warm up, then time full cycles (every tier of all four devices).
@@ -66,7 +100,13 @@ fn main() {
         println!("\n## Poll-cycle latency, four simulated devices on one loopback TCP bus\n");
         println!("| cycles | requests per cycle | median | p95 | max |");
         println!("|---:|---:|---:|---:|---:|");
-        println!("| {cycles} | {} | {:.2?} | {:.2?} | {:.2?} |", sent / cycles, pct(0.5), pct(0.95), times[times.len() - 1]);
+        println!(
+            "| {cycles} | {} | {:.2?} | {:.2?} | {:.2?} |",
+            sent / cycles,
+            pct(0.5),
+            pct(0.95),
+            times[times.len() - 1]
+        );
         cancel.cancel();
     });
 }
