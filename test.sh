@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command from the README: installs the external peers the tests use
-# (Debian's mbpoll, an independent Modbus client) when missing, then runs every test.
+# (Debian's mbpoll, an independent Modbus client, and socat for RTU over pseudo-terminals) when missing, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")"
 need=()
 command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
+command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]} (apt-get install -y ${need[*]})"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

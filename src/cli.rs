@@ -98,6 +98,11 @@ pub struct SimArgs {
     /// A fault to switch on, as UNIT=FAULT (silent, exception, garbage, counter_backwards).
     #[arg(long)]
     pub fault: Vec<String>,
+    /// Serve Modbus RTU on this serial port instead of TCP (e.g. an RS485 adapter).
+    #[arg(long)]
+    pub serial: Option<String>,
+    #[arg(long, default_value_t = 9600)]
+    pub baud: u32,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -342,14 +347,28 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
         start: sim::dwelling::today_at(args.start_hour),
         ..SimOptions::default()
     };
-    let handle = sim::start(opts, cancel.clone()).await?;
+    let units = "unit 1 SunSpec inverter (base 40000), 2 SDM630 grid meter, 3 SDM120 installations meter, 4 Luxtronik 2.1 heat pump";
+    let bank = match &args.serial {
+        Some(path) => {
+            let bank = sim::start_rtu(&opts, path, args.baud, &cancel);
+            println!(
+                "Simulated dwelling on modbus rtu://{path}@{}: {units}.",
+                args.baud
+            );
+            bank
+        }
+        None => {
+            let handle = sim::start(opts, cancel.clone()).await?;
+            println!(
+                "Simulated dwelling on modbus tcp://{}: {units}.",
+                handle.addr
+            );
+            handle.bank
+        }
+    };
     for (unit, fault) in faults {
-        handle.bank.set_fault(unit, Some(fault));
+        bank.set_fault(unit, Some(fault));
     }
-    println!(
-        "Simulated dwelling on modbus tcp://{} : unit 1 SunSpec inverter (base 40000), 2 SDM630 grid meter, 3 SDM120 installations meter, 4 Luxtronik 2.1 heat pump.",
-        handle.addr
-    );
     wait_for_stop(None).await;
     cancel.cancel();
     Ok(ExitCode::SUCCESS)

@@ -148,11 +148,19 @@ impl Bank {
         self.lock().get(&unit).and_then(|u| u.fault)
     }
 
-    fn answer(&self, req: SlaveRequest<'static>) -> Result<Option<Response>, ExceptionCode> {
+    fn answer(
+        &self,
+        req: SlaveRequest<'static>,
+        line: Line,
+    ) -> Result<Option<Response>, ExceptionCode> {
         let mut units = self.lock();
         let Some(image) = units.get_mut(&req.slave) else {
-            // What a gateway says when nothing answers behind it.
-            return Err(ExceptionCode::GatewayTargetDevice);
+            return match line {
+                // What a gateway says when nothing answers behind it.
+                Line::Gateway => Err(ExceptionCode::GatewayTargetDevice),
+                // On an RS485 line an absent unit simply stays silent.
+                Line::Serial => Ok(None),
+            };
         };
         match image.fault {
             Some(Fault::Silent) => return Ok(None),
@@ -207,8 +215,16 @@ fn check_writable(image: &UnitImage, addr: u16, n: usize) -> Result<(), Exceptio
     Ok(())
 }
 
+/// How the simulated units are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    Gateway,
+    Serial,
+}
+
 struct Service {
     bank: Bank,
+    line: Line,
 }
 
 impl tokio_modbus::server::Service for Service {
@@ -218,7 +234,7 @@ impl tokio_modbus::server::Service for Service {
     type Future = future::Ready<Result<Self::Response, Self::Exception>>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
-        future::ready(self.bank.answer(req))
+        future::ready(self.bank.answer(req, self.line))
     }
 }
 
@@ -233,7 +249,10 @@ pub async fn serve(
         let bank = bank.clone();
         async move {
             accept_tcp_connection(stream, addr, move |_| {
-                Ok(Some(Service { bank: bank.clone() }))
+                Ok(Some(Service {
+                    bank: bank.clone(),
+                    line: Line::Gateway,
+                }))
             })
         }
     };
@@ -244,6 +263,25 @@ pub async fn serve(
             on_error,
             async move { cancel.cancelled().await },
         )
+        .await
+        .map(|_| ())
+}
+
+/// Serves `bank` as Modbus RTU on a serial port (a real RS485 adapter, or one end of a
+/// pseudo-terminal pair for tests) until `cancel` fires.
+pub async fn serve_rtu(
+    path: &str,
+    baud: u32,
+    bank: Bank,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let server = tokio_modbus::server::rtu::Server::new_from_path(path, baud)?;
+    let service = Service {
+        bank,
+        line: Line::Serial,
+    };
+    server
+        .serve_until(service, async move { cancel.cancelled().await })
         .await
         .map(|_| ())
 }

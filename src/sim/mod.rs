@@ -70,6 +70,33 @@ pub async fn start(opts: SimOptions, cancel: CancellationToken) -> std::io::Resu
     Ok(SimHandle { addr, bank })
 }
 
+/// Builds the dwelling's units and runs its physics; returns the bank to serve.
+pub fn spawn_dwelling(opts: &SimOptions, cancel: &CancellationToken) -> Bank {
+    let bank = Bank::default();
+    let d = Dwelling::new(opts.start);
+    dwelling::install(&bank, &d);
+    tokio::spawn(dwelling::run(
+        d,
+        bank.clone(),
+        opts.speed,
+        opts.tick,
+        cancel.clone(),
+    ));
+    bank
+}
+
+/// Serves the dwelling as Modbus RTU on serial port `path` instead of TCP.
+pub fn start_rtu(opts: &SimOptions, path: &str, baud: u32, cancel: &CancellationToken) -> Bank {
+    let bank = spawn_dwelling(opts, cancel);
+    let (served, stop, path) = (bank.clone(), cancel.clone(), path.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = image::serve_rtu(&path, baud, served, stop).await {
+            tracing::error!(error = %e, serial = %path, "Simulator RTU server stopped.");
+        }
+    });
+    bank
+}
+
 /// Serves a fixed bank (a recorded fixture) without physics.
 pub async fn serve_bank(bank: Bank, cancel: CancellationToken) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
