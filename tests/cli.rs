@@ -20,9 +20,23 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Runs mbpoll once and returns `(reference, value)` pairs.
-async fn mbpoll(args: &[&str]) -> Vec<(u16, String)> {
-    let out = Command::new("mbpoll").args(args).args(["-1"]).output().await.unwrap_or_else(|e| {
+/// Runs mbpoll once against the simulator on `port` (0-based references) and returns
+/// `(reference, value)` pairs; `table` is mbpoll's `-t` (3 input, 4 holding, `3:float`, ...).
+async fn mbpoll(
+    port: &str,
+    unit: &str,
+    reference: &str,
+    table: &str,
+    count: &str,
+) -> Vec<(u16, String)> {
+    let mut args = vec![
+        "-m", "tcp", "-a", unit, "-0", "-r", reference, "-t", table, "-c", count, "-p", port,
+    ];
+    if table.ends_with(":float") {
+        args.push("-B"); // high word first, as the SDM meters send it
+    }
+    args.extend(["127.0.0.1", "-1"]);
+    let out = Command::new("mbpoll").args(&args).output().await.unwrap_or_else(|e| {
         panic!("mbpoll is needed for this test ({e}); install it with: sudo apt-get install -y mbpoll (./test.sh does this)")
     });
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -47,24 +61,7 @@ async fn modbus_read_agrees_with_mbpoll() {
     let sim = support::dwelling(0.0, &cancel).await;
     let port = sim.addr.port().to_string();
     // A float32 energy counter of the grid meter (input registers 72, 74).
-    let theirs = mbpoll(&[
-        "-m",
-        "tcp",
-        "-a",
-        "2",
-        "-0",
-        "-r",
-        "72",
-        "-t",
-        "3:float",
-        "-B",
-        "-c",
-        "2",
-        "-p",
-        &port,
-        "127.0.0.1",
-    ])
-    .await;
+    let theirs = mbpoll(&port, "2", "72", "3:float", "2").await;
     let ours = nomhub(&[
         "modbus",
         "read",
@@ -103,23 +100,7 @@ async fn modbus_read_agrees_with_mbpoll() {
         );
     }
     // A 16-bit holding register of the heat pump (the SHI DHW setpoint, 40.0 °C raw 400).
-    let theirs = mbpoll(&[
-        "-m",
-        "tcp",
-        "-a",
-        "4",
-        "-0",
-        "-r",
-        "10006",
-        "-t",
-        "4",
-        "-c",
-        "1",
-        "-p",
-        &port,
-        "127.0.0.1",
-    ])
-    .await;
+    let theirs = mbpoll(&port, "4", "10006", "4", "1").await;
     let ours = nomhub(&[
         "modbus",
         "read",
@@ -159,23 +140,7 @@ async fn modbus_read_agrees_with_mbpoll() {
     ])
     .await;
     assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
-    let theirs = mbpoll(&[
-        "-m",
-        "tcp",
-        "-a",
-        "4",
-        "-0",
-        "-r",
-        "10006",
-        "-t",
-        "4",
-        "-c",
-        "1",
-        "-p",
-        &port,
-        "127.0.0.1",
-    ])
-    .await;
+    let theirs = mbpoll(&port, "4", "10006", "4", "1").await;
     assert_eq!(theirs, vec![(10006, "485".to_owned())]);
     cancel.cancel();
 }

@@ -50,16 +50,7 @@ pub struct SimHandle {
 pub async fn start(opts: SimOptions, cancel: CancellationToken) -> std::io::Result<SimHandle> {
     let listener = TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
-    let bank = Bank::default();
-    let d = Dwelling::new(opts.start);
-    dwelling::install(&bank, &d);
-    tokio::spawn(dwelling::run(
-        d,
-        bank.clone(),
-        opts.speed,
-        opts.tick,
-        cancel.clone(),
-    ));
+    let bank = spawn_dwelling(&opts, &cancel);
     let served = bank.clone();
     let stop = cancel.clone();
     tokio::spawn(async move {
