@@ -1,4 +1,4 @@
-//! The one place that reads the wall clock, and the time zone nomhub lives in.
+//! The one place that reads the wall clock.
 
 use std::time::SystemTime;
 

@@ -498,12 +498,13 @@ pub async fn run(
 
 /// Local Amsterdam time `hour`:00 today, as UTC.
 pub fn today_at(hour: u32) -> DateTime<Utc> {
-    let local = Utc::now().with_timezone(&Amsterdam).date_naive();
+    let now: DateTime<Utc> = crate::clock::now().into();
+    let local = now.with_timezone(&Amsterdam).date_naive();
     let naive = local.and_hms_opt(hour, 0, 0).unwrap_or_default();
     Amsterdam
         .from_local_datetime(&naive)
         .earliest()
-        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+        .map_or(now, |t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
