@@ -16,6 +16,17 @@ async fn nomhub(args: &[&str]) -> Output {
     Command::new(NOMHUB).args(args).output().await.unwrap()
 }
 
+/// Runs nomhub with `--json` among `args`, asserts success and parses its output.
+async fn nomhub_json(args: &[&str]) -> serde_json::Value {
+    let out = nomhub(args).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -62,7 +73,7 @@ async fn modbus_read_agrees_with_mbpoll() {
     let port = sim.addr.port().to_string();
     // A float32 energy counter of the grid meter (input registers 72, 74).
     let theirs = mbpoll(&port, "2", "72", "3:float", "2").await;
-    let ours = nomhub(&[
+    let json = nomhub_json(&[
         "modbus",
         "read",
         "--host",
@@ -82,12 +93,6 @@ async fn modbus_read_agrees_with_mbpoll() {
         "--json",
     ])
     .await;
-    assert!(
-        ours.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ours.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout(&ours)).unwrap();
     let values = json["values"].as_array().unwrap();
     assert_eq!(theirs.len(), 2);
     for ((reference, text), v) in theirs.iter().zip(values) {
@@ -190,7 +195,7 @@ async fn modbus_scan_finds_the_sunspec_inverter_and_its_models() {
     let cancel = CancellationToken::new();
     let sim = support::dwelling(0.0, &cancel).await;
     let port = sim.addr.port().to_string();
-    let out = nomhub(&[
+    let json = nomhub_json(&[
         "modbus",
         "scan",
         "--host",
@@ -202,12 +207,6 @@ async fn modbus_scan_finds_the_sunspec_inverter_and_its_models() {
         "--json",
     ])
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let units: Vec<u64> = json["units"]
         .as_array()
         .unwrap()
@@ -254,7 +253,7 @@ async fn check_config_and_devices_check() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = nomhub(&[
+    let json = nomhub_json(&[
         "devices",
         "check",
         "--config",
@@ -262,12 +261,6 @@ async fn check_config_and_devices_check() {
         "--json",
     ])
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let devices = json["devices"].as_array().unwrap();
     assert_eq!(devices.len(), 4);
     let hp = devices.iter().find(|d| d["device"] == "heat_pump").unwrap();

@@ -16,6 +16,20 @@ use nomhub::sim::{Fault, UNIT_GRID_METER, UNIT_HEAT_PUMP};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The Luxtronik profile and a bus to the simulated dwelling.
+fn luxtronik(
+    sim: &nomhub::sim::SimHandle,
+    cancel: &CancellationToken,
+) -> (nomhub::profile::ResolvedProfile, nomhub::modbus::BusHandle) {
+    let set = ProfileSet::embedded().unwrap();
+    let profile = set
+        .get("alpha_innotec-luxtronik2")
+        .unwrap()
+        .resolve()
+        .unwrap();
+    (profile, support::tcp_bus(sim.addr, cancel))
+}
+
 fn live(snap: &nomhub::state::Snapshot, device: &str, point: &str) -> bool {
     snap.get(device, point).is_some_and(|s| s.value.is_ok())
 }
@@ -121,13 +135,7 @@ async fn a_counter_that_runs_backwards_is_rejected_and_never_published() {
 async fn writes_are_bounded_and_verified() {
     let cancel = CancellationToken::new();
     let sim = support::dwelling(0.0, &cancel).await;
-    let set = ProfileSet::embedded().unwrap();
-    let profile = set
-        .get("alpha_innotec-luxtronik2")
-        .unwrap()
-        .resolve()
-        .unwrap();
-    let bus = support::tcp_bus(sim.addr, &cancel);
+    let (profile, bus) = luxtronik(&sim, &cancel);
     let setpoint = profile.point("hot_water_setpoint").unwrap();
     write_point(&bus, UNIT_HEAT_PUMP, setpoint, 52.5)
         .await
@@ -166,13 +174,7 @@ async fn the_heat_pump_heats_the_tank_when_told_to() {
     let cancel = CancellationToken::new();
     // 10 simulated minutes per real second.
     let sim = support::dwelling(600.0, &cancel).await;
-    let set = ProfileSet::embedded().unwrap();
-    let profile = set
-        .get("alpha_innotec-luxtronik2")
-        .unwrap()
-        .resolve()
-        .unwrap();
-    let bus = support::tcp_bus(sim.addr, &cancel);
+    let (profile, bus) = luxtronik(&sim, &cancel);
     write_point(
         &bus,
         UNIT_HEAT_PUMP,
