@@ -64,13 +64,10 @@ pub fn decode_point(p: &PointDef, block_addr: u16, words: &[u16]) -> Result<Valu
     })
 }
 
-/// Raw register value for writing engineering value `v` to point `p` (before encoding).
+/// Raw register value for writing `v` to point `p`; `v` is in the profile's own unit
+/// (the unit its `write.min`/`write.max` bounds are given in), before encoding.
 pub fn unscale(p: &PointDef, v: f64) -> f64 {
     let v = if p.sign == Sign::Invert { -v } else { v };
-    let v = match p.unit {
-        Some(Unit::Kilowatt | Unit::KilowattHour) => v / 1000.0,
-        _ => v,
-    };
     (v - p.offset) / p.scale
 }
 

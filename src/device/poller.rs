@@ -102,7 +102,8 @@ impl Poller {
 
     /// Reads every block of tier `t` and decodes its points.
     pub async fn poll_tier(&mut self, t: usize) -> PollReport {
-        let (tier, blocks) = self.tiers[t].clone();
+        // Taken out for the poll and put back after, so the plan is not copied each time.
+        let (tier, blocks) = std::mem::take(&mut self.tiers[t]);
         let mut samples = Vec::new();
         let mut error = None;
         let mut requests = 0;
@@ -141,6 +142,7 @@ impl Poller {
                 }
             }
         }
+        self.tiers[t] = (tier.clone(), blocks);
         match (&error, self.failures) {
             (Some(e), 0) => tracing::warn!(device = %self.id, error = %e, "Device poll failed."),
             (Some(e), _) => {

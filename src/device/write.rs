@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::modbus::{BusError, BusHandle, DataType, Op, RegisterKind, encode};
+use crate::modbus::{BusError, BusHandle, DataType, Op, RegisterKind, decode, encode};
 use crate::profile::PointDef;
 
-use super::point::{decode_point, unscale};
+use super::point::unscale;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -109,35 +109,21 @@ pub async fn write_point(
         )
         .await
         .map_err(bus_err)?;
-    // Compare numbers, not enumeration names.
-    let mut plain = p.clone();
-    plain.states.clear();
-    let got = decode_point(&plain, p.addr, &words);
-    let same = got
-        .as_ref()
-        .ok()
-        .and_then(|v| v.as_f64())
-        .is_some_and(|g| (g - normalised(p, value)).abs() <= p.scale.abs() / 2.0 + 1e-9);
-    if same {
-        Ok(())
-    } else {
-        Err(WriteError::Mismatch {
+    // Compare the register itself: no enumeration names, no unit conversion.
+    let wanted = unscale(p, value).round();
+    let got = decode(&words, p.ty, p.order).map_err(|e| WriteError::Mismatch {
+        point: point.clone(),
+        register: p.addr,
+        wanted: value,
+        got: e.to_string(),
+    })?;
+    match got.as_f64() {
+        Some(raw) if (raw - wanted).abs() < 0.5 => Ok(()),
+        _ => Err(WriteError::Mismatch {
             point,
             register: p.addr,
             wanted: value,
-            got: match got {
-                Ok(v) => v.to_string(),
-                Err(e) => format!("{e:?}"),
-            },
-        })
-    }
-}
-
-/// The value as `decode_point` reports it (kW → W, kWh → Wh).
-fn normalised(p: &PointDef, v: f64) -> f64 {
-    use crate::model::Unit;
-    match p.unit {
-        Some(Unit::Kilowatt | Unit::KilowattHour) => v * 1000.0,
-        _ => v,
+            got: format!("raw {got:?}"),
+        }),
     }
 }
