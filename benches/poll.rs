@@ -66,6 +66,7 @@ fn main() {
                 unit,
                 bus: bus.clone(),
                 interval_override: None,
+                clock: nomhub::clock::Clock::System,
             };
             let resolved = poller::resolve(&spec).await.expect("resolve");
             requests(id, &resolved);

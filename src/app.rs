@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::device::{DeviceSpec, poller};
 use crate::modbus::{BusHandle, bus};
@@ -19,7 +20,11 @@ pub struct App {
 }
 
 /// The device specs of a config, each with its bus handle.
-pub fn device_specs(config: &Config, buses: &HashMap<String, BusHandle>) -> Vec<DeviceSpec> {
+pub fn device_specs(
+    config: &Config,
+    buses: &HashMap<String, BusHandle>,
+    clock: &Clock,
+) -> Vec<DeviceSpec> {
     config
         .devices
         .iter()
@@ -30,6 +35,7 @@ pub fn device_specs(config: &Config, buses: &HashMap<String, BusHandle>) -> Vec<
                 unit: *d.unit.get_ref(),
                 bus: buses.get(d.bus.get_ref())?.clone(),
                 interval_override: d.poll.map(|p| p.0),
+                clock: clock.clone(),
             })
         })
         .collect()
@@ -45,12 +51,17 @@ pub fn start_buses(config: &Config, cancel: &CancellationToken) -> HashMap<Strin
 }
 
 /// Starts every task for `config` on `tasks`; they stop when `cancel` fires.
-pub fn start(config: &Config, tasks: &TaskTracker, cancel: &CancellationToken) -> App {
+pub fn start(
+    config: &Config,
+    clock: &Clock,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> App {
     let buses = start_buses(config, cancel);
     let (report_tx, report_rx) = mpsc::channel(256);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tasks.spawn(state::run(report_rx, snap_tx));
-    for spec in device_specs(config, &buses) {
+    for spec in device_specs(config, &buses, clock) {
         tasks.spawn(poller::run(spec, report_tx.clone(), cancel.child_token()));
     }
     App {

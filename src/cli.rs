@@ -265,7 +265,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         args.speed
     );
     let tasks = TaskTracker::new();
-    let app = crate::app::start(&config, &tasks, &cancel);
+    let app = crate::app::start(&config, &crate::clock::Clock::System, &tasks, &cancel);
     let mut snapshot = app.snapshot.clone();
     let every = Duration::from_secs(args.every.max(1));
     let printer = tokio::spawn(async move {
@@ -384,7 +384,7 @@ async fn run_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     };
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let _app = crate::app::start(&config, &tasks, &cancel);
+    let _app = crate::app::start(&config, &crate::clock::Clock::System, &tasks, &cancel);
     tracing::info!(devices = config.devices.len(), "nomhub running.");
     wait_for_stop(None).await;
     cancel.cancel();
@@ -676,6 +676,7 @@ async fn scan(
                     unit,
                     bus: bus.clone(),
                     interval_override: None,
+                    clock: crate::clock::Clock::System,
                 };
                 let mut poller = Poller::new(&spec, resolved);
                 let mut values = serde_json::Map::new();
@@ -733,7 +734,7 @@ async fn devices_check(path: &std::path::Path, json: bool) -> anyhow::Result<Exi
     let buses = crate::app::start_buses(&config, &cancel);
     let mut snap = Snapshot::default();
     let mut failed = false;
-    for spec in crate::app::device_specs(&config, &buses) {
+    for spec in crate::app::device_specs(&config, &buses, &crate::clock::Clock::System) {
         match poller::resolve(&spec).await {
             Ok(profile) => {
                 let mut p = Poller::new(&spec, profile);

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod device;
+pub mod ledger;
 pub mod modbus;
 pub mod model;
 pub mod profile;

@@ -44,7 +44,7 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
             d.poll = Some(nomhub::model::Dur(Duration::from_millis(200)));
         }
         let tasks = TaskTracker::new();
-        let app = app::start(&cfg, &tasks, &cancel);
+        let app = app::start(&cfg, &nomhub::clock::Clock::System, &tasks, &cancel);
         let rx = app.snapshot.clone();
         support::eventually(10, "all devices online", || {
             let snap = rx.borrow().clone();
@@ -107,6 +107,7 @@ async fn a_counter_that_runs_backwards_is_rejected_and_never_published() {
         unit: UNIT_GRID_METER,
         bus: support::tcp_bus(sim.addr, &cancel),
         interval_override: None,
+        clock: nomhub::clock::Clock::System,
     };
     let mut p = Poller::new(&spec, poller::resolve(&spec).await.unwrap());
     let energy = |reports: Vec<nomhub::device::PollReport>| {

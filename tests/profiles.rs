@@ -75,6 +75,7 @@ async fn every_fixture_decodes_as_recorded() {
             unit: fixture.unit,
             bus: support::tcp_bus(addr, &cancel),
             interval_override: None,
+            clock: nomhub::clock::Clock::System,
         };
         let resolved = poller::resolve(&spec)
             .await

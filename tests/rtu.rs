@@ -67,6 +67,7 @@ async fn two_meters_on_one_rs485_line() {
             unit,
             bus: line.clone(),
             interval_override: None,
+            clock: nomhub::clock::Clock::System,
         };
         pollers.push(Poller::new(&spec, poller::resolve(&spec).await.unwrap()));
     }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::counter::{CounterGuard, Verdict};
 use super::point::decode_point;
 use super::sunspec;
+use crate::clock::Clock;
 use crate::modbus::BusHandle;
 use crate::model::{DeviceId, Sample, Unavailable, Value};
 use crate::profile::{Block, Profile, ResolvedProfile, plan_tiers};
@@ -36,6 +37,8 @@ pub struct DeviceSpec {
     pub bus: BusHandle,
     /// Overrides the profile's tier intervals (e.g. a faster demo).
     pub interval_override: Option<Duration>,
+    /// Stamps the samples.
+    pub clock: Clock,
 }
 
 /// Resolves the profile (SunSpec discovery when needed) against the live device.
@@ -59,6 +62,7 @@ pub struct Poller {
     pub profile: ResolvedProfile,
     unit: u8,
     bus: BusHandle,
+    clock: Clock,
     tiers: Vec<(String, Vec<Block>)>,
     guards: HashMap<usize, CounterGuard>,
     /// Blocks refused permanently (illegal address): not asked again.
@@ -80,6 +84,7 @@ impl Poller {
             profile,
             unit: spec.unit,
             bus: spec.bus.clone(),
+            clock: spec.clock.clone(),
             tiers,
             guards,
             disabled: HashMap::new(),
@@ -108,7 +113,7 @@ impl Poller {
         let mut error = None;
         let mut requests = 0;
         for block in &blocks {
-            let at = crate::clock::now();
+            let at = self.clock.now();
             if let Some(why) = self.disabled.get(&(block.addr, block.count)) {
                 for &i in &block.points {
                     samples.push(self.sample(i, Err(Unavailable::PollFailed(why.clone())), at));

@@ -1,0 +1,12 @@
+//! The energy bundle ledger: counter deltas booked per series into 15-minute and
+//! day buckets in Europe/Amsterdam, bundles with their monthly shape, the position of
+//! every period against its bundle, and the settlement forecast.
+//!
+//! Pure parts (periods, budgets, booking, forecast) are tested by table here; the
+//! buckets live in [`crate::store`], the only module that touches sled.
+
+pub mod bundle;
+pub mod period;
+
+pub use bundle::{Budget, BundleId, Position, Series, Status};
+pub use period::{Period, PeriodKind, SettlementRule};
