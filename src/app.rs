@@ -1,4 +1,4 @@
-//! Wiring: one actor per bus, one poller per device, the state fold.
+//! Wiring: one actor per bus, one poller per device, the state fold, the ledger.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,14 +8,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
+use anyhow::Context;
+
 use crate::config::Config;
 use crate::device::{DeviceSpec, poller};
+use crate::ledger::{self, Ledger, LedgerStatus};
 use crate::modbus::{BusHandle, bus};
 use crate::state::{self, Snapshot};
 
 /// Handles to a running nomhub.
 pub struct App {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// The ledger's status, when the config has a ledger.
+    pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
     pub buses: HashMap<String, BusHandle>,
 }
 
@@ -51,12 +56,13 @@ pub fn start_buses(config: &Config, cancel: &CancellationToken) -> HashMap<Strin
 }
 
 /// Starts every task for `config` on `tasks`; they stop when `cancel` fires.
+/// Fails only when the ledger's store cannot be opened.
 pub fn start(
     config: &Config,
     clock: &Clock,
     tasks: &TaskTracker,
     cancel: &CancellationToken,
-) -> App {
+) -> anyhow::Result<App> {
     let buses = start_buses(config, cancel);
     let (report_tx, report_rx) = mpsc::channel(256);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
@@ -64,8 +70,24 @@ pub fn start(
     for spec in device_specs(config, &buses, clock) {
         tasks.spawn(poller::run(spec, report_tx.clone(), cancel.child_token()));
     }
-    App {
+    let ledger = match &config.ledger {
+        None => None,
+        Some(setup) => {
+            let l = Ledger::open(setup.clone())
+                .with_context(|| format!("opening the ledger at {}", setup.store.display()))?;
+            let (tx, rx) = watch::channel(Arc::new(LedgerStatus::default()));
+            let (clock, snap, cancel) = (clock.clone(), snap_rx.clone(), cancel.child_token());
+            tasks.spawn(async move {
+                if let Err(e) = ledger::run::run(l, clock, snap, tx, cancel).await {
+                    tracing::error!(error = %e, "Ledger stopped.");
+                }
+            });
+            Some(rx)
+        }
+    };
+    Ok(App {
         snapshot: snap_rx,
+        ledger,
         buses,
-    }
+    })
 }

@@ -16,3 +16,4 @@ pub mod profile;
 pub mod report;
 pub mod sim;
 pub mod state;
+pub mod store;

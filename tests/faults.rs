@@ -39,12 +39,13 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
     for fault in [Fault::Silent, Fault::Exception, Fault::Garbage] {
         let cancel = CancellationToken::new();
         let sim = support::dwelling(60.0, &cancel).await;
-        let mut cfg = config::demo(sim.addr.port()).unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let mut cfg = config::demo(sim.addr.port(), store.path()).unwrap();
         for d in &mut cfg.devices {
             d.poll = Some(nomhub::model::Dur(Duration::from_millis(200)));
         }
         let tasks = TaskTracker::new();
-        let app = app::start(&cfg, &nomhub::clock::Clock::System, &tasks, &cancel);
+        let app = app::start(&cfg, &nomhub::clock::Clock::System, &tasks, &cancel).unwrap();
         let rx = app.snapshot.clone();
         support::eventually(10, "all devices online", || {
             let snap = rx.borrow().clone();

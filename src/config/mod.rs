@@ -1,6 +1,8 @@
 //! `nomhub.toml`: serde types, loading, and a validation pass that reports every
 //! problem at once, each with file, line and column.
 
+pub mod ledger;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +15,11 @@ use crate::modbus::{BusSettings, Transport};
 use crate::model::{BusId, DeviceId, Dur};
 use crate::profile::ProfileSet;
 use crate::report::{Issue, Report};
+
+pub use ledger::{
+    BundleConfig, DwellingConfig, LedgerConfig, LedgerSetup, SettlementConfig, Tariffs, Term,
+    TrustClock,
+};
 
 /// The example configuration, every key with its default (`nomhub print-config`).
 pub const EXAMPLE: &str = include_str!("../../config/nomhub.example.toml");
@@ -89,6 +96,11 @@ pub struct Config {
     pub buses: Vec<BusConfig>,
     pub devices: Vec<DeviceConfig>,
     pub profiles: ProfileSet,
+    pub dwelling: DwellingConfig,
+    /// The ledger, when the file has a `[ledger]` section.
+    pub ledger: Option<LedgerSetup>,
+    /// Advice that does not stop nomhub (a bundle below the NOM Keur, say).
+    pub warnings: Vec<Issue>,
 }
 
 impl Config {
@@ -142,6 +154,10 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     };
     let mut buses = Vec::new();
     let mut devices = Vec::new();
+    let mut dwelling = DwellingConfig::default();
+    let mut settlement = SettlementConfig::default();
+    let mut bundles = Vec::new();
+    let mut ledger_config: Option<LedgerConfig> = None;
     for (key, value) in doc.into_inner() {
         let key_span = key.span();
         match key.get_ref().as_ref() {
@@ -152,11 +168,25 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
             }
             "bus" => buses = items(name, text, "bus", key_span, value, &mut report),
             "device" => devices = items(name, text, "device", key_span, value, &mut report),
+            "dwelling" => {
+                if let Some(d) = item(name, text, value, &mut report) {
+                    dwelling = d;
+                }
+            }
+            "settlement" => {
+                if let Some(s) = item(name, text, value, &mut report) {
+                    settlement = s;
+                }
+            }
+            "bundle" => bundles = entries(name, text, "bundle", key_span, value, &mut report),
+            "ledger" => ledger_config = item(name, text, value, &mut report),
             other => report.push(Issue::at(
                 name,
                 text,
                 Some(key_span),
-                format!("unknown key `{other}`, expected one of `hub`, `bus`, `device`"),
+                format!(
+                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`"
+                ),
             )),
         }
     }
@@ -172,6 +202,35 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         }
     };
     validate(name, text, &buses, &devices, &profiles, &mut report);
+    let (mut problems, mut warned) = (Vec::new(), Vec::new());
+    let ledger = match &ledger_config {
+        Some(l) => Some(ledger::resolve(
+            &ledger::Sections {
+                dwelling: &dwelling,
+                settlement: &settlement,
+                bundles: &bundles,
+                ledger: l,
+            },
+            &devices,
+            &profiles,
+            &mut problems,
+            &mut warned,
+        )),
+        None => {
+            if !bundles.is_empty() {
+                warned.push((None, "bundles are configured but there is no [ledger] section, so nothing is booked against them".to_owned()));
+            }
+            None
+        }
+    };
+    for (span, msg) in problems {
+        report.push(Issue::at(name, text, span, msg));
+    }
+    let mut warnings: Vec<Issue> = warned
+        .into_iter()
+        .map(|(span, msg)| Issue::at(name, text, span, msg))
+        .collect();
+    warnings.sort_by_key(|i| i.line);
     report.issues.sort_by_key(|i| i.line);
     report.into_result(Config {
         path: name.to_owned(),
@@ -179,6 +238,9 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         buses,
         devices,
         profiles,
+        dwelling,
+        ledger,
+        warnings,
     })
 }
 
@@ -221,6 +283,36 @@ fn items<T: for<'de> Deserialize<'de>>(
                 text,
                 Some(key_span),
                 format!("`{what}` must be an array of tables: write [[{what}]]"),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// Each entry of a table of tables (`[bundle.pv]`, `[bundle.household]`) on its own,
+/// with the span of its name.
+fn entries<T: for<'de> Deserialize<'de>>(
+    name: &str,
+    text: &str,
+    what: &str,
+    key_span: std::ops::Range<usize>,
+    value: Spanned<DeValue<'_>>,
+    report: &mut Report,
+) -> Vec<(Spanned<String>, T)> {
+    match value.into_inner() {
+        DeValue::Table(table) => table
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let key = Spanned::new(k.span(), k.get_ref().to_string());
+                item(name, text, v, report).map(|t| (key, t))
+            })
+            .collect(),
+        _ => {
+            report.push(Issue::at(
+                name,
+                text,
+                Some(key_span),
+                format!("`{what}` must be a table of tables: write [{what}.name]"),
             ));
             Vec::new()
         }
@@ -341,10 +433,14 @@ fn validate(
     }
 }
 
-/// The demo configuration, pointed at a simulator listening on `port`.
-pub fn demo(port: u16) -> Result<Config, Report> {
+/// The demo configuration, pointed at a simulator listening on `port`, with its
+/// ledger in `store`.
+pub fn demo(port: u16, store: &Path) -> Result<Config, Report> {
+    let store = toml::Value::String(store.display().to_string()).to_string();
     parse(
         "<demo>",
-        &DEMO.replace("port = 5020", &format!("port = {port}")),
+        &DEMO
+            .replace("port = 5020", &format!("port = {port}"))
+            .replace("store = \"/tmp/nomhub-demo\"", &format!("store = {store}")),
     )
 }

@@ -111,7 +111,7 @@ impl Budget {
     pub fn from_weights(yearly: WattHours, weights: &[f64; 12]) -> Self {
         let total: f64 = weights.iter().sum();
         let shares = weights.map(|w| if total > 0.0 { w / total } else { 1.0 / 12.0 });
-        let parts = split_exact(yearly.0, &shares);
+        let parts = split_months(yearly.0, &shares);
         Self {
             monthly: parts.map(WattHours),
         }
@@ -164,16 +164,17 @@ impl Budget {
 
 /// Splits `total` into parts proportional to `shares` (summing to 1) that add up to
 /// `total` exactly (largest remainder).
-pub fn split_exact<const N: usize>(total: i64, shares: &[f64; N]) -> [i64; N] {
-    let exact = shares.map(|s| total as f64 * s);
-    let mut parts = exact.map(|x| x.floor() as i64);
+pub fn split_exact(total: i64, shares: &[f64]) -> Vec<i64> {
+    let exact: Vec<f64> = shares.iter().map(|s| total as f64 * s).collect();
+    let mut parts: Vec<i64> = exact.iter().map(|x| x.floor() as i64).collect();
     let mut left = total - parts.iter().sum::<i64>();
-    let mut order: Vec<usize> = (0..N).collect();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by(|&a, &b| {
         let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
         rb.total_cmp(&ra)
     });
-    for i in order.into_iter().cycle().take(N * 2) {
+    // Floors fall short by less than one per part, so one pass places the rest.
+    for i in order.into_iter().cycle().take(parts.len() * 2) {
         if left == 0 {
             break;
         }
@@ -182,6 +183,12 @@ pub fn split_exact<const N: usize>(total: i64, shares: &[f64; N]) -> [i64; N] {
         left -= step;
     }
     parts
+}
+
+/// [`split_exact`] into twelve months.
+pub fn split_months(total: i64, shares: &[f64; 12]) -> [i64; 12] {
+    let parts = split_exact(total, shares);
+    std::array::from_fn(|i| parts[i])
 }
 
 /// How a period is going against the expected position.
@@ -292,7 +299,7 @@ mod tests {
     fn weights_split_exactly() {
         let b = budget();
         assert_eq!(b.yearly(), WattHours(2_400_000));
-        assert_eq!(split_exact(10, &[1.0 / 3.0; 3]), [4, 3, 3]);
+        assert_eq!(split_exact(10, &[1.0 / 3.0; 3]), vec![4, 3, 3]);
         assert_eq!(split_exact(-10, &[1.0 / 3.0; 3]).iter().sum::<i64>(), -10);
     }
 

@@ -2,11 +2,19 @@
 //! day buckets in Europe/Amsterdam, bundles with their monthly shape, the position of
 //! every period against its bundle, and the settlement forecast.
 //!
-//! Pure parts (periods, budgets, booking, forecast) are tested by table here; the
-//! buckets live in [`crate::store`], the only module that touches sled.
+//! Pure parts (periods, budgets, booking, forecast) are tested by table in their
+//! files; the buckets live in [`crate::store`], the only module that touches sled.
 
+pub mod book;
+pub mod books;
 pub mod bundle;
+pub mod calc;
+pub mod forecast;
 pub mod period;
+pub mod run;
 
+pub use books::{History, Ledger, LedgerError, Row};
 pub use bundle::{Budget, BundleId, Position, Series, Status};
+pub use forecast::Forecast;
 pub use period::{Period, PeriodKind, SettlementRule};
+pub use run::LedgerStatus;

@@ -41,6 +41,8 @@ pub struct Dwelling {
     pub installations_kwh: f64,
     pub hp_kwh: f64,
     pub hp_dhw_kwh: f64,
+    /// Heat delivered to the tank, kWh.
+    pub dhw_heat_kwh: f64,
     cloud: f64,
     appliance_w: f64,
     appliance_left_s: f64,
@@ -70,6 +72,7 @@ impl Dwelling {
             installations_kwh: 6_543.2,
             hp_kwh: 5_678.9,
             hp_dhw_kwh: 1_234.5,
+            dhw_heat_kwh: 3_086.2,
             cloud: 0.8,
             appliance_w: 0.0,
             appliance_left_s: 0.0,
@@ -180,6 +183,7 @@ impl Dwelling {
         self.installations_kwh += self.installations_w() * h;
         self.hp_kwh += self.heat_pump_w() * h;
         self.hp_dhw_kwh += self.dhw_w * h;
+        self.dhw_heat_kwh += charge_kw * dt / 3600.0;
     }
 }
 
@@ -401,6 +405,13 @@ pub fn render(d: &Dwelling, bank: &Bank) {
             DataType::I32,
             (skew(d.hp_dhw_kwh, back) * 10.0).round(),
         );
+        put(
+            hp,
+            ir,
+            10324,
+            DataType::I32,
+            (skew(d.dhw_heat_kwh, back) * 10.0).round(),
+        );
     }
 }
 
@@ -442,7 +453,7 @@ fn heat_pump_image() -> UnitImage {
     ] {
         img.set(ir, a, &[0]);
     }
-    for a in [10310u16, 10312, 10314] {
+    for a in [10310u16, 10312, 10314, 10324] {
         img.set(ir, a, &[0, 0]);
     }
     img.set(ir, 10400, &[3, 92, 1]);

@@ -3,6 +3,7 @@
 
 pub mod dwelling;
 pub mod fixture;
+pub mod history;
 pub mod image;
 
 use std::net::SocketAddr;

@@ -1,5 +1,7 @@
 //! The command line: the demo, the simulator, and the installer's tools.
 
+mod ledger;
+
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +66,12 @@ pub enum Command {
     /// Check the configured devices.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// The energy bundle: derive bundles from a dwelling's figures.
+    #[command(subcommand)]
+    Bundle(ledger::BundleCommand),
+    /// The ledger: where the bundles stand, history, export and import.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +88,9 @@ pub struct DemoArgs {
     /// Seconds between printed tables.
     #[arg(long, default_value_t = 5)]
     pub every: u64,
+    /// Keep the demo's ledger in this directory (default: a temporary one, removed at the end).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -205,11 +216,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config } => run_config(&config).await,
         Command::CheckConfig { file } => Ok(match config::load(&file) {
             Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!(
-                    "{}: ok ({} buses, {} devices)",
+                    "{}: ok ({} buses, {} devices{})",
                     file.display(),
                     c.buses.len(),
-                    c.devices.len()
+                    c.devices.len(),
+                    if c.ledger.is_some() { ", ledger" } else { "" }
                 );
                 ExitCode::SUCCESS
             }
@@ -224,6 +239,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Profiles { json, dir } => profiles(json, dir),
         Command::Modbus(cmd) => modbus(cmd).await,
+        Command::Bundle(cmd) => ledger::bundle(cmd),
+        Command::Ledger(cmd) => ledger::ledger(cmd),
         Command::Devices(DevicesCommand::Check { config, json }) => {
             devices_check(&config, json).await
         }
@@ -248,8 +265,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         speed: args.speed,
         ..SimOptions::default()
     };
+    let start = opts.start;
     let handle = sim::start(opts, cancel.clone()).await?;
-    let config = match config::demo(handle.addr.port()) {
+    let store = match &args.store {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("nomhub-demo-{}", std::process::id())),
+    };
+    let config = match config::demo(handle.addr.port(), &store) {
         Ok(c) => c,
         Err(r) => {
             eprintln!("{r}");
@@ -264,9 +286,19 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "Simulated time runs {}x real time. Stop with Ctrl-C.\n",
         args.speed
     );
+    if let Some(setup) = &config.ledger {
+        let days = crate::sim::history::seed(setup, start)?;
+        println!(
+            "Ledger in {} ({} days of simulated history before today).\n",
+            store.display(),
+            days
+        );
+    }
+    let clock = crate::clock::Clock::scaled(start.into(), args.speed);
     let tasks = TaskTracker::new();
-    let app = crate::app::start(&config, &crate::clock::Clock::System, &tasks, &cancel);
+    let app = crate::app::start(&config, &clock, &tasks, &cancel)?;
     let mut snapshot = app.snapshot.clone();
+    let ledger = app.ledger.clone();
     let every = Duration::from_secs(args.every.max(1));
     let printer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -277,7 +309,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 return;
             }
             let snap = snapshot.borrow_and_update().clone();
+            let now =
+                chrono::DateTime::<chrono::Utc>::from(clock.now()).with_timezone(&crate::clock::TZ);
+            println!("simulated time {}", now.format("%Y-%m-%d %H:%M"));
             println!("{}", render_snapshot(&snap));
+            if let Some(status) = ledger.as_ref().map(|l| l.borrow().clone()) {
+                let shown: Vec<_> = status
+                    .positions
+                    .iter()
+                    .filter(|p| ledger::demo_periods(p))
+                    .cloned()
+                    .collect();
+                println!("{}", ledger::render_positions(&shown));
+                if let Some(f) = &status.forecast {
+                    println!("{}", ledger::render_forecast(f));
+                }
+            }
         }
     });
     wait_for_stop(args.run_for).await;
@@ -289,6 +336,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .is_err()
     {
         tracing::warn!("Some tasks did not stop within 5 s.");
+    }
+    if args.store.is_none()
+        && let Err(e) = std::fs::remove_dir_all(&store)
+    {
+        tracing::warn!(store = %store.display(), error = %e, "Cannot remove the demo's ledger.");
     }
     println!("Stopped.");
     Ok(ExitCode::SUCCESS)
@@ -384,7 +436,10 @@ async fn run_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     };
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let _app = crate::app::start(&config, &crate::clock::Clock::System, &tasks, &cancel);
+    for w in &config.warnings {
+        tracing::warn!(warning = %w, "Configuration advice.");
+    }
+    let _app = crate::app::start(&config, &crate::clock::Clock::System, &tasks, &cancel)?;
     tracing::info!(devices = config.devices.len(), "nomhub running.");
     wait_for_stop(None).await;
     cancel.cancel();

@@ -1,0 +1,390 @@
+//! The ledger itself: the store plus what is booked but not yet committed, and every
+//! view of it (positions, history, forecast, export and import).
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::book::{Booked, Booker, book};
+use super::bundle::{BundleId, Position, Series};
+use super::forecast::{self, Flows, Forecast};
+use super::period::{Period, PeriodKind, local_midnight};
+use crate::config::LedgerSetup;
+use crate::model::{DeviceId, PointKey, WattHours};
+use crate::store::{Bucket, Commit, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{file}:{line}: {message}")]
+    Import {
+        file: String,
+        line: u64,
+        message: String,
+    },
+}
+
+/// One bucket of history: energy per series and the bundle for its time.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryBucket {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// Wh per series (energy used appears as household and building-bound).
+    pub wh: BTreeMap<Series, i64>,
+    pub estimated_wh: BTreeMap<Series, i64>,
+    /// The bundle of each configured bundle for this bucket's time, Wh.
+    pub bundle_wh: BTreeMap<BundleId, i64>,
+}
+
+/// A period's history: per day for a day or month, per month for longer periods.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub period: Period,
+    pub resolution: PeriodKind,
+    pub buckets: Vec<HistoryBucket>,
+}
+
+/// One row of an export or import: a local day (or, on import, a month) of a series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// `YYYY-MM-DD`, or `YYYY-MM` on import for a month to spread over its days.
+    pub date: String,
+    pub series: String,
+    #[serde(default)]
+    pub wh: Option<i64>,
+    #[serde(default)]
+    pub kwh: Option<f64>,
+    #[serde(default)]
+    pub estimated_wh: Option<i64>,
+}
+
+/// The ledger: its configuration, its store and its pending bookings.
+pub struct Ledger {
+    pub setup: LedgerSetup,
+    store: Store,
+    booker: Booker,
+}
+
+impl Ledger {
+    pub fn open(setup: LedgerSetup) -> Result<Self, LedgerError> {
+        let store = Store::open(&setup.store)?;
+        let booker = Booker::new(&setup.series, &store.baselines()?);
+        Ok(Self {
+            setup,
+            store,
+            booker,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The counters the ledger follows.
+    pub fn counters(&self) -> Vec<(DeviceId, PointKey)> {
+        self.booker.counters().cloned().collect()
+    }
+
+    pub fn last_at(&self, device: &DeviceId, point: &PointKey) -> Option<i64> {
+        self.booker.last_at(device, point)
+    }
+
+    /// Books a counter reading (see [`Booker::reading`]).
+    pub fn reading(
+        &mut self,
+        device: &DeviceId,
+        point: &PointKey,
+        value: WattHours,
+        at: SystemTime,
+        trusted: bool,
+    ) -> Option<Booked> {
+        self.booker.reading(device, point, value, at, trusted)
+    }
+
+    /// Writes what is pending to the store. On failure nothing is lost: the pending
+    /// bookings stay and go with the next commit.
+    pub fn commit(&mut self) -> Result<(), LedgerError> {
+        let c = self.booker.take();
+        if let Err(e) = self.store.commit(&c) {
+            self.booker.restore(c);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Drops 15-minute buckets older than `fine_days` before `now`.
+    pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, LedgerError> {
+        let keep = chrono::Duration::days(i64::from(self.setup.fine_days));
+        Ok(self.store.prune_quarters((now - keep).timestamp())?)
+    }
+
+    /// Day buckets of a series over `[from, to)`, pending bookings included.
+    fn days(
+        &self,
+        s: Series,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, Bucket>, LedgerError> {
+        let mut out: BTreeMap<NaiveDate, Bucket> =
+            self.store.days(s, from, to)?.into_iter().collect();
+        for (&(ps, d), b) in self.booker.pending().days.range((s, from)..(s, to)) {
+            debug_assert_eq!(ps, s);
+            out.entry(d).or_default().add(*b);
+        }
+        Ok(out)
+    }
+
+    /// Energy of `series` in `[from, to)` local days.
+    pub fn sum(
+        &self,
+        series: &[Series],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Bucket, LedgerError> {
+        let mut total = Bucket::default();
+        for &s in series {
+            for b in self.days(s, from, to)?.values() {
+                total.add(*b);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Where every configured bundle stands in the period of `kind` around `date`.
+    pub fn positions(
+        &self,
+        period: Period,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Position>, LedgerError> {
+        let mut out = Vec::new();
+        for (&id, budget) in &self.setup.budgets {
+            let used = self.sum(id.series(), period.start, period.end)?;
+            out.push(Position::new(
+                id,
+                period,
+                budget,
+                WattHours(used.wh),
+                WattHours(used.estimated),
+                now,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The period of `kind` containing `now`.
+    pub fn period(&self, kind: PeriodKind, now: DateTime<Utc>) -> Period {
+        Period::at(kind, now, &self.setup.rule)
+    }
+
+    /// History of `period` for graphs: per day for a day or month, else per month.
+    pub fn history(&self, period: Period) -> Result<History, LedgerError> {
+        let resolution = match period.kind {
+            PeriodKind::Day | PeriodKind::Month => PeriodKind::Day,
+            PeriodKind::Year | PeriodKind::Settlement => PeriodKind::Month,
+        };
+        let slots: Vec<Period> = match resolution {
+            PeriodKind::Day => period.days().map(Period::day).collect(),
+            _ => period.months(),
+        };
+        let mut per_series = BTreeMap::new();
+        for s in Series::ALL {
+            per_series.insert(s, self.days(s, period.start, period.end)?);
+        }
+        let buckets = slots
+            .into_iter()
+            .map(|slot| {
+                let mut wh = BTreeMap::new();
+                let mut estimated_wh = BTreeMap::new();
+                for (s, days) in &per_series {
+                    let mut b = Bucket::default();
+                    for (_, d) in days.range(slot.start..slot.end) {
+                        b.add(*d);
+                    }
+                    wh.insert(*s, b.wh);
+                    estimated_wh.insert(*s, b.estimated);
+                }
+                let bundle_wh = self
+                    .setup
+                    .budgets
+                    .iter()
+                    .map(|(id, budget)| {
+                        (
+                            *id,
+                            budget.between(slot.start_instant(), slot.end_instant()).0,
+                        )
+                    })
+                    .collect();
+                HistoryBucket {
+                    start: slot.start,
+                    end: slot.end,
+                    wh,
+                    estimated_wh,
+                    bundle_wh,
+                }
+            })
+            .collect();
+        Ok(History {
+            period,
+            resolution,
+            buckets,
+        })
+    }
+
+    /// 15-minute buckets of every series from `from` to `to` (unix seconds), for live graphs.
+    pub fn fine(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<BTreeMap<Series, Vec<(i64, Bucket)>>, LedgerError> {
+        let mut out = BTreeMap::new();
+        for s in Series::ALL {
+            let mut m: BTreeMap<i64, Bucket> =
+                self.store.quarters(s, from, to)?.into_iter().collect();
+            for (&(_, q), b) in self.booker.pending().quarters.range((s, from)..(s, to)) {
+                m.entry(q).or_default().add(*b);
+            }
+            out.insert(s, m.into_iter().collect());
+        }
+        Ok(out)
+    }
+
+    /// The settlement forecast for the settlement year containing `now`.
+    pub fn forecast(&self, now: DateTime<Utc>) -> Result<Forecast, LedgerError> {
+        let period = self.period(PeriodKind::Settlement, now);
+        let until = self.setup.net_metering_until + chrono::Days::new(1);
+        let boundary = until.clamp(period.start, period.end);
+        let flows = |from, to| -> Result<Flows, LedgerError> {
+            Ok(Flows {
+                import_kwh: WattHours(self.sum(&[Series::GridImport], from, to)?.wh).kwh(),
+                export_kwh: WattHours(self.sum(&[Series::GridExport], from, to)?.wh).kwh(),
+            })
+        };
+        Ok(forecast::forecast(&forecast::Inputs {
+            period,
+            now,
+            before: flows(period.start, boundary)?,
+            after: flows(boundary, period.end)?,
+            pv_so_far: WattHours(self.sum(&[Series::Pv], period.start, period.end)?.wh),
+            pv: self.setup.budgets.get(&BundleId::Pv),
+            used: self.setup.budgets.get(&BundleId::EnergyUsed),
+            net_metering_until: self.setup.net_metering_until,
+            tariffs: self.setup.tariffs,
+        }))
+    }
+
+    /// Day rows of every series in `[from, to)`.
+    pub fn export(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<Row>, LedgerError> {
+        let mut rows = Vec::new();
+        for s in Series::ALL {
+            for (d, b) in self.days(s, from, to)? {
+                rows.push(Row {
+                    date: d.format("%Y-%m-%d").to_string(),
+                    series: s.as_str().to_owned(),
+                    wh: Some(b.wh),
+                    kwh: None,
+                    estimated_wh: Some(b.estimated),
+                });
+            }
+        }
+        rows.sort_by(|a, b| (&a.date, &a.series).cmp(&(&b.date, &b.series)));
+        Ok(rows)
+    }
+
+    /// Loads history rows (`file` names them in errors). A day that already holds
+    /// energy is refused unless `replace`. Months are spread over their days by time
+    /// and marked estimated. Returns the number of day buckets written.
+    pub fn import(
+        &mut self,
+        file: &str,
+        rows: &[(u64, Row)],
+        replace: bool,
+    ) -> Result<usize, LedgerError> {
+        let err = |line: u64, message: String| LedgerError::Import {
+            file: file.to_owned(),
+            line,
+            message,
+        };
+        let mut c = Commit::default();
+        let mut seen = BTreeMap::new();
+        for (line, row) in rows {
+            let line = *line;
+            let series = Series::parse(&row.series).ok_or_else(|| {
+                err(
+                    line,
+                    format!(
+                        "unknown series `{}`; known: {}",
+                        row.series,
+                        Series::ALL.map(Series::as_str).join(", ")
+                    ),
+                )
+            })?;
+            let wh = match (row.wh, row.kwh) {
+                (Some(w), None) => w,
+                (None, Some(k)) if k.is_finite() => (k * 1000.0).round() as i64,
+                _ => return Err(err(line, "give exactly one of `wh` and `kwh`".to_owned())),
+            };
+            let estimated = row.estimated_wh.unwrap_or(0);
+            let (period, whole_month) = match NaiveDate::parse_from_str(&row.date, "%Y-%m-%d") {
+                Ok(d) => (Period::day(d), false),
+                Err(_) => {
+                    let m = NaiveDate::parse_from_str(&format!("{}-01", row.date), "%Y-%m-%d")
+                        .map_err(|_| {
+                            err(
+                                line,
+                                format!(
+                                    "`{}` is not a date (YYYY-MM-DD) or a month (YYYY-MM)",
+                                    row.date
+                                ),
+                            )
+                        })?;
+                    (Period::month(m.year(), m.month()), true)
+                }
+            };
+            if let Some(prev) = seen.insert((series, period.start, period.kind), line) {
+                return Err(err(
+                    line,
+                    format!("{} {} is also on line {prev}", series.as_str(), row.date),
+                ));
+            }
+            let existing = self.sum(&[series], period.start, period.end)?;
+            if existing.wh != 0 && !replace {
+                return Err(err(
+                    line,
+                    format!(
+                        "{} {} already holds {} Wh; pass --replace to overwrite",
+                        series.as_str(),
+                        row.date,
+                        existing.wh
+                    ),
+                ));
+            }
+            if whole_month {
+                let mut spread = Commit::default();
+                book(
+                    &mut spread,
+                    series,
+                    wh - existing.wh,
+                    local_midnight(period.start).timestamp_millis(),
+                    local_midnight(period.end).timestamp_millis(),
+                );
+                for (k, b) in spread.days {
+                    c.days.entry(k).or_default().add(b);
+                }
+            } else {
+                c.days
+                    .entry((series, period.start))
+                    .or_default()
+                    .add(Bucket {
+                        wh: wh - existing.wh,
+                        estimated: estimated - existing.estimated,
+                    });
+            }
+        }
+        let n = c.days.len();
+        self.store.commit(&c)?;
+        Ok(n)
+    }
+}

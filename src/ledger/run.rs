@@ -1,0 +1,158 @@
+//! The ledger task: books counter readings from the snapshot, commits them to the
+//! store on the flush interval and at shutdown, and publishes a status summary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::book::Booked;
+use super::books::{Ledger, LedgerError};
+use super::bundle::Position;
+use super::forecast::Forecast;
+use super::period::PeriodKind;
+use crate::clock::Clock;
+use crate::config::TrustClock;
+use crate::device::Verdict;
+use crate::model::Value;
+use crate::state::Snapshot;
+
+/// What the ledger says now: every bundle's position in the running day, month,
+/// year and settlement year, and the settlement forecast.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LedgerStatus {
+    pub at: Option<DateTime<Utc>>,
+    /// False while the clock is not trusted: energy is held back, not lost.
+    pub clock_trusted: bool,
+    pub positions: Vec<Position>,
+    pub forecast: Option<Forecast>,
+    /// The last problem writing the store, if the last commit failed.
+    pub store_error: Option<String>,
+}
+
+impl LedgerStatus {
+    pub fn position(&self, kind: PeriodKind, bundle: super::BundleId) -> Option<&Position> {
+        self.positions
+            .iter()
+            .find(|p| p.period.kind == kind && p.bundle_id == bundle)
+    }
+}
+
+/// How often the status summary is recomputed (real time).
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+
+fn summarise(
+    ledger: &Ledger,
+    now: DateTime<Utc>,
+    trusted: bool,
+) -> Result<LedgerStatus, LedgerError> {
+    let mut positions = Vec::new();
+    for kind in [
+        PeriodKind::Day,
+        PeriodKind::Month,
+        PeriodKind::Year,
+        PeriodKind::Settlement,
+    ] {
+        positions.extend(ledger.positions(ledger.period(kind, now), now)?);
+    }
+    Ok(LedgerStatus {
+        at: Some(now),
+        clock_trusted: trusted,
+        positions,
+        forecast: Some(ledger.forecast(now)?),
+        store_error: None,
+    })
+}
+
+/// Books every counter reading in `snap` that is newer than the last one booked.
+fn book_snapshot(ledger: &mut Ledger, snap: &Snapshot, trusted: bool) {
+    for (device, point) in ledger.counters() {
+        let Some(sample) = snap.points.get(&(device.clone(), point.clone())) else {
+            continue;
+        };
+        let Ok(Value::Energy(wh)) = sample.value else {
+            continue;
+        };
+        match ledger.reading(&device, &point, wh, sample.at, trusted) {
+            Some(Booked::Verdict(Verdict::Replaced { previous })) => tracing::warn!(
+                device = %device, point = %point, previous_kwh = previous.kwh(), now_kwh = wh.kwh(),
+                "Counter restarted near zero; the ledger continues from the new meter."
+            ),
+            Some(Booked::Verdict(v)) if !v.is_accepted() => tracing::warn!(
+                device = %device, point = %point, value_kwh = wh.kwh(), reason = ?v.reason(),
+                "Counter reading not booked."
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Runs the ledger until `cancel`; commits what is pending before returning.
+pub async fn run(
+    mut ledger: Ledger,
+    clock: Clock,
+    mut snapshot: watch::Receiver<Arc<Snapshot>>,
+    status: watch::Sender<Arc<LedgerStatus>>,
+    cancel: CancellationToken,
+) -> Result<(), LedgerError> {
+    let mut flush = tokio::time::interval(ledger.setup.flush);
+    flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut summary = tokio::time::interval(STATUS_EVERY);
+    summary.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut prune = tokio::time::interval(Duration::from_secs(3600));
+    prune.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let trust_always = ledger.setup.trust_clock == TrustClock::Always;
+    let mut was_trusted = true;
+    let mut store_error = None;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            changed = snapshot.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let trusted = trust_always || clock.is_synchronised();
+                if trusted != was_trusted {
+                    if trusted {
+                        tracing::info!("Clock synchronised; booking energy again (the wait is apportioned and marked estimated).");
+                    } else {
+                        tracing::warn!("System clock is not synchronised (NTP); energy is held back until it is.");
+                    }
+                    was_trusted = trusted;
+                }
+                let snap = snapshot.borrow_and_update().clone();
+                book_snapshot(&mut ledger, &snap, trusted);
+            }
+            _ = flush.tick() => {
+                store_error = match ledger.commit() {
+                    Ok(()) => None,
+                    Err(e) => {
+                        tracing::error!(store = %ledger.setup.store.display(), error = %e, "Cannot write the ledger; keeping it in memory and trying again.");
+                        Some(e.to_string())
+                    }
+                };
+            }
+            _ = prune.tick() => {
+                if let Err(e) = ledger.prune(clock.now().into()) {
+                    tracing::warn!(error = %e, "Cannot prune old 15-minute buckets.");
+                }
+            }
+            _ = summary.tick() => {
+                match summarise(&ledger, clock.now().into(), was_trusted) {
+                    Ok(mut s) => {
+                        s.store_error = store_error.clone();
+                        status.send_replace(Arc::new(s));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "Cannot read the ledger."),
+                }
+            }
+        }
+    }
+    ledger.commit()?;
+    tracing::info!(store = %ledger.setup.store.display(), "Ledger committed and flushed.");
+    Ok(())
+}

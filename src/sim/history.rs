@@ -1,0 +1,66 @@
+//! Simulated history for the demo: the settlement year up to the day the simulation
+//! starts, day by day, following the bundles with some weather in it, so the demo's
+//! bundle bars and forecast have a past to stand on.
+
+use chrono::{DateTime, Days, Utc};
+
+use crate::config::LedgerSetup;
+use crate::ledger::period::local_date;
+use crate::ledger::{BundleId, Ledger, LedgerError, Period, PeriodKind, Row, Series};
+
+/// Share of the PV the simulated home uses on the spot.
+const OWN_SHARE: f64 = 0.3;
+
+/// Fills the ledger at `setup.store` with simulated days from the start of the
+/// settlement year to the day before `start`, unless it already holds them.
+/// Returns the number of days written.
+pub fn seed(setup: &LedgerSetup, start: DateTime<Utc>) -> Result<usize, LedgerError> {
+    let mut ledger = Ledger::open(setup.clone())?;
+    let year = ledger.period(PeriodKind::Settlement, start);
+    let today = local_date(start);
+    if ledger.sum(&Series::ALL, year.start, today)?.wh != 0 {
+        return Ok(0);
+    }
+    let mut rng = fastrand::Rng::with_seed(20_260_101);
+    let mut rows = Vec::new();
+    let mut line = 0;
+    let mut day = year.start;
+    while day < today {
+        let p = Period::day(day);
+        let budget = |id: BundleId| {
+            setup.budgets.get(&id).map_or(0.0, |b| {
+                b.between(p.start_instant(), p.end_instant()).0 as f64
+            })
+        };
+        let sun = 0.3 + 1.4 * rng.f64(); // cloudy to bright
+        let cold = 0.85 + 0.3 * rng.f64();
+        let pv = budget(BundleId::Pv) * sun;
+        let household = budget(BundleId::Household) * (0.8 + 0.4 * rng.f64());
+        let building = budget(BundleId::BuildingBound) * cold;
+        let hot_water = budget(BundleId::HotWater) * (0.8 + 0.4 * rng.f64());
+        let direct = (pv * OWN_SHARE).min(household + building);
+        for (s, wh) in [
+            (Series::Pv, pv),
+            (Series::Household, household),
+            (Series::BuildingBound, building),
+            (Series::HotWater, hot_water),
+            (Series::GridImport, household + building - direct),
+            (Series::GridExport, pv - direct),
+        ] {
+            line += 1;
+            rows.push((
+                line,
+                Row {
+                    date: day.format("%Y-%m-%d").to_string(),
+                    series: s.as_str().to_owned(),
+                    wh: Some(wh.round() as i64),
+                    kwh: None,
+                    estimated_wh: Some(wh.round() as i64),
+                },
+            ));
+        }
+        day = day + Days::new(1);
+    }
+    ledger.import("<demo history>", &rows, false)?;
+    Ok(rows.len() / Series::ALL.len())
+}

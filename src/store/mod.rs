@@ -1,0 +1,426 @@
+//! The only module that touches sled: key encoding, versioned records, atomic
+//! commits and the flush policy.
+//!
+//! Keys are text with a schema version in front, so a future layout can live beside
+//! this one and be migrated at start:
+//!
+//! | key | value |
+//! |---|---|
+//! | `v1/q/{series}/{unix seconds, 12 digits}` | 15-minute bucket |
+//! | `v1/d/{series}/{YYYY-MM-DD}` | local day bucket |
+//! | `v1/base/{device}.{point}` | the last counter reading booked (JSON, with `version`) |
+//! | `v1/user/{name}` | reserved for the dashboard's users |
+//! | `schema` | `1` |
+//!
+//! A bucket is 16 bytes: the Wh booked and the part of it that was estimated, both
+//! little-endian `i64`. Every commit is one sled batch (buckets and the counter
+//! readings they came from together) followed by a flush, so a crash leaves either
+//! all of it or none of it, and the ledger resumes from the readings it stored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::Series;
+use crate::model::{DeviceId, PointKey};
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: cannot open (is another nomhub using it?)")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("store {path}: written by a newer nomhub (schema {found}, this one knows {SCHEMA})")]
+    Schema { path: PathBuf, found: String },
+    #[error("store: {what}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("store: record `{key}` is damaged: {why}")]
+    Damaged { key: String, why: String },
+}
+
+/// Energy booked in one bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub wh: i64,
+    /// The part of `wh` apportioned over a gap rather than measured.
+    pub estimated: i64,
+}
+
+impl Bucket {
+    pub fn add(&mut self, other: Bucket) {
+        self.wh += other.wh;
+        self.estimated += other.estimated;
+    }
+
+    fn encode(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.wh.to_le_bytes());
+        b[8..].copy_from_slice(&self.estimated.to_le_bytes());
+        b
+    }
+
+    fn decode(key: &[u8], v: &[u8]) -> Result<Self, StoreError> {
+        let arr: [u8; 16] = v.try_into().map_err(|_| StoreError::Damaged {
+            key: String::from_utf8_lossy(key).into_owned(),
+            why: format!("{} bytes, expected 16", v.len()),
+        })?;
+        let (a, b) = arr.split_at(8);
+        let word = |s: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(s);
+            i64::from_le_bytes(w)
+        };
+        Ok(Self {
+            wh: word(a),
+            estimated: word(b),
+        })
+    }
+}
+
+/// The last counter reading booked, to resume from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub version: u32,
+    pub wh: i64,
+    /// Unix milliseconds of the reading.
+    pub at_ms: i64,
+}
+
+/// Everything one commit adds and sets.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// Added to the 15-minute buckets (keyed by the bucket's start, unix seconds).
+    pub quarters: BTreeMap<(Series, i64), Bucket>,
+    /// Added to the day buckets.
+    pub days: BTreeMap<(Series, NaiveDate), Bucket>,
+    /// Replace the stored readings.
+    pub baselines: BTreeMap<(DeviceId, PointKey), Baseline>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.quarters.is_empty() && self.days.is_empty() && self.baselines.is_empty()
+    }
+}
+
+fn quarter_key(s: Series, start: i64) -> String {
+    format!("v1/q/{}/{start:012}", s.as_str())
+}
+
+fn day_key(s: Series, d: NaiveDate) -> String {
+    format!("v1/d/{}/{}", s.as_str(), d.format("%Y-%m-%d"))
+}
+
+fn base_key(device: &DeviceId, point: &PointKey) -> String {
+    format!("v1/base/{device}.{point}")
+}
+
+/// The ledger's store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    #[allow(clippy::disallowed_methods)] // the one place sled is opened
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let config = sled::Config::new()
+            .path(path)
+            // Commits flush explicitly; no background flush wearing the SD card.
+            .flush_every_ms(None);
+        // A store just closed (by this process or one that is exiting) can hold its
+        // lock a moment longer; wait up to two seconds for it.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.to_string().contains("acquire lock") && tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: path.to_owned(),
+                        source,
+                    });
+                }
+            }
+        };
+        let store = Self {
+            db,
+            path: path.to_owned(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn io(what: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+        move |source| StoreError::Io { what, source }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        match self
+            .db
+            .get("schema")
+            .map_err(Self::io("reading the schema"))?
+        {
+            None => {
+                self.db
+                    .insert("schema", SCHEMA.to_string().as_bytes())
+                    .map_err(Self::io("writing the schema"))?;
+                self.flush()
+            }
+            Some(v) if v.as_ref() == SCHEMA.to_string().as_bytes() => Ok(()),
+            Some(v) => Err(StoreError::Schema {
+                path: self.path.clone(),
+                found: String::from_utf8_lossy(&v).into_owned(),
+            }),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `c` atomically (adding to the buckets already there) and flushes.
+    pub fn commit(&self, c: &Commit) -> Result<(), StoreError> {
+        if c.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut add = |key: String, b: Bucket| -> Result<(), StoreError> {
+            let mut cur = match self.db.get(&key).map_err(Self::io("reading a bucket"))? {
+                Some(v) => Bucket::decode(key.as_bytes(), &v)?,
+                None => Bucket::default(),
+            };
+            cur.add(b);
+            batch.insert(key.as_bytes(), &cur.encode()[..]);
+            Ok(())
+        };
+        for (&(s, start), &b) in &c.quarters {
+            add(quarter_key(s, start), b)?;
+        }
+        for (&(s, d), &b) in &c.days {
+            add(day_key(s, d), b)?;
+        }
+        for ((dev, pt), base) in &c.baselines {
+            let json = serde_json::to_vec(base).map_err(|e| StoreError::Damaged {
+                key: base_key(dev, pt),
+                why: e.to_string(),
+            })?;
+            batch.insert(base_key(dev, pt).as_bytes(), json);
+        }
+        self.db
+            .apply_batch(batch)
+            .map_err(Self::io("writing a commit"))?;
+        self.flush()
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(Self::io("flushing"))?;
+        Ok(())
+    }
+
+    pub fn baselines(&self) -> Result<BTreeMap<(DeviceId, PointKey), Baseline>, StoreError> {
+        let mut out = BTreeMap::new();
+        for kv in self.db.scan_prefix("v1/base/") {
+            let (k, v) = kv.map_err(Self::io("reading counter readings"))?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let damaged = |why: String| StoreError::Damaged {
+                key: key.clone(),
+                why,
+            };
+            let name = key.trim_start_matches("v1/base/");
+            let (d, p) = name
+                .split_once('.')
+                .ok_or_else(|| damaged("no device.point".into()))?;
+            let base: Baseline = serde_json::from_slice(&v).map_err(|e| damaged(e.to_string()))?;
+            let dev = DeviceId::new(d).map_err(damaged)?;
+            let pt = PointKey::new(p).map_err(damaged)?;
+            out.insert((dev, pt), base);
+        }
+        Ok(out)
+    }
+
+    /// Day buckets of `series` for `from..to` (local dates, `to` excluded).
+    pub fn days(
+        &self,
+        series: Series,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Bucket)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.range(day_key(series, from)..day_key(series, to)) {
+            let (k, v) = kv.map_err(Self::io("reading day buckets"))?;
+            let key = String::from_utf8_lossy(&k);
+            let date = key
+                .rsplit('/')
+                .next()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .ok_or_else(|| StoreError::Damaged {
+                    key: key.clone().into_owned(),
+                    why: "not a date".into(),
+                })?;
+            out.push((date, Bucket::decode(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// 15-minute buckets of `series` starting in `from..to` (unix seconds).
+    pub fn quarters(
+        &self,
+        series: Series,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, Bucket)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self
+            .db
+            .range(quarter_key(series, from.max(0))..quarter_key(series, to.max(0)))
+        {
+            let (k, v) = kv.map_err(Self::io("reading 15-minute buckets"))?;
+            let key = String::from_utf8_lossy(&k);
+            let start = key
+                .rsplit('/')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| StoreError::Damaged {
+                    key: key.clone().into_owned(),
+                    why: "not a time".into(),
+                })?;
+            out.push((start, Bucket::decode(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Removes 15-minute buckets that start before `before` (unix seconds).
+    pub fn prune_quarters(&self, before: i64) -> Result<usize, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for s in Series::ALL {
+            for kv in self
+                .db
+                .range(quarter_key(s, 0)..quarter_key(s, before.max(0)))
+            {
+                let (k, _) = kv.map_err(Self::io("pruning"))?;
+                batch.remove(k);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.db.apply_batch(batch).map_err(Self::io("pruning"))?;
+        }
+        Ok(n)
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(Self::io("measuring"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+    }
+
+    #[test]
+    fn commits_add_up_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = DeviceId::new("grid").unwrap();
+        let pt = PointKey::new("import_energy").unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for wh in [100, 23] {
+                let mut c = Commit::default();
+                c.days
+                    .insert((Series::GridImport, day(23)), Bucket { wh, estimated: 0 });
+                c.quarters.insert(
+                    (Series::GridImport, 1_800_000_000),
+                    Bucket { wh, estimated: 5 },
+                );
+                c.baselines.insert(
+                    (dev.clone(), pt.clone()),
+                    Baseline {
+                        version: 1,
+                        wh: 5_000 + wh,
+                        at_ms: 1,
+                    },
+                );
+                store.commit(&c).unwrap();
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let days = store.days(Series::GridImport, day(1), day(30)).unwrap();
+        assert_eq!(
+            days,
+            vec![(
+                day(23),
+                Bucket {
+                    wh: 123,
+                    estimated: 0
+                }
+            )]
+        );
+        assert!(
+            store
+                .days(Series::GridExport, day(1), day(30))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .days(Series::GridImport, day(24), day(30))
+                .unwrap()
+                .is_empty()
+        );
+        let q = store
+            .quarters(Series::GridImport, 0, 2_000_000_000)
+            .unwrap();
+        assert_eq!(
+            q,
+            vec![(
+                1_800_000_000,
+                Bucket {
+                    wh: 123,
+                    estimated: 10
+                }
+            )]
+        );
+        assert_eq!(store.baselines().unwrap()[&(dev, pt)].wh, 5_023);
+        assert_eq!(store.prune_quarters(1_800_000_001).unwrap(), 1);
+        assert!(
+            store
+                .quarters(Series::GridImport, 0, 2_000_000_000)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.db.insert("schema", "2").unwrap();
+            store.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("schema 2"), "{err}");
+    }
+}
