@@ -247,14 +247,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Waits for `run_for`, or else for Ctrl-C (SIGINT) or SIGTERM.
 async fn wait_for_stop(run_for: Option<Duration>) {
-    match run_for {
-        Some(d) => tokio::time::sleep(d).await,
-        None => {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Some(d) = run_for {
+        return tokio::time::sleep(d).await;
+    }
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot listen for SIGTERM.");
             if let Err(e) = tokio::signal::ctrl_c().await {
                 tracing::error!(error = %e, "Cannot listen for Ctrl-C.");
             }
+            return;
         }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => if let Err(e) = r {
+            tracing::error!(error = %e, "Cannot listen for Ctrl-C.");
+        },
+        _ = term.recv() => tracing::info!("SIGTERM received; stopping."),
     }
 }
 

@@ -498,7 +498,7 @@ pub async fn run(
             () = cancel.cancelled() => return,
             _ = interval.tick() => {}
         }
-        if speed <= 0.0 {
+        if speed <= 0.0 || bank.is_paused() {
             continue;
         }
         apply_controls(&mut d, &bank);

@@ -123,6 +123,7 @@ impl UnitImage {
 #[derive(Debug, Clone, Default)]
 pub struct Bank {
     units: Arc<Mutex<HashMap<u8, UnitImage>>>,
+    paused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Bank {
@@ -142,6 +143,16 @@ impl Bank {
         if let Some(u) = self.lock().get_mut(&unit) {
             u.fault = fault;
         }
+    }
+
+    /// Freezes (or thaws) the physics behind the bank: registers keep their values.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused
+            .store(paused, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn fault(&self, unit: u8) -> Option<Fault> {

@@ -261,8 +261,18 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, Bucket)>, StoreError> {
+        // Keys hold four-digit years; keep the range inside them.
+        let clamp = |d: NaiveDate| {
+            d.clamp(
+                NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN),
+                NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX),
+            )
+        };
         let mut out = Vec::new();
-        for kv in self.db.range(day_key(series, from)..day_key(series, to)) {
+        for kv in self
+            .db
+            .range(day_key(series, clamp(from))..day_key(series, clamp(to)))
+        {
             let (k, v) = kv.map_err(Self::io("reading day buckets"))?;
             let key = String::from_utf8_lossy(&k);
             let date = key

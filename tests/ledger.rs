@@ -1,0 +1,400 @@
+//! The ledger against the simulated dwelling and the real binary: `nomhub run` is
+//! killed with SIGKILL again and again while the simulator runs, then stopped with
+//! SIGTERM; the ledger must equal the meters' own counters to the Wh.
+
+#![allow(clippy::unwrap_used)] // test code may panic
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nomhub::config::LedgerSetup;
+use nomhub::device::{DeviceSpec, Poller, poller};
+use nomhub::ledger::{Ledger, Series};
+use nomhub::model::Value;
+use tokio_util::sync::CancellationToken;
+
+fn config(port: u16, store: &std::path::Path) -> String {
+    format!(
+        r#"
+[[bus]]
+id = "sim"
+type = "tcp"
+host = "127.0.0.1"
+port = {port}
+timeout = "500ms"
+
+[[device]]
+id = "inverter"
+profile = "sunspec-inverter"
+bus = "sim"
+unit = 1
+poll = "300ms"
+
+[[device]]
+id = "grid"
+profile = "eastron-sdm630"
+bus = "sim"
+unit = 2
+poll = "300ms"
+
+[[device]]
+id = "installations"
+profile = "eastron-sdm120"
+bus = "sim"
+unit = 3
+poll = "300ms"
+
+[[device]]
+id = "heat_pump"
+profile = "alpha_innotec-luxtronik2"
+bus = "sim"
+unit = 4
+poll = "300ms"
+
+[ledger]
+store = "{}"
+flush = "1s"
+trust_clock = "always"
+pv = ["inverter.ac_energy"]
+grid_import = ["grid.import_energy"]
+grid_export = ["grid.export_energy"]
+building_bound = ["installations.import_energy"]
+hot_water = ["heat_pump.heat_energy_hot_water"]
+"#,
+        store.display()
+    )
+}
+
+/// The counters the ledger follows, read over Modbus with the shipped profiles, in Wh.
+async fn meters(
+    setup: &LedgerSetup,
+    cfg: &nomhub::config::Config,
+    addr: std::net::SocketAddr,
+) -> Vec<(String, i64)> {
+    let cancel = CancellationToken::new();
+    let bus = support::tcp_bus(addr, &cancel);
+    let mut out = Vec::new();
+    for d in &cfg.devices {
+        let spec = DeviceSpec {
+            id: d.id.get_ref().clone(),
+            profile: cfg.profiles.get(d.profile.get_ref()).unwrap().clone(),
+            unit: *d.unit.get_ref(),
+            bus: bus.clone(),
+            interval_override: None,
+            clock: nomhub::clock::Clock::System,
+        };
+        let mut p = Poller::new(&spec, poller::resolve(&spec).await.unwrap());
+        for r in p.poll_all().await {
+            for s in r.samples {
+                let fed = setup
+                    .counters()
+                    .iter()
+                    .any(|t| t.device == s.device && t.point == s.point);
+                if let (true, Ok(Value::Energy(wh))) = (fed, &s.value) {
+                    out.push((format!("{}.{}", s.device, s.point), wh.0));
+                }
+            }
+        }
+    }
+    cancel.cancel();
+    out.sort();
+    out
+}
+
+fn start(config: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_nomhub"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_any_moment_loses_no_energy_and_counts_none_twice() {
+    let cancel = CancellationToken::new();
+    // 30× real time: the counters move visibly, well within each meter's maximum power.
+    let sim = support::dwelling(30.0, &cancel).await;
+    sim.bank.set_paused(true);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let path = dir.path().join("nomhub.toml");
+    let text = config(sim.addr.port(), &store);
+    std::fs::write(&path, &text).unwrap();
+    let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
+    let setup = cfg.ledger.clone().unwrap();
+    let before = meters(&setup, &cfg, sim.addr).await;
+    assert_eq!(before.len(), 5, "{before:?}");
+
+    // The first run books the first readings (the baselines) while the dwelling is frozen.
+    let mut first = start(&path);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    sim.bank.set_paused(false);
+
+    let mut rng = fastrand::Rng::with_seed(9);
+    for _ in 0..6 {
+        let mut child = start(&path);
+        tokio::time::sleep(Duration::from_millis(700 + rng.u64(0..2500))).await;
+        child.kill().unwrap(); // SIGKILL: no flush, no goodbye
+        child.wait().unwrap();
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..800))).await;
+    }
+
+    sim.bank.set_paused(true);
+    let after = meters(&setup, &cfg, sim.addr).await;
+    let last = start(&path);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &last.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = last.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nomhub run failed:\n{log}");
+    assert!(log.contains("Ledger committed and flushed"), "{log}");
+
+    let ledger = Ledger::open(setup.clone()).unwrap();
+    let from = chrono::NaiveDate::MIN;
+    let to = chrono::NaiveDate::MAX - chrono::Days::new(2);
+    let moved = |name: &str| {
+        let b = before.iter().find(|(n, _)| n == name).unwrap().1;
+        let a = after.iter().find(|(n, _)| n == name).unwrap().1;
+        a - b
+    };
+    for (series, counter) in [
+        (Series::GridImport, "grid.import_energy"),
+        (Series::GridExport, "grid.export_energy"),
+        (Series::Pv, "inverter.ac_energy"),
+        (Series::BuildingBound, "installations.import_energy"),
+        (Series::HotWater, "heat_pump.heat_energy_hot_water"),
+    ] {
+        let booked = ledger.sum(&[series], from, to).unwrap().wh;
+        assert_eq!(booked, moved(counter), "{series:?} against {counter}");
+    }
+    let household = ledger.sum(&[Series::Household], from, to).unwrap().wh;
+    assert_eq!(
+        household,
+        moved("grid.import_energy") - moved("grid.export_energy") + moved("inverter.ac_energy")
+            - moved("installations.import_energy")
+    );
+    // The dwelling did use energy while nomhub was being killed.
+    assert!(
+        moved("grid.import_energy") + moved("grid.export_energy") > 0,
+        "{before:?} → {after:?}"
+    );
+    cancel.cancel();
+}
+
+fn nomhub(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nomhub"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = nomhub(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn bundle_calc_follows_the_nom_keur() {
+    let v = json(&[
+        "bundle",
+        "calc",
+        "--floor-area",
+        "120",
+        "--persons",
+        "2.4",
+        "--json",
+    ]);
+    assert_eq!(v["household"]["yearly_kwh"], 2600);
+    assert_eq!(v["hot_water"]["yearly_kwh"], 2054);
+    let months: i64 = v["household"]["monthly_kwh"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_i64().unwrap())
+        .sum();
+    assert_eq!(months, 2600);
+    assert!(
+        v["config_snippet"]
+            .as_str()
+            .unwrap()
+            .contains("[bundle.household]")
+    );
+    let small = json(&[
+        "bundle",
+        "calc",
+        "--floor-area",
+        "60",
+        "--persons",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(small["household"]["yearly_kwh"], 1800);
+    // The snippet is a valid config: pasted under a [ledger], it loads without NOM Keur warnings.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dwelling]\nfloor_area = 120\npersons = 2.4\n\n{}[ledger]\nstore = \"{}\"\n",
+        v["config_snippet"].as_str().unwrap(),
+        dir.path().join("s").display()
+    );
+    let cfg = nomhub::config::parse("snippet.toml", &text).unwrap();
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    // A household bundle below the rules is loaded, with a warning that says where.
+    let low = text.replace(
+        "[bundle.household]\n",
+        "[bundle.household]\nyearly_kwh = 1500\nshape = \"flat\"\n",
+    );
+    let low = low.replace(
+        &format!(
+            "monthly_kwh = {}",
+            v["household"]["monthly_kwh"].to_string().replace(',', ", ")
+        ),
+        "",
+    );
+    let cfg = nomhub::config::parse("low.toml", &low).unwrap();
+    assert_eq!(cfg.warnings.len(), 1, "{low}");
+    assert!(
+        cfg.warnings[0].to_string().starts_with("low.toml:5:"),
+        "{}",
+        cfg.warnings[0]
+    );
+}
+
+#[test]
+fn history_exports_and_imports_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nomhub.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[settlement]\nstart = \"04-01\"\nsupply_price = 0.30\nfeed_in_price = 0.05\n\n\
+             [bundle.household]\nmonthly_kwh = [254, 230, 240, 218, 212, 207, 168, 173, 200, 215, 238, 245]\n\n\
+             [ledger]\nstore = \"{}\"\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    // A portal's export: months in kWh, and one day in Wh.
+    let csv = dir.path().join("portal.csv");
+    std::fs::write(
+        &csv,
+        "date,series,kwh\n2026-02,household,230\n2026-03,household,240.5\n2026-02,grid_import,400\n",
+    )
+    .unwrap();
+    let out = nomhub(&[
+        "ledger",
+        "import",
+        "--config",
+        config,
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Importing it again would count it twice: refused, with the file and line.
+    let again = nomhub(&[
+        "ledger",
+        "import",
+        "--config",
+        config,
+        csv.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("portal.csv:2: household 2026-02 already holds 230000 Wh"),
+        "{err}"
+    );
+
+    let show = json(&[
+        "ledger",
+        "show",
+        "--config",
+        config,
+        "--period",
+        "month",
+        "--date",
+        "2026-03-15",
+        "--json",
+    ]);
+    let p = &show["positions"][0];
+    assert_eq!(p["bundle_id"], "household");
+    assert_eq!(p["used"], 240_500);
+    assert_eq!(p["estimated"], 240_500, "spread over days: estimated");
+    assert_eq!(p["bundle"], 240_000);
+    let history = json(&[
+        "ledger",
+        "history",
+        "--config",
+        config,
+        "--period",
+        "month",
+        "--date",
+        "2026-02-10",
+        "--json",
+    ]);
+    let days = history["buckets"].as_array().unwrap();
+    assert_eq!(days.len(), 28);
+    let feb: i64 = days
+        .iter()
+        .map(|d| d["wh"]["household"].as_i64().unwrap())
+        .sum();
+    assert_eq!(feb, 230_000);
+
+    // Export, import into a fresh store, export again: the same rows.
+    let exported = nomhub(&["ledger", "export", "--config", config, "--format", "csv"]);
+    assert!(exported.status.success());
+    let text = String::from_utf8(exported.stdout).unwrap();
+    assert!(
+        text.starts_with("date,series,wh,estimated_wh\n2026-02-01,grid_import,"),
+        "{text}"
+    );
+    let copy = dir.path().join("copy.toml");
+    std::fs::write(
+        &copy,
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("/store\"", "/store2\""),
+    )
+    .unwrap();
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, &text).unwrap();
+    let out = nomhub(&[
+        "ledger",
+        "import",
+        "--config",
+        copy.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = nomhub(&[
+        "ledger",
+        "export",
+        "--config",
+        copy.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
+}
