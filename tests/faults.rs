@@ -124,7 +124,10 @@ async fn a_counter_that_runs_backwards_is_rejected_and_never_published() {
     sim.bank
         .set_fault(UNIT_GRID_METER, Some(Fault::CounterBackwards));
     // The frozen dwelling re-renders only when it ticks; render once by hand.
-    nomhub::sim::dwelling::render(&nomhub::sim::Dwelling::new(chrono::Utc::now()), &sim.bank);
+    nomhub::sim::dwelling::render(
+        &nomhub::sim::Dwelling::new(nomhub::clock::now().into()),
+        &sim.bank,
+    );
     let second = energy(p.poll_all().await);
     match second {
         Err(Unavailable::Rejected(why)) => assert!(why.contains("backwards"), "{why}"),

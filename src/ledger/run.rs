@@ -43,7 +43,7 @@ impl LedgerStatus {
 }
 
 /// How often the status summary is recomputed (real time).
-const STATUS_EVERY: Duration = Duration::from_secs(2);
+const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 fn summarise(
     ledger: &Ledger,
