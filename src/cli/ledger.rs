@@ -10,6 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::config;
 use crate::ledger::calc::{self, Figures};
+use crate::ledger::forecast::Regime;
 use crate::ledger::{Forecast, Ledger, PeriodKind, Position, Row, Status};
 use crate::model::WattHours;
 
@@ -361,9 +362,13 @@ pub fn render_forecast(f: &Forecast) -> String {
     if let (Some(eur), Some(with), Some(without)) =
         (f.eur, f.eur_with_net_metering, f.eur_without_net_metering)
     {
+        let regime = match f.regime {
+            Regime::NetMetering => "with net metering",
+            Regime::NoNetMetering => "without net metering",
+            Regime::Split => "net metering until it ends, none after",
+        };
         s.push_str(&format!(
-            "  settlement forecast {eur:+.2} EUR ({:?}); with net metering all year {with:+.2}, without {without:+.2}\n",
-            f.regime
+            "  settlement forecast {eur:+.2} EUR ({regime}); with net metering all year {with:+.2}, without {without:+.2}\n"
         ));
     }
     s
