@@ -191,22 +191,7 @@ async fn kill_9_at_any_moment_loses_no_energy_and_counts_none_twice() {
     cancel.cancel();
 }
 
-fn nomhub(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nomhub"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = nomhub(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use support::{nomhub, nomhub_json_sync as json, nomhub_ok};
 
 #[test]
 fn bundle_calc_follows_the_nom_keur() {
@@ -296,18 +281,13 @@ fn history_exports_and_imports_with_the_cli() {
         "date,series,kwh\n2026-02,household,230\n2026-03,household,240.5\n2026-02,grid_import,400\n",
     )
     .unwrap();
-    let out = nomhub(&[
+    nomhub_ok(&[
         "ledger",
         "import",
         "--config",
         config,
         csv.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // Importing it again would count it twice: refused, with the file and line.
     let again = nomhub(&[
         "ledger",
@@ -359,8 +339,7 @@ fn history_exports_and_imports_with_the_cli() {
     assert_eq!(feb, 230_000);
 
     // Export, import into a fresh store, export again: the same rows.
-    let exported = nomhub(&["ledger", "export", "--config", config, "--format", "csv"]);
-    assert!(exported.status.success());
+    let exported = nomhub_ok(&["ledger", "export", "--config", config, "--format", "csv"]);
     let text = String::from_utf8(exported.stdout).unwrap();
     assert!(
         text.starts_with("date,series,wh,estimated_wh\n2026-02-01,grid_import,"),
@@ -376,19 +355,14 @@ fn history_exports_and_imports_with_the_cli() {
     .unwrap();
     let file = dir.path().join("export.csv");
     std::fs::write(&file, &text).unwrap();
-    let out = nomhub(&[
+    nomhub_ok(&[
         "ledger",
         "import",
         "--config",
         copy.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let again = nomhub(&[
+    let again = nomhub_ok(&[
         "ledger",
         "export",
         "--config",

@@ -82,3 +82,27 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs the nomhub binary and waits for it (for tests with no simulator in-process).
+pub fn nomhub(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nomhub"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs the nomhub binary, which must succeed; its output.
+pub fn nomhub_ok(args: &[&str]) -> std::process::Output {
+    let out = nomhub(args);
+    assert!(
+        out.status.success(),
+        "nomhub {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs the nomhub binary, which must succeed, and parses its standard output as JSON.
+pub fn nomhub_json_sync(args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&nomhub_ok(args).stdout).unwrap()
+}
