@@ -55,14 +55,27 @@ pub fn start_buses(config: &Config, cancel: &CancellationToken) -> HashMap<Strin
         .collect()
 }
 
-/// Starts every task for `config` on `tasks`; they stop when `cancel` fires.
-/// Fails only when the ledger's store cannot be opened.
+/// Opens the ledger `config` asks for (none without a `[ledger]` section).
+pub fn open_ledger(config: &Config) -> anyhow::Result<Option<Ledger>> {
+    config
+        .ledger
+        .as_ref()
+        .map(|setup| {
+            Ledger::open(setup.clone())
+                .with_context(|| format!("opening the ledger at {}", setup.store.display()))
+        })
+        .transpose()
+}
+
+/// Starts every task for `config` on `tasks`, the ledger's with `ledger` (from
+/// [`open_ledger`]); they stop when `cancel` fires.
 pub fn start(
     config: &Config,
+    ledger: Option<Ledger>,
     clock: &Clock,
     tasks: &TaskTracker,
     cancel: &CancellationToken,
-) -> anyhow::Result<App> {
+) -> App {
     let buses = start_buses(config, cancel);
     let (report_tx, report_rx) = mpsc::channel(256);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
@@ -70,11 +83,9 @@ pub fn start(
     for spec in device_specs(config, &buses, clock) {
         tasks.spawn(poller::run(spec, report_tx.clone(), cancel.child_token()));
     }
-    let ledger = match &config.ledger {
+    let ledger = match ledger {
         None => None,
-        Some(setup) => {
-            let l = Ledger::open(setup.clone())
-                .with_context(|| format!("opening the ledger at {}", setup.store.display()))?;
+        Some(l) => {
             let (tx, rx) = watch::channel(Arc::new(LedgerStatus::default()));
             let (clock, snap, cancel) = (clock.clone(), snap_rx.clone(), cancel.child_token());
             tasks.spawn(async move {
@@ -85,9 +96,9 @@ pub fn start(
             Some(rx)
         }
     };
-    Ok(App {
+    App {
         snapshot: snap_rx,
         ledger,
         buses,
-    })
+    }
 }

@@ -45,7 +45,8 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
             d.poll = Some(nomhub::model::Dur(Duration::from_millis(200)));
         }
         let tasks = TaskTracker::new();
-        let app = app::start(&cfg, &nomhub::clock::Clock::System, &tasks, &cancel).unwrap();
+        let ledger = app::open_ledger(&cfg).unwrap();
+        let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel);
         let rx = app.snapshot.clone();
         support::eventually(10, "all devices online", || {
             let snap = rx.borrow().clone();

@@ -299,8 +299,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "Simulated time runs {}x real time. Stop with Ctrl-C.\n",
         args.speed
     );
-    if let Some(setup) = &config.ledger {
-        let days = crate::sim::history::seed(setup, start)?;
+    let mut opened = crate::app::open_ledger(&config)?;
+    if let Some(l) = &mut opened {
+        let days = crate::sim::history::seed(l, start)?;
         println!(
             "Ledger in {} ({} days of simulated history before today).\n",
             store.display(),
@@ -309,7 +310,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let clock = crate::clock::Clock::scaled(start.into(), args.speed);
     let tasks = TaskTracker::new();
-    let app = crate::app::start(&config, &clock, &tasks, &cancel)?;
+    let app = crate::app::start(&config, opened, &clock, &tasks, &cancel);
     let mut snapshot = app.snapshot.clone();
     let ledger = app.ledger.clone();
     let every = Duration::from_secs(args.every.max(1));
@@ -439,20 +440,30 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Loads a config file, printing every problem when it has some.
+fn load_or_report(path: &std::path::Path) -> Option<config::Config> {
+    config::load(path)
+        .map_err(|report| eprintln!("{report}"))
+        .ok()
+}
+
 async fn run_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let config = match config::load(path) {
-        Ok(c) => c,
-        Err(r) => {
-            eprintln!("{r}");
-            return Ok(ExitCode::from(2));
-        }
+    let Some(config) = load_or_report(path) else {
+        return Ok(ExitCode::from(2));
     };
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     for w in &config.warnings {
         tracing::warn!(warning = %w, "Configuration advice.");
     }
-    let _app = crate::app::start(&config, &crate::clock::Clock::System, &tasks, &cancel)?;
+    let ledger = crate::app::open_ledger(&config)?;
+    let _app = crate::app::start(
+        &config,
+        ledger,
+        &crate::clock::Clock::System,
+        &tasks,
+        &cancel,
+    );
     tracing::info!(devices = config.devices.len(), "nomhub running.");
     wait_for_stop(None).await;
     cancel.cancel();
@@ -791,12 +802,8 @@ async fn scan(
 }
 
 async fn devices_check(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    let config = match config::load(path) {
-        Ok(c) => c,
-        Err(r) => {
-            eprintln!("{r}");
-            return Ok(ExitCode::from(2));
-        }
+    let Some(config) = load_or_report(path) else {
+        return Ok(ExitCode::from(2));
     };
     let cancel = CancellationToken::new();
     let buses = crate::app::start_buses(&config, &cancel);

@@ -103,14 +103,6 @@ impl Booker {
         self.counters.keys()
     }
 
-    /// The time of the last reading booked for a counter (unix ms).
-    pub fn last_at(&self, device: &DeviceId, point: &PointKey) -> Option<i64> {
-        self.counters
-            .get(&(device.clone(), point.clone()))
-            .filter(|c| c.at_ms != i64::MIN)
-            .map(|c| c.at_ms)
-    }
-
     /// Books a reading of counter `device.point` taken at `at`.
     pub fn reading(
         &mut self,

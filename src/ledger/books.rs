@@ -88,10 +88,6 @@ impl Ledger {
         self.booker.counters().cloned().collect()
     }
 
-    pub fn last_at(&self, device: &DeviceId, point: &PointKey) -> Option<i64> {
-        self.booker.last_at(device, point)
-    }
-
     /// Books a counter reading (see [`Booker::reading`]).
     pub fn reading(
         &mut self,

@@ -18,7 +18,7 @@ use super::period::PeriodKind;
 use crate::clock::Clock;
 use crate::config::TrustClock;
 use crate::device::Verdict;
-use crate::model::Value;
+use crate::model::{DeviceId, PointKey, Value};
 use crate::state::Snapshot;
 
 /// What the ledger says now: every bundle's position in the running day, month,
@@ -32,14 +32,6 @@ pub struct LedgerStatus {
     pub forecast: Option<Forecast>,
     /// The last problem writing the store, if the last commit failed.
     pub store_error: Option<String>,
-}
-
-impl LedgerStatus {
-    pub fn position(&self, kind: PeriodKind, bundle: super::BundleId) -> Option<&Position> {
-        self.positions
-            .iter()
-            .find(|p| p.period.kind == kind && p.bundle_id == bundle)
-    }
 }
 
 /// How often the status summary is recomputed (real time).
@@ -68,16 +60,21 @@ fn summarise(
     })
 }
 
-/// Books every counter reading in `snap` that is newer than the last one booked.
-fn book_snapshot(ledger: &mut Ledger, snap: &Snapshot, trusted: bool) {
-    for (device, point) in ledger.counters() {
-        let Some(sample) = snap.points.get(&(device.clone(), point.clone())) else {
+/// Books every reading of `counters` in `snap` that is newer than the last one booked.
+fn book_snapshot(
+    ledger: &mut Ledger,
+    counters: &[(DeviceId, PointKey)],
+    snap: &Snapshot,
+    trusted: bool,
+) {
+    for key @ (device, point) in counters {
+        let Some(sample) = snap.points.get(key) else {
             continue;
         };
         let Ok(Value::Energy(wh)) = sample.value else {
             continue;
         };
-        match ledger.reading(&device, &point, wh, sample.at, trusted) {
+        match ledger.reading(device, point, wh, sample.at, trusted) {
             Some(Booked::Verdict(Verdict::Replaced { previous })) => tracing::warn!(
                 device = %device, point = %point, previous_kwh = previous.kwh(), now_kwh = wh.kwh(),
                 "Counter restarted near zero; the ledger continues from the new meter."
@@ -106,6 +103,7 @@ pub async fn run(
     let mut prune = tokio::time::interval(Duration::from_secs(3600));
     prune.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let trust_always = ledger.setup.trust_clock == TrustClock::Always;
+    let counters = ledger.counters();
     let mut was_trusted = true;
     let mut store_error = None;
     loop {
@@ -125,7 +123,7 @@ pub async fn run(
                     was_trusted = trusted;
                 }
                 let snap = snapshot.borrow_and_update().clone();
-                book_snapshot(&mut ledger, &snap, trusted);
+                book_snapshot(&mut ledger, &counters, &snap, trusted);
             }
             _ = flush.tick() => {
                 store_error = match ledger.commit() {

@@ -4,18 +4,15 @@
 
 use chrono::{DateTime, Days, Utc};
 
-use crate::config::LedgerSetup;
 use crate::ledger::period::local_date;
 use crate::ledger::{BundleId, Ledger, LedgerError, Period, PeriodKind, Row, Series};
 
 /// Share of the PV the simulated home uses on the spot.
 const OWN_SHARE: f64 = 0.3;
 
-/// Fills the ledger at `setup.store` with simulated days from the start of the
-/// settlement year to the day before `start`, unless it already holds them.
-/// Returns the number of days written.
-pub fn seed(setup: &LedgerSetup, start: DateTime<Utc>) -> Result<usize, LedgerError> {
-    let mut ledger = Ledger::open(setup.clone())?;
+/// Fills `ledger` with simulated days from the start of the settlement year to the
+/// day before `start`, unless it already holds them. Returns the number of days written.
+pub fn seed(ledger: &mut Ledger, start: DateTime<Utc>) -> Result<usize, LedgerError> {
     let year = ledger.period(PeriodKind::Settlement, start);
     let today = local_date(start);
     if ledger.sum(&Series::ALL, year.start, today)?.wh != 0 {
@@ -28,7 +25,7 @@ pub fn seed(setup: &LedgerSetup, start: DateTime<Utc>) -> Result<usize, LedgerEr
     while day < today {
         let p = Period::day(day);
         let budget = |id: BundleId| {
-            setup.budgets.get(&id).map_or(0.0, |b| {
+            ledger.setup.budgets.get(&id).map_or(0.0, |b| {
                 b.between(p.start_instant(), p.end_instant()).0 as f64
             })
         };

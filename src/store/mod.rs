@@ -190,10 +190,6 @@ impl Store {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Writes `c` atomically (adding to the buckets already there) and flushes.
     pub fn commit(&self, c: &Commit) -> Result<(), StoreError> {
         if c.is_empty() {
