@@ -13,14 +13,20 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::device::{DeviceSpec, poller};
 use crate::ledger::{self, Ledger, LedgerStatus};
+use crate::live::FlowMap;
 use crate::modbus::{BusHandle, bus};
+use crate::mqtt::{self, MqttStatus};
 use crate::state::{self, Snapshot};
+use crate::strategy::{self, Settings, StrategyHandle};
 
 /// Handles to a running nomhub.
 pub struct App {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     /// The ledger's status, when the config has a ledger.
     pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
+    pub strategy: StrategyHandle,
+    /// The MQTT link, when the config has an `[mqtt]` section.
+    pub mqtt: Option<watch::Receiver<MqttStatus>>,
     pub buses: HashMap<String, BusHandle>,
 }
 
@@ -96,9 +102,47 @@ pub fn start(
             Some(rx)
         }
     };
+    let strategy = strategy::spawn(
+        Settings::default(),
+        clock.clone(),
+        tasks,
+        cancel.child_token(),
+    );
+    let mqtt = config.mqtt.as_ref().and_then(|setup| {
+        let discovery = match mqtt::build(&mqtt::Inputs::from_config(config, setup)) {
+            Ok(d) => d,
+            Err(e) => {
+                // `config::parse` refuses such a config; this is a second line.
+                tracing::error!(error = %e, "Home Assistant discovery not started.");
+                return None;
+            }
+        };
+        let (tx, rx) = watch::channel(MqttStatus::default());
+        let feeds = mqtt::Feeds {
+            snapshot: snap_rx.clone(),
+            ledger: ledger.clone(),
+            strategy: strategy.clone(),
+        };
+        let task = mqtt::run(
+            setup.clone(),
+            discovery,
+            FlowMap::from_config(config),
+            feeds,
+            tx,
+            cancel.child_token(),
+        );
+        tasks.spawn(async move {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "MQTT stopped.");
+            }
+        });
+        Some(rx)
+    });
     App {
         snapshot: snap_rx,
         ledger,
+        strategy,
+        mqtt,
         buses,
     }
 }

@@ -91,6 +91,9 @@ pub struct DemoArgs {
     /// Keep the demo's ledger in this directory (default: a temporary one, removed at the end).
     #[arg(long)]
     pub store: Option<PathBuf>,
+    /// Publish to this MQTT broker for Home Assistant (e.g. 127.0.0.1:1883).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub mqtt: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -284,13 +287,27 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("nomhub-demo-{}", std::process::id())),
     };
-    let config = match config::demo(handle.addr.port(), &store) {
+    let mut config = match config::demo(handle.addr.port(), &store) {
         Ok(c) => c,
         Err(r) => {
             eprintln!("{r}");
             return Ok(ExitCode::from(2));
         }
     };
+    if let Some(broker) = &args.mqtt {
+        let (host, port) = match broker.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse()
+                    .map_err(|e| anyhow::anyhow!("--mqtt {broker}: bad port: {e}"))?,
+            ),
+            None => (broker.as_str(), 1883),
+        };
+        config.mqtt = Some(config::MqttSetup::plain(host, port));
+        println!(
+            "Home Assistant: publishing to mqtt://{host}:{port}; watch with\n  mosquitto_sub -h {host} -p {port} -t 'homeassistant/device/#' -t 'nomhub/#' -v\n"
+        );
+    }
     println!(
         "nomhub demo: a simulated dwelling on modbus tcp://{} (units 1 inverter, 2 grid meter, 3 installations meter, 4 heat pump)",
         handle.addr

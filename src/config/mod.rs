@@ -2,6 +2,7 @@
 //! problem at once, each with file, line and column.
 
 pub mod ledger;
+pub mod mqtt;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub use ledger::{
     BundleConfig, DwellingConfig, LedgerConfig, LedgerSetup, SettlementConfig, Tariffs, Term,
     TrustClock,
 };
+pub use mqtt::{Deadband, MqttConfig, MqttSetup};
 
 /// The example configuration, every key with its default (`nomhub print-config`).
 pub const EXAMPLE: &str = include_str!("../../config/nomhub.example.toml");
@@ -36,6 +38,9 @@ pub struct HubConfig {
     /// Load device profiles from this directory instead of the built-in ones.
     #[serde(default)]
     pub integrations_dir: Option<PathBuf>,
+    /// The address of nomhub's web page; Home Assistant links its devices to it.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 fn default_name() -> String {
@@ -99,6 +104,8 @@ pub struct Config {
     pub dwelling: DwellingConfig,
     /// The ledger, when the file has a `[ledger]` section.
     pub ledger: Option<LedgerSetup>,
+    /// Home Assistant over MQTT, when the file has an `[mqtt]` section.
+    pub mqtt: Option<MqttSetup>,
     /// Advice that does not stop nomhub (a bundle below the NOM Keur, say).
     pub warnings: Vec<Issue>,
 }
@@ -151,6 +158,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut hub = HubConfig {
         name: default_name(),
         integrations_dir: None,
+        url: None,
     };
     let mut buses = Vec::new();
     let mut devices = Vec::new();
@@ -158,6 +166,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut settlement = SettlementConfig::default();
     let mut bundles = Vec::new();
     let mut ledger_config: Option<LedgerConfig> = None;
+    let mut mqtt_config: Option<MqttConfig> = None;
     for (key, value) in doc.into_inner() {
         let key_span = key.span();
         match key.get_ref().as_ref() {
@@ -180,12 +189,13 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
             }
             "bundle" => bundles = entries(name, text, "bundle", key_span, value, &mut report),
             "ledger" => ledger_config = item(name, text, value, &mut report),
+            "mqtt" => mqtt_config = item(name, text, value, &mut report),
             other => report.push(Issue::at(
                 name,
                 text,
                 Some(key_span),
                 format!(
-                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`"
+                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`"
                 ),
             )),
         }
@@ -223,6 +233,9 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
             None
         }
     };
+    let mqtt = mqtt_config
+        .as_ref()
+        .map(|m| mqtt::resolve(m, &mut problems));
     for (span, msg) in problems {
         report.push(Issue::at(name, text, span, msg));
     }
@@ -231,8 +244,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         .map(|(span, msg)| Issue::at(name, text, span, msg))
         .collect();
     warnings.sort_by_key(|i| i.line);
-    report.issues.sort_by_key(|i| i.line);
-    report.into_result(Config {
+    let config = Config {
         path: name.to_owned(),
         hub,
         buses,
@@ -240,8 +252,17 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         profiles,
         dwelling,
         ledger,
+        mqtt,
         warnings,
-    })
+    };
+    if let Some(setup) = &config.mqtt
+        && let Err(e) = crate::mqtt::build(&crate::mqtt::Inputs::from_config(&config, setup))
+    {
+        let span = mqtt_config.as_ref().map(|m| m.node_id.span());
+        report.push(Issue::at(name, text, span, e.to_string()));
+    }
+    report.issues.sort_by_key(|i| i.line);
+    report.into_result(config)
 }
 
 fn item<T: for<'de> Deserialize<'de>>(
@@ -386,6 +407,12 @@ fn validate(
         let id = d.id.get_ref();
         if !device_ids.insert(id.as_str()) {
             issue(d.id.span(), format!("device `{id}` is defined twice"));
+        }
+        if id.as_str() == "hub" || id.as_str().starts_with("hub_") {
+            issue(
+                d.id.span(),
+                format!("device `{id}`: ids `hub` and `hub_…` are kept for nomhub's own entities"),
+            );
         }
         if profiles.get(d.profile.get_ref()).is_none() {
             issue(

@@ -66,17 +66,42 @@ pub struct Ledger {
     pub setup: LedgerSetup,
     store: Store,
     booker: Booker,
+    /// Everything committed so far, per series (Wh).
+    totals: BTreeMap<Series, i64>,
+}
+
+/// Everything `c` adds, per series.
+fn add_days(totals: &mut BTreeMap<Series, i64>, c: &Commit) {
+    for (&(s, _), b) in &c.days {
+        *totals.entry(s).or_default() += b.wh;
+    }
 }
 
 impl Ledger {
     pub fn open(setup: LedgerSetup) -> Result<Self, LedgerError> {
         let store = Store::open(&setup.store)?;
         let booker = Booker::new(&setup.series, &store.baselines()?);
+        let mut totals = BTreeMap::new();
+        for s in Series::ALL {
+            let all = store.days(s, NaiveDate::MIN, NaiveDate::MAX)?;
+            totals.insert(s, all.iter().map(|(_, b)| b.wh).sum());
+        }
         Ok(Self {
             setup,
             store,
             booker,
+            totals,
         })
+    }
+
+    /// Everything booked in each series since the ledger began (Wh), pending included.
+    pub fn lifetime(&self) -> BTreeMap<Series, WattHours> {
+        let mut totals = self.totals.clone();
+        add_days(&mut totals, self.booker.pending());
+        totals
+            .into_iter()
+            .map(|(s, wh)| (s, WattHours(wh)))
+            .collect()
     }
 
     pub fn store(&self) -> &Store {
@@ -108,6 +133,7 @@ impl Ledger {
             self.booker.restore(c);
             return Err(e.into());
         }
+        add_days(&mut self.totals, &c);
         Ok(())
     }
 
@@ -381,6 +407,7 @@ impl Ledger {
         }
         let n = c.days.len();
         self.store.commit(&c)?;
+        add_days(&mut self.totals, &c);
         Ok(n)
     }
 }

@@ -21,6 +21,17 @@ pub enum PeriodKind {
     Settlement,
 }
 
+impl PeriodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Month => "month",
+            Self::Year => "year",
+            Self::Settlement => "settlement",
+        }
+    }
+}
+
 impl std::str::FromStr for PeriodKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

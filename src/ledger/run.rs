@@ -1,6 +1,7 @@
 //! The ledger task: books counter readings from the snapshot, commits them to the
 //! store on the flush interval and at shutdown, and publishes a status summary.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::book::Booked;
 use super::books::{Ledger, LedgerError};
-use super::bundle::Position;
+use super::bundle::{Position, Series};
 use super::forecast::Forecast;
 use super::period::PeriodKind;
 use crate::clock::Clock;
 use crate::config::TrustClock;
 use crate::device::Verdict;
-use crate::model::{DeviceId, PointKey, Value};
+use crate::model::{DeviceId, PointKey, Value, WattHours};
 use crate::state::Snapshot;
 
 /// What the ledger says now: every bundle's position in the running day, month,
@@ -29,6 +30,8 @@ pub struct LedgerStatus {
     /// False while the clock is not trusted: energy is held back, not lost.
     pub clock_trusted: bool,
     pub positions: Vec<Position>,
+    /// Everything booked per series since the ledger began.
+    pub lifetime: BTreeMap<Series, WattHours>,
     pub forecast: Option<Forecast>,
     /// The last problem writing the store, if the last commit failed.
     pub store_error: Option<String>,
@@ -55,6 +58,7 @@ fn summarise(
         at: Some(now),
         clock_trusted: trusted,
         positions,
+        lifetime: ledger.lifetime(),
         forecast: Some(ledger.forecast(now)?),
         store_error: None,
     })

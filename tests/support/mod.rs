@@ -1,6 +1,8 @@
 //! Shared test helpers: buses against the simulator, fixtures, polling until a condition.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod mqtt;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,9 @@
+//! Home Assistant over MQTT: device-based discovery ([`discovery`], pure), state
+//! payloads ([`state`], pure) and the connection task ([`client`]).
+
+pub mod client;
+pub mod discovery;
+pub mod state;
+
+pub use client::{Feeds, MqttError, MqttStatus, run};
+pub use discovery::{Discovery, DuplicateId, Inputs, Topics, build};

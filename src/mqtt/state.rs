@@ -1,0 +1,232 @@
+//! State payloads: what each state topic carries right now, rendered from the
+//! snapshot, the live flows, the ledger's status and the strategy's settings.
+//! `None` means "nothing to say yet" (no ledger summary so far), and a value that is
+//! unavailable is sent as `None`, which Home Assistant shows as unknown.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+
+use super::discovery::{Format, Source};
+use crate::ledger::{LedgerStatus, period::local_midnight};
+use crate::live::Live;
+use crate::model::{Value, WattHours};
+use crate::state::Snapshot;
+use crate::strategy::Settings;
+
+/// Home Assistant's payload for "unknown".
+pub const UNKNOWN: &str = "None";
+
+/// Everything a state is rendered from.
+pub struct View<'a> {
+    pub snapshot: &'a Snapshot,
+    pub live: &'a Live,
+    pub ledger: Option<&'a LedgerStatus>,
+    pub settings: &'a Settings,
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "ON" } else { "OFF" }
+}
+
+/// A number without trailing zeros beyond `decimals`.
+fn number(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+fn kwh(wh: WattHours, decimals: usize) -> f64 {
+    let f = 10f64.powi(decimals as i32);
+    (wh.kwh() * f).round() / f
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn point(value: Option<&Value>, format: &Format) -> String {
+    let Some(value) = value else {
+        return UNKNOWN.to_owned();
+    };
+    match (format, value) {
+        (Format::Energy, Value::Energy(wh)) => number(wh.kwh(), 3),
+        (Format::Bool, Value::Bool(b)) => on_off(*b).to_owned(),
+        (Format::Enum(options), Value::Text(t)) => {
+            if options.contains(t) {
+                t.clone()
+            } else {
+                UNKNOWN.to_owned()
+            }
+        }
+        (Format::Text, Value::Text(t)) => t.clone(),
+        (Format::Power | Format::Temperature | Format::Number, v) => match v.as_f64() {
+            Some(x) => number(x, 2),
+            None => UNKNOWN.to_owned(),
+        },
+        _ => UNKNOWN.to_owned(),
+    }
+}
+
+/// The payload `source` has now.
+pub fn render(source: &Source, v: &View) -> Option<String> {
+    Some(match source {
+        Source::Point {
+            device,
+            point: key,
+            format,
+        } => {
+            let value = v
+                .snapshot
+                .points
+                .get(&(device.clone(), key.clone()))
+                .and_then(|s| s.value.as_ref().ok());
+            point(value, format)
+        }
+        Source::Flow(f) => v
+            .live
+            .get(*f)
+            .map_or_else(|| UNKNOWN.to_owned(), |x| number(x, 1)),
+        Source::Lifetime(s) => number(v.ledger?.lifetime.get(s)?.kwh(), 3),
+        Source::Bundle(id, kind) => {
+            let p = v
+                .ledger?
+                .positions
+                .iter()
+                .find(|p| p.bundle_id == *id && p.period.kind == *kind)?;
+            json!({
+                "used": kwh(p.used, 1),
+                "estimated": kwh(p.estimated, 1),
+                "bundle": kwh(p.bundle, 1),
+                "expected": kwh(p.expected, 1),
+                "projected": kwh(p.projected, 1),
+                "remaining": kwh(p.remaining, 1),
+                "status": p.status,
+                "good": p.good,
+                "period_start": p.period.start,
+                "period_end": p.period.end,
+                "last_reset": iso(local_midnight(p.period.start)),
+            })
+            .to_string()
+        }
+        Source::Forecast => {
+            let f = v.ledger?.forecast.as_ref()?;
+            json!({
+                "eur": f.eur.map(|e| (e * 100.0).round() / 100.0),
+                "net_kwh": (f.net_kwh * 10.0).round() / 10.0,
+                "regime": f.regime,
+                "eur_with_net_metering": f.eur_with_net_metering.map(|e| e.round()),
+                "eur_without_net_metering": f.eur_without_net_metering.map(|e| e.round()),
+            })
+            .to_string()
+        }
+        Source::LedgerHealth => {
+            let l = v.ledger?;
+            l.at?;
+            json!({
+                "clock_trusted": on_off(l.clock_trusted),
+                "store_problem": on_off(l.store_error.is_some()),
+                "store_error": l.store_error,
+            })
+            .to_string()
+        }
+        Source::Mode => v.settings.mode.as_str().to_owned(),
+        Source::Setting(s) => number(v.settings.get(*s), 2),
+        Source::DeviceAvailability(id) => {
+            let online = v.snapshot.devices.get(id).is_some_and(|d| d.online);
+            if online { "online" } else { "offline" }.to_owned()
+        }
+        Source::DeviceDiagnostics(id) => {
+            let d = v.snapshot.devices.get(id);
+            json!({
+                "link": d.map(|d| on_off(d.online)),
+                "last_poll": d.and_then(|d| d.last_success).map(|t| iso(t.into())),
+                "errors": d.map_or(0, |d| d.errors),
+                "last_error": d.and_then(|d| d.last_error.clone()),
+            })
+            .to_string()
+        }
+    })
+}
+
+/// The payload as a number, for the deadband.
+pub fn as_number(payload: &str) -> Option<f64> {
+    payload.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Celsius, DeviceId, PointKey, Sample, Unavailable, Watts};
+    use std::time::SystemTime;
+
+    fn view_with(value: Result<Value, Unavailable>, format: Format) -> String {
+        let (d, p) = (DeviceId::new("hp").unwrap(), PointKey::new("x").unwrap());
+        let mut snap = Snapshot::default();
+        snap.points.insert(
+            (d.clone(), p.clone()),
+            Sample {
+                device: d.clone(),
+                point: p.clone(),
+                value,
+                at: SystemTime::UNIX_EPOCH,
+            },
+        );
+        let v = View {
+            snapshot: &snap,
+            live: &Live::default(),
+            ledger: None,
+            settings: &Settings::default(),
+        };
+        render(
+            &Source::Point {
+                device: d,
+                point: p,
+                format,
+            },
+            &v,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn points_are_written_in_home_assistant_units() {
+        let e = Value::Energy(WattHours(1_234_567));
+        assert_eq!(view_with(Ok(e), Format::Energy), "1234.567");
+        let w = Value::Power(Watts(-1520.456));
+        assert_eq!(view_with(Ok(w), Format::Power), "-1520.46");
+        let c = Value::Temperature(Celsius(48.0));
+        assert_eq!(view_with(Ok(c), Format::Temperature), "48");
+        assert_eq!(view_with(Ok(Value::Bool(true)), Format::Bool), "ON");
+        let opts = Format::Enum(vec!["heating".into(), "hot_water".into()]);
+        assert_eq!(
+            view_with(Ok(Value::Text("hot_water".into())), opts.clone()),
+            "hot_water"
+        );
+        assert_eq!(
+            view_with(Ok(Value::Text("unknown_9".into())), opts),
+            UNKNOWN
+        );
+        let gone = Err(Unavailable::NotImplemented);
+        assert_eq!(view_with(gone, Format::Power), UNKNOWN);
+    }
+
+    #[test]
+    fn nothing_is_said_of_the_ledger_before_its_first_summary() {
+        let snap = Snapshot::default();
+        let v = View {
+            snapshot: &snap,
+            live: &Live::default(),
+            ledger: None,
+            settings: &Settings::default(),
+        };
+        assert_eq!(render(&Source::Forecast, &v), None);
+        assert_eq!(
+            render(&Source::Lifetime(crate::ledger::Series::Pv), &v),
+            None
+        );
+        assert_eq!(render(&Source::Mode, &v).as_deref(), Some("smart"));
+    }
+}

@@ -1,0 +1,359 @@
+//! The strategy's mode and settings, every setting with its bounds, and the parsing
+//! that turns a command payload into a [`Change`] or a clear refusal.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+
+/// Longer command payloads are refused unread.
+pub const MAX_PAYLOAD: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The heat pump follows its own settings.
+    Off,
+    /// Charge the tank with PV surplus, keep comfort at the usual draw times.
+    Smart,
+    /// Keep the tank at the solar target, sun or not.
+    Boost,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Off, Mode::Smart, Mode::Boost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Smart => "smart",
+            Mode::Boost => "boost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// A number the resident may set, with its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    /// The tank must be at least this warm before every usual draw time.
+    ComfortTemperature,
+    /// What the tank is charged to with PV surplus.
+    SolarTarget,
+    /// Compressor starts for hot water, on average per day.
+    MaxStartsPerDay,
+    /// Shortest compressor run.
+    MinRunMinutes,
+    /// Shortest pause between two runs.
+    MinOffMinutes,
+}
+
+/// How a setting is shown and bounded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    pub min: f64,
+    pub max: f64,
+    pub step: f64,
+    pub default: f64,
+}
+
+impl Setting {
+    pub const ALL: [Setting; 5] = [
+        Setting::ComfortTemperature,
+        Setting::SolarTarget,
+        Setting::MaxStartsPerDay,
+        Setting::MinRunMinutes,
+        Setting::MinOffMinutes,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Setting::ComfortTemperature => "comfort_temperature",
+            Setting::SolarTarget => "solar_target",
+            Setting::MaxStartsPerDay => "max_starts_per_day",
+            Setting::MinRunMinutes => "min_run_minutes",
+            Setting::MinOffMinutes => "min_off_minutes",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Setting> {
+        Setting::ALL.into_iter().find(|x| x.key() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Setting::ComfortTemperature => "Hot water comfort temperature",
+            Setting::SolarTarget => "Hot water solar target",
+            Setting::MaxStartsPerDay => "Hot water starts per day",
+            Setting::MinRunMinutes => "Hot water minimum run",
+            Setting::MinOffMinutes => "Hot water minimum pause",
+        }
+    }
+
+    /// The unit as Home Assistant writes it.
+    pub fn unit(self) -> Option<&'static str> {
+        match self {
+            Setting::ComfortTemperature | Setting::SolarTarget => Some("°C"),
+            Setting::MaxStartsPerDay => None,
+            Setting::MinRunMinutes | Setting::MinOffMinutes => Some("min"),
+        }
+    }
+
+    pub fn bounds(self) -> Bounds {
+        let b = |min, max, step, default| Bounds {
+            min,
+            max,
+            step,
+            default,
+        };
+        match self {
+            // Below 40 °C water is not comfortable; above 55 °C the COP drops for little gain.
+            Setting::ComfortTemperature => b(40.0, 55.0, 0.5, 45.0),
+            // 60 °C is the most the model's boost mode gives (MODEL.md).
+            Setting::SolarTarget => b(45.0, 60.0, 0.5, 55.0),
+            Setting::MaxStartsPerDay => b(1.0, 10.0, 1.0, 2.0),
+            Setting::MinRunMinutes => b(5.0, 120.0, 1.0, 20.0),
+            Setting::MinOffMinutes => b(5.0, 240.0, 1.0, 60.0),
+        }
+    }
+}
+
+/// The strategy's current mode and settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    pub mode: Mode,
+    pub values: BTreeMap<Setting, f64>,
+    /// When "boost now" was last pressed: one charge to the solar target, sun or not.
+    pub boost_requested: Option<DateTime<Utc>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Smart,
+            values: Setting::ALL
+                .into_iter()
+                .map(|s| (s, s.bounds().default))
+                .collect(),
+            boost_requested: None,
+        }
+    }
+}
+
+impl Settings {
+    pub fn get(&self, s: Setting) -> f64 {
+        self.values.get(&s).copied().unwrap_or(s.bounds().default)
+    }
+
+    fn apply(&mut self, change: Change, now: DateTime<Utc>) {
+        match change {
+            Change::Mode(m) => self.mode = m,
+            Change::Set(s, v) => {
+                self.values.insert(s, v);
+            }
+            Change::BoostNow => self.boost_requested = Some(now),
+        }
+    }
+}
+
+/// A checked change to the strategy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change {
+    Mode(Mode),
+    Set(Setting, f64),
+    BoostNow,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Mode(m) => write!(f, "mode {}", m.as_str()),
+            Change::Set(s, v) => write!(f, "{} {v}", s.key()),
+            Change::BoostNow => f.write_str("boost now"),
+        }
+    }
+}
+
+/// Why a command payload was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandError {
+    #[error("payload of {len} bytes is longer than {MAX_PAYLOAD}")]
+    TooLong { len: usize },
+    #[error("payload is not UTF-8 text")]
+    NotText,
+    #[error("`{text}` is not a number")]
+    NotANumber { text: String },
+    #[error("{value} is outside {min}..={max}")]
+    OutOfRange { value: f64, min: f64, max: f64 },
+    #[error("{value} is not a multiple of {step}")]
+    OffStep { value: f64, step: f64 },
+    #[error("`{text}` is not one of {options}")]
+    UnknownOption { text: String, options: String },
+    #[error("`{text}` is not PRESS")]
+    NotAPress { text: String },
+}
+
+fn text(payload: &[u8]) -> Result<&str, CommandError> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(CommandError::TooLong { len: payload.len() });
+    }
+    std::str::from_utf8(payload)
+        .map(str::trim)
+        .map_err(|_| CommandError::NotText)
+}
+
+impl Change {
+    /// A mode: the option's name, bare or as a JSON string.
+    pub fn mode(payload: &[u8]) -> Result<Change, CommandError> {
+        let t = text(payload)?;
+        let name = serde_json::from_str::<String>(t).unwrap_or_else(|_| t.to_owned());
+        Mode::parse(&name)
+            .map(Change::Mode)
+            .ok_or_else(|| CommandError::UnknownOption {
+                text: name,
+                options: Mode::ALL.map(Mode::as_str).join(", "),
+            })
+    }
+
+    /// A setting: a JSON number within the setting's bounds, on its step.
+    pub fn setting(s: Setting, payload: &[u8]) -> Result<Change, CommandError> {
+        let t = text(payload)?;
+        let value = serde_json::from_str::<f64>(t)
+            .map_err(|_| CommandError::NotANumber { text: t.to_owned() })?;
+        let b = s.bounds();
+        if !(b.min..=b.max).contains(&value) {
+            return Err(CommandError::OutOfRange {
+                value,
+                min: b.min,
+                max: b.max,
+            });
+        }
+        let steps = (value - b.min) / b.step;
+        if (steps - steps.round()).abs() > 1e-6 {
+            return Err(CommandError::OffStep {
+                value,
+                step: b.step,
+            });
+        }
+        Ok(Change::Set(s, value))
+    }
+
+    /// The "boost now" button: Home Assistant sends `PRESS`.
+    pub fn press(payload: &[u8]) -> Result<Change, CommandError> {
+        let t = text(payload)?;
+        if t == "PRESS" {
+            Ok(Change::BoostNow)
+        } else {
+            Err(CommandError::NotAPress { text: t.to_owned() })
+        }
+    }
+}
+
+/// Where changes go and settings come from.
+#[derive(Debug, Clone)]
+pub struct StrategyHandle {
+    changes: mpsc::Sender<(Change, &'static str)>,
+    pub settings: watch::Receiver<Settings>,
+}
+
+impl StrategyHandle {
+    /// Hands a checked change to the strategy; `from` says who asked ("mqtt", "web").
+    pub async fn change(&self, change: Change, from: &'static str) -> bool {
+        self.changes.send((change, from)).await.is_ok()
+    }
+}
+
+/// Starts the task that owns the settings.
+pub fn spawn(
+    initial: Settings,
+    clock: Clock,
+    tasks: &tokio_util::task::TaskTracker,
+    cancel: CancellationToken,
+) -> StrategyHandle {
+    let (changes, mut rx) = mpsc::channel::<(Change, &'static str)>(16);
+    let (tx, settings) = watch::channel(initial);
+    tasks.spawn(async move {
+        loop {
+            let (change, from) = tokio::select! {
+                () = cancel.cancelled() => break,
+                c = rx.recv() => match c { Some(c) => c, None => break },
+            };
+            tracing::info!(change = %change, from, "Hot-water strategy changed.");
+            let now = clock.now().into();
+            tx.send_modify(|s| s.apply(change, now));
+        }
+    });
+    StrategyHandle { changes, settings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_accept_bare_or_json_names_only() {
+        assert_eq!(Change::mode(b"smart"), Ok(Change::Mode(Mode::Smart)));
+        assert_eq!(Change::mode(b"\"boost\""), Ok(Change::Mode(Mode::Boost)));
+        assert!(matches!(
+            Change::mode(b"turbo"),
+            Err(CommandError::UnknownOption { .. })
+        ));
+        assert!(matches!(
+            Change::mode(&[b'a'; 65]),
+            Err(CommandError::TooLong { len: 65 })
+        ));
+        assert_eq!(Change::mode(&[0xff, 0xfe]), Err(CommandError::NotText));
+    }
+
+    #[test]
+    fn settings_are_numbers_within_bounds_on_their_step() {
+        let s = Setting::ComfortTemperature;
+        assert_eq!(Change::setting(s, b"47.5"), Ok(Change::Set(s, 47.5)));
+        for (payload, ok) in [
+            (&b"55"[..], true),
+            (b"40", true),
+            (b"39.5", false),
+            (b"61", false),
+            (b"47.2", false),
+            (b"{\"value\": 50", false),
+            (b"\"50\"", false),
+            (b"NaN", false),
+            (b"1e400", false),
+        ] {
+            assert_eq!(
+                Change::setting(s, payload).is_ok(),
+                ok,
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+        assert!(Change::setting(Setting::MaxStartsPerDay, b"2.5").is_err());
+    }
+
+    #[test]
+    fn the_button_wants_press() {
+        assert_eq!(Change::press(b"PRESS"), Ok(Change::BoostNow));
+        assert!(Change::press(b"press me").is_err());
+    }
+
+    #[test]
+    fn defaults_lie_within_their_bounds_on_their_step() {
+        for s in Setting::ALL {
+            let b = s.bounds();
+            let text = b.default.to_string();
+            assert_eq!(
+                Change::setting(s, text.as_bytes()),
+                Ok(Change::Set(s, b.default))
+            );
+        }
+    }
+}

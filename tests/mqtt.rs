@@ -1,0 +1,556 @@
+//! Home Assistant over MQTT against a real mosquitto: discovery retained, states
+//! following the simulated dwelling, availability per device, the last will, the
+//! birth message, a broker restart, a broker that comes late, removed devices, and
+//! command payloads that must be refused.
+
+#![allow(clippy::unwrap_used)] // test code may panic
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nomhub::app::{self, App};
+use nomhub::clock::Clock;
+use nomhub::sim::Fault;
+use nomhub::strategy::{Mode, Setting};
+use support::mqtt::{Broker, Recorder};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const DEVICES: &str = r#"
+[[device]]
+id = "inverter"
+name = "PV inverter"
+profile = "sunspec-inverter"
+bus = "sim"
+unit = 1
+poll = "300ms"
+
+[[device]]
+id = "grid"
+name = "Grid meter"
+profile = "eastron-sdm630"
+bus = "sim"
+unit = 2
+poll = "300ms"
+
+[[device]]
+id = "heat_pump"
+name = "Heat pump"
+profile = "alpha_innotec-luxtronik2"
+bus = "sim"
+unit = 4
+poll = "300ms"
+"#;
+
+const INSTALLATIONS: &str = r#"
+[[device]]
+id = "installations"
+profile = "eastron-sdm120"
+bus = "sim"
+unit = 3
+poll = "300ms"
+"#;
+
+fn config_text(
+    sim_port: u16,
+    broker_port: u16,
+    store: &std::path::Path,
+    with_installations: bool,
+) -> String {
+    let (extra, building_bound) = if with_installations {
+        (
+            INSTALLATIONS,
+            r#"building_bound = ["installations.import_energy"]"#,
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        r#"
+[hub]
+name = "Test dwelling"
+url = "http://127.0.0.1:8080"
+
+[[bus]]
+id = "sim"
+type = "tcp"
+host = "127.0.0.1"
+port = {sim_port}
+timeout = "300ms"
+{DEVICES}{extra}
+[settlement]
+supply_price = 0.30
+feed_in_price = 0.05
+
+[bundle.pv]
+yearly_kwh = 5000
+shape = "pv"
+
+[bundle.household]
+yearly_kwh = 2600
+shape = "household"
+
+[ledger]
+store = "{}"
+flush = "1s"
+trust_clock = "always"
+pv = ["inverter.ac_energy"]
+grid_import = ["grid.import_energy"]
+grid_export = ["grid.export_energy"]
+{building_bound}
+
+[mqtt]
+host = "127.0.0.1"
+port = {broker_port}
+"#,
+        store.display()
+    )
+}
+
+struct Running {
+    app: App,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
+            .await
+            .unwrap();
+    }
+}
+
+fn start(text: &str) -> Running {
+    let config = nomhub::config::parse("test.toml", text).unwrap();
+    let ledger = app::open_ledger(&config).unwrap();
+    let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
+    let app = app::start(&config, ledger, &Clock::System, &tasks, &cancel);
+    Running { app, tasks, cancel }
+}
+
+async fn connected(r: &Running) {
+    let mut m = r.app.mqtt.clone().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), m.wait_for(|s| s.connected))
+        .await
+        .expect("nomhub did not connect to the broker")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_is_retained_and_states_follow_the_simulator() {
+    let broker = Broker::start();
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(60.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let run = start(&config_text(
+        sim.addr.port(),
+        broker.port,
+        store.path(),
+        true,
+    ));
+    connected(&run).await;
+    let first = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    first
+        .wait(10, "homeassistant/device/nomhub_heat_pump/config", |_| true)
+        .await;
+    // A client arriving later gets everything from the broker's retained store.
+    let ha = Recorder::connect(broker.port, &["homeassistant/device/+/config", "nomhub/#"]).await;
+    let hub = ha
+        .wait(10, "homeassistant/device/nomhub_hub/config", |m| m.retain)
+        .await
+        .json();
+    assert_eq!(hub["origin"]["name"], "nomhub");
+    assert_eq!(hub["device"]["identifiers"][0], "nomhub_hub");
+    assert_eq!(hub["device"]["configuration_url"], "http://127.0.0.1:8080");
+    let cmps = hub["components"].as_object().unwrap();
+    for key in [
+        "pv_power",
+        "grid_power",
+        "home_power",
+        "heat_pump_power",
+        "tank_temperature",
+        "energy_pv",
+        "energy_grid_import",
+        "energy_household",
+        "energy_building_bound",
+        "pv_month_used",
+        "household_settlement_remaining",
+        "household_month_status",
+        "forecast_cost",
+        "hot_water_mode",
+        "hot_water_boost",
+        "comfort_temperature",
+    ] {
+        assert!(cmps.contains_key(key), "hub has no `{key}`");
+    }
+    for d in ["inverter", "grid", "installations", "heat_pump"] {
+        let dev = ha
+            .wait(5, &format!("homeassistant/device/nomhub_{d}/config"), |m| {
+                m.retain
+            })
+            .await
+            .json();
+        assert_eq!(dev["device"]["via_device"], "nomhub_hub");
+    }
+    assert_eq!(
+        ha.wait(5, "nomhub/status", |m| m.retain).await.text(),
+        "online"
+    );
+    assert_eq!(
+        ha.wait(5, "nomhub/device/heat_pump/availability", |m| m.text()
+            == "online")
+            .await
+            .text(),
+        "online"
+    );
+    // States follow the simulator: the PV counter keeps rising (60× real time).
+    let topic = "nomhub/device/inverter/point/ac_energy";
+    let number = |m: &support::mqtt::Msg| m.text().parse::<f64>().ok();
+    let first = number(&ha.wait(10, topic, |m| number(m).is_some()).await).unwrap();
+    ha.wait(15, topic, |m| number(m).is_some_and(|v| v > first))
+        .await;
+    // The hub's live values and the bundle figures arrive, well-formed.
+    let pv = ha
+        .wait(5, "nomhub/hub/live/pv_power", |m| number(m).is_some())
+        .await;
+    assert!(number(&pv).unwrap() >= 0.0);
+    let bundle = ha
+        .wait(10, "nomhub/hub/bundle/household/month", |_| true)
+        .await
+        .json();
+    assert!(bundle["bundle"].as_f64().unwrap() > 0.0);
+    assert!(bundle["last_reset"].as_str().unwrap().ends_with('Z'));
+    let forecast = ha.wait(10, "nomhub/hub/forecast", |_| true).await.json();
+    assert!(forecast["eur"].is_number());
+    assert_eq!(
+        ha.wait(5, "nomhub/hub/strategy/mode", |_| true)
+            .await
+            .text(),
+        "smart"
+    );
+    // Change-driven: a frozen dwelling publishes nothing new between polls.
+    sim.bank.set_paused(true);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ha.clear();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let quiet = ha
+        .all()
+        .into_iter()
+        .filter(|m| m.topic.starts_with("nomhub/device/"))
+        .count();
+    assert!(
+        quiet <= 3,
+        "{quiet} device states in 3 s from a frozen dwelling polled every 300 ms"
+    );
+    run.stop().await;
+    assert_eq!(
+        ha.wait(5, "nomhub/status", |_| true).await.text(),
+        "offline"
+    );
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_stops_answering_goes_unavailable_alone() {
+    let broker = Broker::start();
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let run = start(&config_text(
+        sim.addr.port(),
+        broker.port,
+        store.path(),
+        true,
+    ));
+    connected(&run).await;
+    let ha = Recorder::connect(
+        broker.port,
+        &[
+            "nomhub/device/+/availability",
+            "nomhub/device/+/diagnostics",
+        ],
+    )
+    .await;
+    ha.wait(5, "nomhub/device/heat_pump/availability", |m| {
+        m.text() == "online"
+    })
+    .await;
+    sim.bank.set_fault(4, Some(Fault::Silent));
+    ha.wait(15, "nomhub/device/heat_pump/availability", |m| {
+        m.text() == "offline"
+    })
+    .await;
+    let diag = ha
+        .wait(5, "nomhub/device/heat_pump/diagnostics", |m| {
+            m.json()["link"] == "OFF" && m.json()["errors"].as_u64() >= Some(1)
+        })
+        .await
+        .json();
+    assert!(diag["errors"].as_u64().unwrap() >= 1, "{diag}");
+    assert_eq!(
+        ha.last_on("nomhub/device/grid/availability")
+            .unwrap()
+            .text(),
+        "online"
+    );
+    sim.bank.set_fault(4, None);
+    ha.wait(15, "nomhub/device/heat_pump/availability", |m| {
+        m.text() == "online"
+    })
+    .await;
+    run.stop().await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_is_sent_again_on_the_birth_message_and_after_a_broker_restart() {
+    let mut broker = Broker::start();
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let run = start(&config_text(
+        sim.addr.port(),
+        broker.port,
+        store.path(),
+        true,
+    ));
+    connected(&run).await;
+    let ha = Recorder::connect(
+        broker.port,
+        &["homeassistant/device/+/config", "nomhub/hub/strategy/mode"],
+    )
+    .await;
+    ha.wait(5, "homeassistant/device/nomhub_hub/config", |_| true)
+        .await;
+    ha.clear();
+    ha.send("homeassistant/status", b"online", false).await;
+    // Live (not retained) deliveries: nomhub sent them again.
+    ha.wait(6, "homeassistant/device/nomhub_heat_pump/config", |m| {
+        !m.retain
+    })
+    .await;
+    ha.wait(6, "nomhub/hub/strategy/mode", |m| !m.retain).await;
+    drop(ha);
+
+    // A broker restart loses every retained message (no persistence): nomhub
+    // reconnects and announces everything again.
+    let mut status = run.app.mqtt.clone().unwrap();
+    broker.restart();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        status.wait_for(|s| s.connects >= 2),
+    )
+    .await
+    .expect("nomhub did not reconnect after the broker restarted")
+    .unwrap();
+    let ha = Recorder::connect(
+        broker.port,
+        &["homeassistant/device/+/config", "nomhub/status"],
+    )
+    .await;
+    // Retained, or live when this client subscribed before nomhub announced.
+    ha.wait(10, "homeassistant/device/nomhub_grid/config", |_| true)
+        .await;
+    assert_eq!(ha.wait(5, "nomhub/status", |_| true).await.text(), "online");
+    run.stop().await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_is_down_at_start_holds_nothing_up() {
+    let mut broker = Broker::start();
+    broker.stop();
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(60.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let run = start(&config_text(
+        sim.addr.port(),
+        broker.port,
+        store.path(),
+        true,
+    ));
+    // The ledger books and summarises while the broker is away.
+    let mut ledger = run.app.ledger.clone().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        ledger.wait_for(|l| l.lifetime.values().any(|wh| wh.0 > 0)),
+    )
+    .await
+    .expect("the ledger stood still while the broker was down")
+    .unwrap();
+    assert!(!run.app.mqtt.as_ref().unwrap().borrow().connected);
+    broker.restart();
+    connected(&run).await;
+    let ha = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    ha.wait(10, "homeassistant/device/nomhub_hub/config", |_| true)
+        .await;
+    run.stop().await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_removed_from_the_config_is_removed_from_home_assistant() {
+    let broker = Broker::start();
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let run = start(&config_text(
+        sim.addr.port(),
+        broker.port,
+        store.path(),
+        true,
+    ));
+    connected(&run).await;
+    let ha = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    ha.wait(5, "homeassistant/device/nomhub_installations/config", |m| {
+        !m.payload.is_empty()
+    })
+    .await;
+    run.stop().await;
+    let run = start(&config_text(
+        sim.addr.port(),
+        broker.port,
+        store.path(),
+        false,
+    ));
+    connected(&run).await;
+    ha.wait(
+        10,
+        "homeassistant/device/nomhub_installations/config",
+        |m| m.payload.is_empty(),
+    )
+    .await;
+    // The broker no longer holds it: a new client gets no retained config for it.
+    let late = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    late.wait(5, "homeassistant/device/nomhub_grid/config", |m| m.retain)
+        .await;
+    assert!(
+        late.all()
+            .iter()
+            .all(|m| m.topic != "homeassistant/device/nomhub_installations/config")
+    );
+    run.stop().await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_commands_are_refused_without_effect_and_good_ones_echo() {
+    let broker = Broker::start();
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let run = start(&config_text(
+        sim.addr.port(),
+        broker.port,
+        store.path(),
+        true,
+    ));
+    connected(&run).await;
+    let before = run.app.strategy.settings.borrow().clone();
+    let ha = Recorder::connect(broker.port, &["nomhub/hub/strategy/#"]).await;
+    let comfort = "nomhub/hub/strategy/comfort_temperature";
+    ha.wait(5, comfort, |_| true).await;
+    let huge = vec![b'5'; 100_000];
+    let bad: [(&str, &[u8]); 8] = [
+        ("comfort_temperature/set", b"{\"value\": 50"),
+        ("comfort_temperature/set", b"warm"),
+        ("comfort_temperature/set", b"99"),
+        ("comfort_temperature/set", b"47.3"),
+        ("comfort_temperature/set", &huge),
+        ("mode/set", b"turbo"),
+        ("mode/set", &[0xff, 0xfe, 0x00]),
+        ("boost/set", b"yes please"),
+    ];
+    ha.clear();
+    for (topic, payload) in bad {
+        ha.send(&format!("nomhub/hub/strategy/{topic}"), payload, false)
+            .await;
+    }
+    let mut status = run.app.mqtt.clone().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| s.rejected_commands == 8),
+    )
+    .await
+    .expect("not every bad command was counted as refused")
+    .unwrap();
+    assert_eq!(*run.app.strategy.settings.borrow(), before);
+    // The current state is sent again, so Home Assistant shows what holds.
+    assert_eq!(ha.wait(5, comfort, |_| true).await.text(), "45");
+    assert_eq!(
+        ha.wait(5, "nomhub/hub/strategy/mode", |_| true)
+            .await
+            .text(),
+        "smart"
+    );
+
+    // Good commands reach the strategy and are echoed on the state topic.
+    ha.send("nomhub/hub/strategy/comfort_temperature/set", b"50", false)
+        .await;
+    ha.send("nomhub/hub/strategy/mode/set", b"boost", false)
+        .await;
+    ha.send("nomhub/hub/strategy/boost/set", b"PRESS", false)
+        .await;
+    ha.wait(5, comfort, |m| m.text() == "50").await;
+    ha.wait(5, "nomhub/hub/strategy/mode", |m| m.text() == "boost")
+        .await;
+    let mut settings = run.app.strategy.settings.clone();
+    let s = tokio::time::timeout(
+        Duration::from_secs(5),
+        settings.wait_for(|s| s.boost_requested.is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    assert_eq!(s.mode, Mode::Boost);
+    assert_eq!(s.get(Setting::ComfortTemperature), 50.0);
+    run.stop().await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_will_fires_when_nomhub_is_killed() {
+    let broker = Broker::start();
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nomhub.toml");
+    std::fs::write(
+        &file,
+        config_text(
+            sim.addr.port(),
+            broker.port,
+            &dir.path().join("store"),
+            true,
+        ),
+    )
+    .unwrap();
+    let ha = Recorder::connect(broker.port, &["nomhub/status"]).await;
+    for signal in ["-KILL", "-TERM"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nomhub"))
+            .args(["run", "--config"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        ha.wait(15, "nomhub/status", |m| m.text() == "online").await;
+        ha.clear();
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        child.wait().unwrap();
+        // SIGKILL: the broker sends the will; SIGTERM: nomhub says it itself.
+        let m = ha.wait(10, "nomhub/status", |_| true).await;
+        assert_eq!(m.text(), "offline", "after {signal}");
+    }
+    cancel.cancel();
+}
