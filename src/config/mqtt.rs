@@ -227,8 +227,14 @@ pub fn resolve(m: &MqttConfig, problems: &mut Vec<Problem>) -> MqttSetup {
     let credentials = match (&m.user, password) {
         (Some(u), p) => Some((u.clone(), p.unwrap_or_default())),
         (None, Some(_)) => {
+            let span = m
+                .password
+                .as_ref()
+                .map(Spanned::span)
+                .or_else(|| m.password_file.as_ref().map(Spanned::span))
+                .unwrap_or_else(|| m.host.span());
             problem(
-                m.host.span(),
+                span,
                 "mqtt: a password needs a `user` as well".to_owned(),
             );
             None
