@@ -223,11 +223,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     eprintln!("warning: {w}");
                 }
                 println!(
-                    "{}: ok ({} buses, {} devices{})",
+                    "{}: ok ({} buses, {} devices{}{})",
                     file.display(),
                     c.buses.len(),
                     c.devices.len(),
-                    if c.ledger.is_some() { ", ledger" } else { "" }
+                    if c.ledger.is_some() { ", ledger" } else { "" },
+                    if c.mqtt.is_some() { ", mqtt" } else { "" }
                 );
                 ExitCode::SUCCESS
             }
