@@ -233,10 +233,7 @@ pub fn resolve(m: &MqttConfig, problems: &mut Vec<Problem>) -> MqttSetup {
                 .map(Spanned::span)
                 .or_else(|| m.password_file.as_ref().map(Spanned::span))
                 .unwrap_or_else(|| m.host.span());
-            problem(
-                span,
-                "mqtt: a password needs a `user` as well".to_owned(),
-            );
+            problem(span, "mqtt: a password needs a `user` as well".to_owned());
             None
         }
         (None, None) => None,
