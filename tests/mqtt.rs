@@ -554,3 +554,46 @@ async fn the_last_will_fires_when_nomhub_is_killed() {
     }
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_broker_with_its_ca_and_refused_without() {
+    let broker = Broker::start_tls();
+    let (tls_port, ca) = broker.tls.clone().unwrap();
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let plain = format!("port = {}", broker.port);
+    let base = config_text(sim.addr.port(), broker.port, store.path(), false);
+    // Trusting the test CA: connects, and discovery reaches plain subscribers.
+    let with_ca = base.replace(
+        &plain,
+        &format!(
+            "port = {tls_port}\ntls = true\nca_file = \"{}\"",
+            ca.display()
+        ),
+    );
+    let run = start(&with_ca);
+    connected(&run).await;
+    let ha = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    ha.wait(10, "homeassistant/device/nomhub_hub/config", |_| true)
+        .await;
+    run.stop().await;
+    // The system's roots do not know the test CA: no connection, and it says why.
+    let store = tempfile::tempdir().unwrap();
+    let base = config_text(sim.addr.port(), broker.port, store.path(), false);
+    let run = start(&base.replace(&plain, &format!("port = {tls_port}\ntls = true")));
+    let mut status = run.app.mqtt.clone().unwrap();
+    let s = tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.last_error.is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    assert!(!s.connected);
+    let e = s.last_error.unwrap().to_lowercase();
+    assert!(e.contains("certificate") || e.contains("tls"), "{e}");
+    run.stop().await;
+    cancel.cancel();
+}

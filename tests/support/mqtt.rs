@@ -29,8 +29,23 @@ fn mosquitto_binary() -> PathBuf {
 /// A mosquitto process; killed when dropped.
 pub struct Broker {
     pub port: u16,
+    /// With [`Broker::start_tls`]: the TLS listener's port and the CA that signed it.
+    pub tls: Option<(u16, PathBuf)>,
     child: Option<Child>,
     dir: tempfile::TempDir,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is not installed: `sudo apt-get install -y openssl`");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn free_port() -> u16 {
@@ -45,8 +60,91 @@ impl Broker {
     pub fn start() -> Broker {
         let mut b = Broker {
             port: free_port(),
+            tls: None,
             child: None,
             dir: tempfile::tempdir().unwrap(),
+        };
+        b.restart();
+        b
+    }
+
+    /// A broker with a plain listener (`port`) and a TLS one (`tls`), whose
+    /// certificate for localhost and 127.0.0.1 is signed by a CA made for the test.
+    pub fn start_tls() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            d,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=nomhub test CA",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            d,
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            d.join("san.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ],
+        );
+        let ca = d.join("ca.pem");
+        let mut b = Broker {
+            port: free_port(),
+            tls: Some((free_port(), ca)),
+            child: None,
+            dir,
         };
         b.restart();
         b
@@ -56,14 +154,19 @@ impl Broker {
     pub fn restart(&mut self) {
         self.stop();
         let conf = self.dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_keepalive 60\n",
-                self.port
-            ),
-        )
-        .unwrap();
+        // `user root`: mosquitto started as root keeps root and can read the test's
+        // key files (it drops to `mosquitto` otherwise); as any other user it is ignored.
+        let mut text = format!(
+            "user root\nper_listener_settings false\nallow_anonymous true\npersistence false\nmax_keepalive 60\nlistener {} 127.0.0.1\n",
+            self.port
+        );
+        if let Some((port, _)) = &self.tls {
+            let d = self.dir.path().display();
+            text.push_str(&format!(
+                "listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n"
+            ));
+        }
+        std::fs::write(&conf, text).unwrap();
         let child = Command::new(mosquitto_binary())
             .arg("-c")
             .arg(&conf)
@@ -73,7 +176,8 @@ impl Broker {
             .unwrap();
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let last = self.tls.as_ref().map_or(self.port, |(p, _)| *p);
+        while std::net::TcpStream::connect(("127.0.0.1", last)).is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "mosquitto did not listen on {}",
