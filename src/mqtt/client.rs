@@ -169,7 +169,6 @@ impl Publisher {
             let topic = self.discovery.topics.config(&d.object_id);
             self.publish(&topic, QoS::AtLeastOnce, d.payload.to_string().into_bytes());
         }
-        self.last.clear();
         self.states(feeds, true);
     }
 
@@ -189,11 +188,8 @@ impl Publisher {
             settings: &settings,
         };
         let now = Instant::now();
-        let mut rendered: BTreeMap<&String, String> = BTreeMap::new();
+        let mut rendered: Vec<(String, String)> = Vec::new();
         for (topic, source) in &self.discovery.states {
-            if rendered.contains_key(topic) {
-                continue; // several entities share one JSON topic
-            }
             let Some(mut payload) = render(source, &view) else {
                 continue;
             };
@@ -217,11 +213,9 @@ impl Publisher {
                     continue;
                 }
             }
-            rendered.insert(topic, payload);
+            rendered.push((topic.clone(), payload));
         }
-        let out: Vec<(String, String)> =
-            rendered.into_iter().map(|(t, p)| (t.clone(), p)).collect();
-        for (topic, payload) in out {
+        for (topic, payload) in rendered {
             let qos = match self.discovery.states.get(&topic) {
                 Some(Source::DeviceAvailability(_)) => QoS::AtLeastOnce,
                 _ => QoS::AtMostOnce,
