@@ -196,10 +196,7 @@ impl FlowMap {
             }
             let mut total = 0.0;
             for r in refs {
-                match value(r)? {
-                    Value::Power(w) => total += w.0,
-                    other => total += other.as_f64()?,
-                }
+                total += value(r)?.as_f64()?;
             }
             Some(Watts(total))
         };

@@ -141,25 +141,61 @@ async fn connected(r: &Running) {
         .unwrap();
 }
 
+/// A broker, the simulated dwelling and a store: what every test starts from.
+struct Scene {
+    broker: Broker,
+    sim: nomhub::sim::SimHandle,
+    store: tempfile::TempDir,
+    cancel: CancellationToken,
+}
+
+impl Scene {
+    async fn new(broker: Broker, speed: f64) -> Scene {
+        let cancel = CancellationToken::new();
+        let sim = support::dwelling(speed, &cancel).await;
+        Scene {
+            broker,
+            sim,
+            store: tempfile::tempdir().unwrap(),
+            cancel,
+        }
+    }
+
+    fn config(&self, with_installations: bool) -> String {
+        config_text(
+            self.sim.addr.port(),
+            self.broker.port,
+            self.store.path(),
+            with_installations,
+        )
+    }
+
+    fn start(&self, with_installations: bool) -> Running {
+        start(&self.config(with_installations))
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_is_retained_and_states_follow_the_simulator() {
-    let broker = Broker::start();
-    let cancel = CancellationToken::new();
-    let sim = support::dwelling(60.0, &cancel).await;
-    let store = tempfile::tempdir().unwrap();
-    let run = start(&config_text(
-        sim.addr.port(),
-        broker.port,
-        store.path(),
-        true,
-    ));
+    let scene = Scene::new(Broker::start(), 60.0).await;
+    let run = scene.start(true);
     connected(&run).await;
-    let first = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    let first = Recorder::connect(scene.broker.port, &["homeassistant/device/+/config"]).await;
     first
         .wait(10, "homeassistant/device/nomhub_heat_pump/config", |_| true)
         .await;
     // A client arriving later gets everything from the broker's retained store.
-    let ha = Recorder::connect(broker.port, &["homeassistant/device/+/config", "nomhub/#"]).await;
+    let ha = Recorder::connect(
+        scene.broker.port,
+        &["homeassistant/device/+/config", "nomhub/#"],
+    )
+    .await;
     let hub = ha
         .wait(10, "homeassistant/device/nomhub_hub/config", |m| m.retain)
         .await
@@ -234,7 +270,7 @@ async fn discovery_is_retained_and_states_follow_the_simulator() {
         "smart"
     );
     // Change-driven: a frozen dwelling publishes nothing new between polls.
-    sim.bank.set_paused(true);
+    scene.sim.bank.set_paused(true);
     tokio::time::sleep(Duration::from_secs(1)).await;
     ha.clear();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -252,24 +288,15 @@ async fn discovery_is_retained_and_states_follow_the_simulator() {
         ha.wait(5, "nomhub/status", |_| true).await.text(),
         "offline"
     );
-    cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_that_stops_answering_goes_unavailable_alone() {
-    let broker = Broker::start();
-    let cancel = CancellationToken::new();
-    let sim = support::dwelling(0.0, &cancel).await;
-    let store = tempfile::tempdir().unwrap();
-    let run = start(&config_text(
-        sim.addr.port(),
-        broker.port,
-        store.path(),
-        true,
-    ));
+    let scene = Scene::new(Broker::start(), 0.0).await;
+    let run = scene.start(true);
     connected(&run).await;
     let ha = Recorder::connect(
-        broker.port,
+        scene.broker.port,
         &[
             "nomhub/device/+/availability",
             "nomhub/device/+/diagnostics",
@@ -280,7 +307,7 @@ async fn a_device_that_stops_answering_goes_unavailable_alone() {
         m.text() == "online"
     })
     .await;
-    sim.bank.set_fault(4, Some(Fault::Silent));
+    scene.sim.bank.set_fault(4, Some(Fault::Silent));
     ha.wait(15, "nomhub/device/heat_pump/availability", |m| {
         m.text() == "offline"
     })
@@ -298,30 +325,21 @@ async fn a_device_that_stops_answering_goes_unavailable_alone() {
             .text(),
         "online"
     );
-    sim.bank.set_fault(4, None);
+    scene.sim.bank.set_fault(4, None);
     ha.wait(15, "nomhub/device/heat_pump/availability", |m| {
         m.text() == "online"
     })
     .await;
     run.stop().await;
-    cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_is_sent_again_on_the_birth_message_and_after_a_broker_restart() {
-    let mut broker = Broker::start();
-    let cancel = CancellationToken::new();
-    let sim = support::dwelling(0.0, &cancel).await;
-    let store = tempfile::tempdir().unwrap();
-    let run = start(&config_text(
-        sim.addr.port(),
-        broker.port,
-        store.path(),
-        true,
-    ));
+    let mut scene = Scene::new(Broker::start(), 0.0).await;
+    let run = scene.start(true);
     connected(&run).await;
     let ha = Recorder::connect(
-        broker.port,
+        scene.broker.port,
         &["homeassistant/device/+/config", "nomhub/hub/strategy/mode"],
     )
     .await;
@@ -340,7 +358,7 @@ async fn discovery_is_sent_again_on_the_birth_message_and_after_a_broker_restart
     // A broker restart loses every retained message (no persistence): nomhub
     // reconnects and announces everything again.
     let mut status = run.app.mqtt.clone().unwrap();
-    broker.restart();
+    scene.broker.restart();
     tokio::time::timeout(
         Duration::from_secs(20),
         status.wait_for(|s| s.connects >= 2),
@@ -349,7 +367,7 @@ async fn discovery_is_sent_again_on_the_birth_message_and_after_a_broker_restart
     .expect("nomhub did not reconnect after the broker restarted")
     .unwrap();
     let ha = Recorder::connect(
-        broker.port,
+        scene.broker.port,
         &["homeassistant/device/+/config", "nomhub/status"],
     )
     .await;
@@ -358,22 +376,14 @@ async fn discovery_is_sent_again_on_the_birth_message_and_after_a_broker_restart
         .await;
     assert_eq!(ha.wait(5, "nomhub/status", |_| true).await.text(), "online");
     run.stop().await;
-    cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_is_down_at_start_holds_nothing_up() {
     let mut broker = Broker::start();
     broker.stop();
-    let cancel = CancellationToken::new();
-    let sim = support::dwelling(60.0, &cancel).await;
-    let store = tempfile::tempdir().unwrap();
-    let run = start(&config_text(
-        sim.addr.port(),
-        broker.port,
-        store.path(),
-        true,
-    ));
+    let mut scene = Scene::new(broker, 60.0).await;
+    let run = scene.start(true);
     // The ledger books and summarises while the broker is away.
     let mut ledger = run.app.ledger.clone().unwrap();
     tokio::time::timeout(
@@ -384,40 +394,26 @@ async fn a_broker_that_is_down_at_start_holds_nothing_up() {
     .expect("the ledger stood still while the broker was down")
     .unwrap();
     assert!(!run.app.mqtt.as_ref().unwrap().borrow().connected);
-    broker.restart();
+    scene.broker.restart();
     connected(&run).await;
-    let ha = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    let ha = Recorder::connect(scene.broker.port, &["homeassistant/device/+/config"]).await;
     ha.wait(10, "homeassistant/device/nomhub_hub/config", |_| true)
         .await;
     run.stop().await;
-    cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_removed_from_the_config_is_removed_from_home_assistant() {
-    let broker = Broker::start();
-    let cancel = CancellationToken::new();
-    let sim = support::dwelling(0.0, &cancel).await;
-    let store = tempfile::tempdir().unwrap();
-    let run = start(&config_text(
-        sim.addr.port(),
-        broker.port,
-        store.path(),
-        true,
-    ));
+    let scene = Scene::new(Broker::start(), 0.0).await;
+    let run = scene.start(true);
     connected(&run).await;
-    let ha = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    let ha = Recorder::connect(scene.broker.port, &["homeassistant/device/+/config"]).await;
     ha.wait(5, "homeassistant/device/nomhub_installations/config", |m| {
         !m.payload.is_empty()
     })
     .await;
     run.stop().await;
-    let run = start(&config_text(
-        sim.addr.port(),
-        broker.port,
-        store.path(),
-        false,
-    ));
+    let run = scene.start(false);
     connected(&run).await;
     ha.wait(
         10,
@@ -426,7 +422,7 @@ async fn a_device_removed_from_the_config_is_removed_from_home_assistant() {
     )
     .await;
     // The broker no longer holds it: a new client gets no retained config for it.
-    let late = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    let late = Recorder::connect(scene.broker.port, &["homeassistant/device/+/config"]).await;
     late.wait(5, "homeassistant/device/nomhub_grid/config", |m| m.retain)
         .await;
     assert!(
@@ -435,24 +431,15 @@ async fn a_device_removed_from_the_config_is_removed_from_home_assistant() {
             .all(|m| m.topic != "homeassistant/device/nomhub_installations/config")
     );
     run.stop().await;
-    cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_commands_are_refused_without_effect_and_good_ones_echo() {
-    let broker = Broker::start();
-    let cancel = CancellationToken::new();
-    let sim = support::dwelling(0.0, &cancel).await;
-    let store = tempfile::tempdir().unwrap();
-    let run = start(&config_text(
-        sim.addr.port(),
-        broker.port,
-        store.path(),
-        true,
-    ));
+    let scene = Scene::new(Broker::start(), 0.0).await;
+    let run = scene.start(true);
     connected(&run).await;
     let before = run.app.strategy.settings.borrow().clone();
-    let ha = Recorder::connect(broker.port, &["nomhub/hub/strategy/#"]).await;
+    let ha = Recorder::connect(scene.broker.port, &["nomhub/hub/strategy/#"]).await;
     let comfort = "nomhub/hub/strategy/comfort_temperature";
     ha.wait(5, comfort, |_| true).await;
     let huge = vec![b'5'; 100_000];
@@ -511,27 +498,14 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo() {
     assert_eq!(s.mode, Mode::Boost);
     assert_eq!(s.get(Setting::ComfortTemperature), 50.0);
     run.stop().await;
-    cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_will_fires_when_nomhub_is_killed() {
-    let broker = Broker::start();
-    let cancel = CancellationToken::new();
-    let sim = support::dwelling(0.0, &cancel).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("nomhub.toml");
-    std::fs::write(
-        &file,
-        config_text(
-            sim.addr.port(),
-            broker.port,
-            &dir.path().join("store"),
-            true,
-        ),
-    )
-    .unwrap();
-    let ha = Recorder::connect(broker.port, &["nomhub/status"]).await;
+    let scene = Scene::new(Broker::start(), 0.0).await;
+    let file = scene.store.path().join("nomhub.toml");
+    std::fs::write(&file, scene.config(true)).unwrap();
+    let ha = Recorder::connect(scene.broker.port, &["nomhub/status"]).await;
     for signal in ["-KILL", "-TERM"] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nomhub"))
             .args(["run", "--config"])
@@ -552,18 +526,14 @@ async fn the_last_will_fires_when_nomhub_is_killed() {
         let m = ha.wait(10, "nomhub/status", |_| true).await;
         assert_eq!(m.text(), "offline", "after {signal}");
     }
-    cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_to_the_broker_with_its_ca_and_refused_without() {
-    let broker = Broker::start_tls();
-    let (tls_port, ca) = broker.tls.clone().unwrap();
-    let cancel = CancellationToken::new();
-    let sim = support::dwelling(0.0, &cancel).await;
-    let store = tempfile::tempdir().unwrap();
-    let plain = format!("port = {}", broker.port);
-    let base = config_text(sim.addr.port(), broker.port, store.path(), false);
+    let scene = Scene::new(Broker::start_tls(), 0.0).await;
+    let (tls_port, ca) = scene.broker.tls.clone().unwrap();
+    let plain = format!("port = {}", scene.broker.port);
+    let base = scene.config(false);
     // Trusting the test CA: connects, and discovery reaches plain subscribers.
     let with_ca = base.replace(
         &plain,
@@ -574,13 +544,11 @@ async fn tls_to_the_broker_with_its_ca_and_refused_without() {
     );
     let run = start(&with_ca);
     connected(&run).await;
-    let ha = Recorder::connect(broker.port, &["homeassistant/device/+/config"]).await;
+    let ha = Recorder::connect(scene.broker.port, &["homeassistant/device/+/config"]).await;
     ha.wait(10, "homeassistant/device/nomhub_hub/config", |_| true)
         .await;
     run.stop().await;
     // The system's roots do not know the test CA: no connection, and it says why.
-    let store = tempfile::tempdir().unwrap();
-    let base = config_text(sim.addr.port(), broker.port, store.path(), false);
     let run = start(&base.replace(&plain, &format!("port = {tls_port}\ntls = true")));
     let mut status = run.app.mqtt.clone().unwrap();
     let s = tokio::time::timeout(
@@ -595,5 +563,4 @@ async fn tls_to_the_broker_with_its_ca_and_refused_without() {
     let e = s.last_error.unwrap().to_lowercase();
     assert!(e.contains("certificate") || e.contains("tls"), "{e}");
     run.stop().await;
-    cancel.cancel();
 }

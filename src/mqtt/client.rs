@@ -18,7 +18,7 @@ use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::discovery::{Discovery, Source, Target};
-use super::state::{View, as_number, render};
+use super::state::{UNKNOWN, View, as_number, render};
 use crate::config::MqttSetup;
 use crate::ledger::LedgerStatus;
 use crate::live::FlowMap;
@@ -119,19 +119,6 @@ fn shown(payload: &[u8]) -> String {
     s
 }
 
-/// The part of a payload whose change is worth a message: a device's last poll
-/// time alone is not (it would be one message per poll); it goes with the next real
-/// change or after `max_interval`.
-fn significant(source: &Source, payload: &str) -> String {
-    if matches!(source, Source::DeviceDiagnostics(_))
-        && let Ok(serde_json::Value::Object(mut m)) = serde_json::from_str(payload)
-    {
-        m.remove("last_poll");
-        return serde_json::Value::Object(m).to_string();
-    }
-    payload.to_owned()
-}
-
 struct Published {
     payload: String,
     at: Instant,
@@ -196,9 +183,7 @@ impl Publisher {
             let previous = self.last.get(topic);
             if let Some(p) = previous {
                 let (new, old) = (as_number(&payload), as_number(&p.payload));
-                // A lifetime counter never goes down: Home Assistant would take a
-                // dip for a meter reset.
-                if matches!(source, Source::Lifetime(_))
+                if source.never_decreases()
                     && let (Some(n), Some(o)) = (new, old)
                     && n < o
                 {
@@ -207,7 +192,8 @@ impl Publisher {
                 let stale = now.duration_since(p.at) >= self.setup.max_interval;
                 let within = match (new, old) {
                     (Some(n), Some(o)) => (n - o).abs() < source.deadband(&self.setup.deadband),
-                    _ => significant(source, &payload) == significant(source, &p.payload),
+                    // A first value always goes out; after that, only changes that matter.
+                    _ => payload == p.payload || (!source.change_matters() && p.payload != UNKNOWN),
                 };
                 if !force && !stale && (within || payload == p.payload) {
                     continue;

@@ -101,8 +101,10 @@ pub enum Source {
     Mode,
     Setting(Setting),
     DeviceAvailability(DeviceId),
-    /// JSON: link, last_poll, errors.
+    /// JSON: link, errors, last_error.
     DeviceDiagnostics(DeviceId),
+    /// When the device last answered; changes with every poll.
+    LastPoll(DeviceId),
 }
 
 impl Source {
@@ -120,6 +122,18 @@ impl Source {
             Source::Lifetime(_) => d.energy_wh / 1000.0,
             _ => 0.0,
         }
+    }
+
+    /// Whether a change alone is worth a message; a poll's timestamp is not (it
+    /// would be one message per poll), and goes out after `max_interval`.
+    pub fn change_matters(&self) -> bool {
+        !matches!(self, Source::LastPoll(_))
+    }
+
+    /// Never published lower than before: Home Assistant takes a dip in a
+    /// `total_increasing` sensor for a meter reset.
+    pub fn never_decreases(&self) -> bool {
+        matches!(self, Source::Lifetime(_))
     }
 }
 
@@ -627,36 +641,33 @@ fn physical_device(
             Some((t.device(id, &format!("point/{}", p.key)), source)),
         );
     }
-    let diag = t.device(id, "diagnostics");
-    let source = Source::DeviceDiagnostics(id.clone());
-    let link = Cmp::new("binary_sensor", "link".into(), "Link")
-        .set("device_class", json!("connectivity"))
-        .set("entity_category", json!("diagnostic"))
-        .set("availability", hub_availability(t))
-        .set("value_template", json!("{{ value_json.link }}"));
-    b.add(
-        &mut cmps,
-        id.as_str(),
-        link,
-        Some((diag.clone(), source.clone())),
+    // Diagnostics stay available (hub availability only) when the device is not.
+    let diagnostic = |platform: &str, key: &str, name: &str| {
+        Cmp::new(platform, key.into(), name)
+            .set("entity_category", json!("diagnostic"))
+            .set("availability", hub_availability(t))
+    };
+    let diag = (
+        t.device(id, "diagnostics"),
+        Source::DeviceDiagnostics(id.clone()),
     );
-    let last = Cmp::new("sensor", "last_poll".into(), "Last successful poll")
-        .set("device_class", json!("timestamp"))
-        .set("entity_category", json!("diagnostic"))
-        .set("availability", hub_availability(t))
-        .set("value_template", json!("{{ value_json.last_poll }}"));
+    let link = diagnostic("binary_sensor", "link", "Link")
+        .set("device_class", json!("connectivity"))
+        .set("value_template", json!("{{ value_json.link }}"));
+    b.add(&mut cmps, id.as_str(), link, Some(diag.clone()));
+    let errors = diagnostic("sensor", "errors", "Poll errors")
+        .set("state_class", json!("total_increasing"))
+        .set("value_template", json!("{{ value_json.errors }}"));
+    b.add(&mut cmps, id.as_str(), errors, Some(diag));
+    let last = diagnostic("sensor", "last_poll", "Last successful poll")
+        .set("device_class", json!("timestamp"));
+    let last_topic = t.device(id, "last_poll");
     b.add(
         &mut cmps,
         id.as_str(),
         last,
-        Some((diag.clone(), source.clone())),
+        Some((last_topic, Source::LastPoll(id.clone()))),
     );
-    let errors = Cmp::new("sensor", "errors".into(), "Poll errors")
-        .set("state_class", json!("total_increasing"))
-        .set("entity_category", json!("diagnostic"))
-        .set("availability", hub_availability(t))
-        .set("value_template", json!("{{ value_json.errors }}"));
-    b.add(&mut cmps, id.as_str(), errors, Some((diag, source)));
     let availability = t.device(id, "availability");
     b.states
         .insert(availability.clone(), Source::DeviceAvailability(id.clone()));

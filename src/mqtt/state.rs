@@ -138,11 +138,14 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
             let online = v.snapshot.devices.get(id).is_some_and(|d| d.online);
             if online { "online" } else { "offline" }.to_owned()
         }
+        Source::LastPoll(id) => match v.snapshot.devices.get(id).and_then(|d| d.last_success) {
+            Some(t) => iso(t.into()),
+            None => UNKNOWN.to_owned(),
+        },
         Source::DeviceDiagnostics(id) => {
             let d = v.snapshot.devices.get(id);
             json!({
                 "link": d.map(|d| on_off(d.online)),
-                "last_poll": d.and_then(|d| d.last_success).map(|t| iso(t.into())),
                 "errors": d.map_or(0, |d| d.errors),
                 "last_error": d.and_then(|d| d.last_error.clone()),
             })
