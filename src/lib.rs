@@ -5,6 +5,7 @@
 //! [`state`] folds them into the current snapshot that everything else reads.
 
 pub mod app;
+pub mod backtest;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The command line: the demo, the simulator, and the installer's tools.
 
 mod ledger;
+mod simulate;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ pub enum Command {
     /// The ledger: where the bundles stand, history, export and import.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
+    /// Backtest a hot-water strategy over a year file against the tank and heat pump model.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +248,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Modbus(cmd) => modbus(cmd).await,
         Command::Bundle(cmd) => ledger::bundle(cmd),
         Command::Ledger(cmd) => ledger::ledger(cmd),
+        Command::Simulate(args) => simulate::simulate(args),
         Command::Devices(DevicesCommand::Check { config, json }) => {
             devices_check(&config, json).await
         }

@@ -1,9 +1,10 @@
-//! The smart hot-water strategy: its mode and settings, changed from Home Assistant
-//! and the web through validated [`Change`]s, served on a `watch`.
-//!
-//! The strategy's decisions (when to charge the tank) build on these settings; a
-//! change only ever reaches a device through the strategy and its safety checks.
+//! The hot-water strategy: its mode and settings, changed from Home Assistant and
+//! the web through validated [`Change`]s, and the controllers that decide when the
+//! tank is charged — the smart one and the baselines it is measured against.
 
+pub mod baseline;
+pub mod controller;
 pub mod settings;
 
+pub use controller::{Controller, Decision, Observation};
 pub use settings::{Change, CommandError, Mode, Setting, Settings, StrategyHandle, spawn};

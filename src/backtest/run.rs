@@ -1,0 +1,244 @@
+//! One year, step by step: the controller decides from the past, the tank takes the
+//! step's draw and the heat pump's heat, and the metrics of `MODEL.md` §4 add up.
+
+use chrono::Datelike;
+use serde::Serialize;
+
+use super::heat_pump::HeatPumpParams;
+use super::tank::Tank;
+use super::year::{Dwelling, Row};
+use crate::strategy::controller::{Controller, Decision, Observation};
+
+/// Step length, hours.
+pub const STEP_H: f64 = 0.25;
+/// Heating sub-steps per step.
+const SUB_STEPS: usize = 3;
+/// A draw step is a comfort violation above this much cold or missing heat, kWh.
+const VIOLATION_KWH: f64 = 0.010;
+
+/// Sums over a month or the year.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Metrics {
+    pub dhw_electricity_kwh: f64,
+    pub dhw_pv_covered_kwh: f64,
+    pub dhw_grid_import_kwh: f64,
+    pub comfort_violation_minutes: u32,
+    /// Heat delivered below the minimum use temperature or not delivered, kWh.
+    pub comfort_shortfall_kwh: f64,
+    pub compressor_starts: u32,
+    /// Whole-house self-consumption, %.
+    pub self_consumption_pct: f64,
+    pub dhw_heat_kwh: f64,
+    pub dhw_draw_kwh: f64,
+    pub standby_loss_kwh: f64,
+    pub mean_dhw_cop: f64,
+    pub pv_kwh: f64,
+    pub grid_import_kwh: f64,
+    pub grid_export_kwh: f64,
+}
+
+impl Metrics {
+    fn finish(&mut self) {
+        self.dhw_grid_import_kwh = self.dhw_electricity_kwh - self.dhw_pv_covered_kwh;
+        self.self_consumption_pct = if self.pv_kwh > 0.0 {
+            100.0 * (self.pv_kwh - self.grid_export_kwh) / self.pv_kwh
+        } else {
+            0.0
+        };
+        self.mean_dhw_cop = if self.dhw_electricity_kwh > 0.0 {
+            self.dhw_heat_kwh / self.dhw_electricity_kwh
+        } else {
+            0.0
+        };
+    }
+
+    fn add(&mut self, s: &StepResult) {
+        self.dhw_electricity_kwh += s.dhw_kwh;
+        self.dhw_pv_covered_kwh += s.pv_covered_kwh;
+        self.dhw_heat_kwh += s.heat_kwh;
+        self.dhw_draw_kwh += s.draw_kwh;
+        self.standby_loss_kwh += s.loss_kwh;
+        self.comfort_shortfall_kwh += s.shortfall_kwh;
+        if s.shortfall_kwh > VIOLATION_KWH {
+            self.comfort_violation_minutes += 15;
+        }
+        self.compressor_starts += u32::from(s.started);
+        self.pv_kwh += s.pv_kwh;
+        self.grid_import_kwh += s.import_kwh;
+        self.grid_export_kwh += s.export_kwh;
+    }
+}
+
+/// The year's result: one entry per month the file touches, and the year.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub strategy: String,
+    pub dwelling: Option<String>,
+    pub steps: usize,
+    pub year: Metrics,
+    pub months: Vec<MonthMetrics>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthMetrics {
+    /// `YYYY-MM`, local time.
+    pub month: String,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Default)]
+struct StepResult {
+    dhw_kwh: f64,
+    pv_covered_kwh: f64,
+    heat_kwh: f64,
+    draw_kwh: f64,
+    loss_kwh: f64,
+    shortfall_kwh: f64,
+    started: bool,
+    pv_kwh: f64,
+    import_kwh: f64,
+    export_kwh: f64,
+}
+
+/// The simulated dwelling: tank, heat pump and the step's loads.
+pub struct Simulation<'a> {
+    hp: &'a HeatPumpParams,
+    t_set_c: f64,
+    pub tank: Tank,
+    charging: Option<f64>,
+    last: Observation,
+    was_heating: bool,
+}
+
+impl<'a> Simulation<'a> {
+    pub fn new(dwelling: &'a Dwelling, first: &Row) -> Self {
+        let tank = Tank::new(dwelling.tank.clone());
+        Self {
+            hp: &dwelling.heat_pump,
+            t_set_c: dwelling.tank.t_set_c,
+            last: Observation {
+                local: first.local.naive_local(),
+                tank_c: tank.sensor(),
+                outdoor_c: first.outdoor_c,
+                grid_w: 0.0,
+                pv_w: 0.0,
+                dhw_w: 0.0,
+                charging: None,
+            },
+            tank,
+            charging: None,
+            was_heating: false,
+        }
+    }
+
+    /// What the controller may see before `row`'s step: this step's clock and
+    /// outdoor temperature, the tank now, the meters over the last step.
+    pub fn observe(&self, row: &Row) -> Observation {
+        Observation {
+            local: row.local.naive_local(),
+            tank_c: self.tank.sensor(),
+            outdoor_c: row.outdoor_c,
+            charging: self.charging,
+            ..self.last
+        }
+    }
+
+    fn step(&mut self, row: &Row, decision: Decision) -> StepResult {
+        match decision {
+            Decision::Keep => {}
+            Decision::Start { target_c } => self.charging = Some(target_c),
+            Decision::Stop => self.charging = None,
+        }
+        let loss = self.tank.standby_loss(STEP_H);
+        let draw_kwh = row.dhw_draw_w_th * STEP_H / 1000.0;
+        let drawn = self.tank.draw(draw_kwh);
+        let mut heat = 0.0;
+        let mut cop_target = self.t_set_c;
+        let sub_kwh = self.hp.dhw_power_kw(row.outdoor_c) * STEP_H / SUB_STEPS as f64;
+        for _ in 0..SUB_STEPS {
+            let Some(target) = self.charging else { break };
+            if self.tank.charged(target) {
+                self.charging = None;
+                break;
+            }
+            cop_target = cop_target.max(target);
+            heat += self.tank.heat(sub_kwh, target);
+            if self.tank.charged(target) {
+                self.charging = None;
+            }
+        }
+        let loss_kwh = self.tank.apply_loss(&loss);
+        let dhw_kwh = if heat > 0.0 {
+            heat / self.hp.dhw_cop(cop_target, row.outdoor_c)
+        } else {
+            0.0
+        };
+        let base_kw = (row.household_w
+            + row.ventilation_w
+            + row.space_heating_w_th / self.hp.sh_cop(row.outdoor_c))
+            / 1000.0;
+        let pv_kw = row.pv_w / 1000.0;
+        let surplus_kw = (pv_kw - base_kw).max(0.0);
+        let dhw_kw = dhw_kwh / STEP_H;
+        let net_kw = base_kw + dhw_kw - pv_kw;
+        let started = heat > 0.0 && !self.was_heating;
+        self.was_heating = heat > 0.0;
+        self.last.grid_w = net_kw * 1000.0;
+        self.last.pv_w = row.pv_w;
+        self.last.dhw_w = dhw_kw * 1000.0;
+        StepResult {
+            dhw_kwh,
+            pv_covered_kwh: dhw_kw.min(surplus_kw) * STEP_H,
+            heat_kwh: heat,
+            draw_kwh,
+            loss_kwh,
+            shortfall_kwh: drawn.cold_kwh + drawn.unmet_kwh,
+            started,
+            pv_kwh: pv_kw * STEP_H,
+            import_kwh: net_kw.max(0.0) * STEP_H,
+            export_kwh: (-net_kw).max(0.0) * STEP_H,
+        }
+    }
+}
+
+/// Runs `controller` through every row; it sees only what came before each step.
+pub fn run(
+    name: &str,
+    dwelling: &Dwelling,
+    rows: &[Row],
+    controller: &mut dyn Controller,
+) -> Outcome {
+    let mut year = Metrics::default();
+    let mut months: Vec<MonthMetrics> = Vec::new();
+    if let Some(first) = rows.first() {
+        let mut sim = Simulation::new(dwelling, first);
+        for row in rows {
+            let obs = sim.observe(row);
+            let decision = controller.decide(&obs);
+            let r = sim.step(row, decision);
+            let key = format!("{:04}-{:02}", row.local.year(), row.local.month());
+            if months.last().is_none_or(|m| m.month != key) {
+                months.push(MonthMetrics {
+                    month: key,
+                    metrics: Metrics::default(),
+                });
+            }
+            if let Some(m) = months.last_mut() {
+                m.metrics.add(&r);
+            }
+            year.add(&r);
+        }
+    }
+    year.finish();
+    for m in &mut months {
+        m.metrics.finish();
+    }
+    Outcome {
+        strategy: name.to_owned(),
+        dwelling: dwelling.name.clone(),
+        steps: rows.len(),
+        year,
+        months,
+    }
+}

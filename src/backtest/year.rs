@@ -1,0 +1,133 @@
+//! A year file (`shared/data/` format): 15-minute rows of weather, PV, household
+//! loads and hot-water draws, and the sidecar JSON with the tank and heat pump.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use serde::Deserialize;
+
+use super::heat_pump::HeatPumpParams;
+use super::tank::TankParams;
+
+/// One 15-minute step.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Start of the step, local time with its offset (Europe/Amsterdam).
+    pub local: DateTime<FixedOffset>,
+    pub outdoor_c: f64,
+    pub pv_w: f64,
+    pub household_w: f64,
+    pub ventilation_w: f64,
+    pub space_heating_w_th: f64,
+    pub dhw_draw_w_th: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct CsvRow {
+    ts_local: String,
+    outdoor_temp_c: f64,
+    pv_w: f64,
+    household_w: f64,
+    ventilation_w: f64,
+    space_heating_demand_w_th: f64,
+    dhw_draw_w_th: f64,
+}
+
+/// The sidecar JSON: only what the simulation needs; the rest is ignored.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Dwelling {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tank: TankParams,
+    #[serde(default)]
+    pub heat_pump: HeatPumpParams,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum YearError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Row {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Dwelling { path: PathBuf, message: String },
+    #[error("{path}: no rows")]
+    Empty { path: PathBuf },
+}
+
+/// The sidecar's default place: the CSV's name with `.json`.
+pub fn sidecar_of(csv: &Path) -> PathBuf {
+    csv.with_extension("json")
+}
+
+pub fn load_dwelling(path: &Path) -> Result<Dwelling, YearError> {
+    let text = std::fs::read_to_string(path).map_err(|source| YearError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let d: Dwelling = serde_json::from_str(&text).map_err(|e| YearError::Dwelling {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    d.tank.check().map_err(|message| YearError::Dwelling {
+        path: path.to_owned(),
+        message,
+    })?;
+    Ok(d)
+}
+
+pub fn load_rows(path: &Path) -> Result<Vec<Row>, YearError> {
+    let file = std::fs::File::open(path).map_err(|source| YearError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
+    let mut rows = Vec::with_capacity(35_040);
+    for rec in reader.deserialize::<CsvRow>() {
+        let err = |line: Option<u64>, message: String| YearError::Row {
+            path: path.to_owned(),
+            line: line.unwrap_or(0),
+            message,
+        };
+        let r = rec.map_err(|e| err(e.position().map(|p| p.line()), e.to_string()))?;
+        let line = Some(rows.len() as u64 + 2);
+        let local = DateTime::parse_from_rfc3339(&r.ts_local)
+            .map_err(|e| err(line, format!("ts_local `{}`: {e}", r.ts_local)))?;
+        for (name, v) in [
+            ("outdoor_temp_c", r.outdoor_temp_c),
+            ("pv_w", r.pv_w),
+            ("household_w", r.household_w),
+            ("ventilation_w", r.ventilation_w),
+            ("space_heating_demand_w_th", r.space_heating_demand_w_th),
+            ("dhw_draw_w_th", r.dhw_draw_w_th),
+        ] {
+            if !v.is_finite() || (name != "outdoor_temp_c" && v < 0.0) {
+                return Err(err(line, format!("{name} = {v} is not a valid value")));
+            }
+        }
+        rows.push(Row {
+            local,
+            outdoor_c: r.outdoor_temp_c,
+            pv_w: r.pv_w,
+            household_w: r.household_w,
+            ventilation_w: r.ventilation_w,
+            space_heating_w_th: r.space_heating_demand_w_th,
+            dhw_draw_w_th: r.dhw_draw_w_th,
+        });
+    }
+    if rows.is_empty() {
+        return Err(YearError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(rows)
+}

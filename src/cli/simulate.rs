@@ -1,0 +1,87 @@
+//! `nomhub simulate`: a year of hot-water control against the tank model, as a
+//! per-month and year table or as JSON.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::backtest::{self, Outcome, StrategySpec};
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The year file (15-minute rows, columns as in shared/data/README.md).
+    #[arg(long)]
+    pub year: PathBuf,
+    /// Dwelling, tank and heat pump; defaults to the year file's name with `.json`.
+    #[arg(long)]
+    pub dwelling: Option<PathBuf>,
+    /// smart, thermostat, timer:HH:MM or pv-surplus-basic.
+    #[arg(long, default_value = "smart")]
+    pub strategy: StrategySpec,
+    /// One object with `year` and `months` instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let sidecar = args
+        .dwelling
+        .clone()
+        .unwrap_or_else(|| backtest::sidecar_of(&args.year));
+    let dwelling = backtest::load_dwelling(&sidecar)?;
+    let rows = backtest::load_rows(&args.year)?;
+    let mut controller = args.strategy.controller(&dwelling);
+    let outcome = backtest::run(
+        &args.strategy.to_string(),
+        &dwelling,
+        &rows,
+        controller.as_mut(),
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        print!("{}", table(&outcome));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The per-month and year table.
+pub fn table(o: &Outcome) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "strategy {}{} — {} steps",
+        o.strategy,
+        o.dwelling
+            .as_deref()
+            .map(|d| format!(" on {d}"))
+            .unwrap_or_default(),
+        o.steps
+    );
+    let _ = writeln!(
+        s,
+        "{:<8} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>6}",
+        "month", "DHW kWh", "PV kWh", "grid kWh", "cold min", "starts", "COP", "self %"
+    );
+    let line = |s: &mut String, name: &str, m: &backtest::Metrics| {
+        let _ = writeln!(
+            s,
+            "{:<8} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>7} {:>6.2} {:>6.1}",
+            name,
+            m.dhw_electricity_kwh,
+            m.dhw_pv_covered_kwh,
+            m.dhw_grid_import_kwh,
+            m.comfort_violation_minutes,
+            m.compressor_starts,
+            m.mean_dhw_cop,
+            m.self_consumption_pct
+        );
+    };
+    for m in &o.months {
+        line(&mut s, &m.month, &m.metrics);
+    }
+    line(&mut s, "year", &o.year);
+    s
+}
