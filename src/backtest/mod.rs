@@ -4,7 +4,6 @@
 pub mod heat_pump;
 pub mod run;
 pub mod strategies;
-pub mod tank;
 pub mod year;
 
 pub use run::{Metrics, Outcome, run};

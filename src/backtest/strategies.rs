@@ -9,6 +9,7 @@ use chrono::NaiveTime;
 use super::year::Dwelling;
 use crate::strategy::baseline::{PvSurplusBasic, Thermostat, Timer};
 use crate::strategy::controller::Controller;
+use crate::strategy::smart::{Smart, SmartParams};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StrategySpec {
@@ -54,7 +55,10 @@ impl StrategySpec {
     pub fn controller(self, dwelling: &Dwelling) -> Box<dyn Controller> {
         let tank = &dwelling.tank;
         match self {
-            Self::Smart => todo_smart(dwelling),
+            Self::Smart => Box::new(Smart::new(SmartParams {
+                tank: tank.clone(),
+                ..SmartParams::default()
+            })),
             Self::Thermostat => Box::new(Thermostat::new(tank.t_min_use_c, tank.t_set_c)),
             Self::Timer(at) => Box::new(Timer::new(at, tank.t_set_c)),
             Self::PvSurplusBasic => {
@@ -68,6 +72,3 @@ impl StrategySpec {
     }
 }
 
-fn todo_smart(dwelling: &Dwelling) -> Box<dyn Controller> {
-    Box::new(Thermostat::new(dwelling.tank.t_min_use_c, dwelling.tank.t_set_c))
-}

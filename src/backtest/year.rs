@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
 use super::heat_pump::HeatPumpParams;
-use super::tank::TankParams;
+use crate::strategy::tank::TankParams;
 
 /// One 15-minute step.
 #[derive(Debug, Clone)]

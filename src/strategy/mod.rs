@@ -5,6 +5,9 @@
 pub mod baseline;
 pub mod controller;
 pub mod settings;
+pub mod observer;
+pub mod smart;
+pub mod tank;
 
 pub use controller::{Controller, Decision, Observation};
 pub use settings::{Change, CommandError, Mode, Setting, Settings, StrategyHandle, spawn};

@@ -1,0 +1,149 @@
+//! What the smart strategy believes is in the tank, and what the household draws
+//! when: a copy of the tank model kept in step with the one temperature sensor.
+//!
+//! The heat the heat pump puts in is known (its electric power times an estimated
+//! COP); standby loss follows the model. A draw is seen only when the sensor drops:
+//! the observer then finds the draw that explains the drop. While the sensor sits in
+//! the hot zone, draws are invisible; they are carried as "unseen" (what the learned
+//! pattern says was probably drawn) until the sensor or a finished charge tells.
+
+use super::tank::{Tank, TankParams};
+
+/// Slots per day in the learned draw pattern (15 minutes each).
+pub const SLOTS: usize = 96;
+/// How quickly the pattern follows a change in habits (per day, per slot).
+const LEARN: f64 = 0.1;
+/// A sensor this much below the estimate means water was drawn (smaller gaps are
+/// the estimate's own drift, and a well-mixed zone hides draws anyway).
+const DRAW_SEEN_K: f64 = 1.5;
+
+#[derive(Debug, Clone)]
+pub struct Observer {
+    pub est: Tank,
+    /// Mean heat drawn per slot of the day, kWh.
+    pub pattern: [f64; SLOTS],
+    /// Draws since the last informative reading that the pattern expects, kWh.
+    pub unseen_kwh: f64,
+    /// Heat put in since the last finished charge that the estimate could not take.
+    excess_kwh: f64,
+    /// Draw inferred per slot today, before it is folded into the pattern.
+    today: [f64; SLOTS],
+    seen_slots: [bool; SLOTS],
+}
+
+impl Observer {
+    pub fn new(params: TankParams) -> Self {
+        Self {
+            est: Tank::new(params),
+            pattern: [0.0; SLOTS],
+            unseen_kwh: 0.0,
+            excess_kwh: 0.0,
+            today: [0.0; SLOTS],
+            seen_slots: [false; SLOTS],
+        }
+    }
+
+    /// Expected draw over `slots` slots from `from`, kWh.
+    pub fn expected(&self, from: usize, slots: usize) -> f64 {
+        (0..slots).map(|i| self.pattern[(from + i) % SLOTS]).sum()
+    }
+
+    /// Usable heat (water at or above the use minimum) the tank probably holds, kWh.
+    pub fn usable_kwh(&self) -> f64 {
+        (self.est.usable_kwh() - self.unseen_kwh).max(0.0)
+    }
+
+    /// Brings the estimate up to the start of this step: `hours` since the last one,
+    /// `heat_kwh` put in towards `target` meanwhile, `finished` when the heat pump
+    /// ended a charge by reaching its target, then the sensor reading `sensor_c`.
+    /// `slot` is the slot the last step belonged to.
+    pub fn update(
+        &mut self,
+        slot: usize,
+        hours: f64,
+        heat_kwh: f64,
+        target: Option<f64>,
+        finished: bool,
+        sensor_c: f64,
+    ) {
+        let loss = self.est.standby_loss(hours);
+        self.est.apply_loss(&loss);
+        if let Some(t) = target {
+            let took = self.est.heat(heat_kwh, t);
+            self.excess_kwh += heat_kwh - took;
+            if finished {
+                // The real tank is full: what went in beyond the estimate's room was
+                // drawn unseen, at the times the pattern says draws happen.
+                self.spread_unseen(self.excess_kwh);
+                for x in &mut self.est.t {
+                    *x = x.max(t - 0.5);
+                }
+                self.excess_kwh = 0.0;
+                self.unseen_kwh = 0.0;
+            }
+        }
+        let informative = sensor_c < self.est.top() - 2.0;
+        let mut drawn = 0.0;
+        if self.est.sensor() > sensor_c + DRAW_SEEN_K {
+            drawn = self.infer_draw(sensor_c);
+            self.est.draw(drawn);
+        } else if self.est.sensor() < sensor_c - 0.3 {
+            // The estimate is colder than the tank: trust the sensor from it upwards.
+            let s = self.est.params.sensor_node;
+            for x in &mut self.est.t[s..] {
+                *x = x.max(sensor_c);
+            }
+        }
+        if informative || drawn > 0.0 {
+            self.unseen_kwh = 0.0;
+        } else {
+            self.unseen_kwh += self.pattern[slot];
+        }
+        self.today[slot] += drawn;
+        self.seen_slots[slot] = true;
+        if slot == SLOTS - 1 {
+            self.fold_day();
+        }
+    }
+
+    /// The draw that takes the estimate's sensor down to `sensor_c`, by bisection.
+    fn infer_draw(&self, sensor_c: f64) -> f64 {
+        let (mut lo, mut hi) = (0.0, self.est.stored_kwh().max(0.0));
+        for _ in 0..30 {
+            let mid = 0.5 * (lo + hi);
+            let mut t = self.est.clone();
+            t.draw(mid);
+            if t.sensor() > sensor_c {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    }
+
+    /// Attributes heat drawn unseen to today's slots in proportion to the pattern.
+    fn spread_unseen(&mut self, kwh: f64) {
+        if kwh <= 0.0 {
+            return;
+        }
+        let slots: Vec<usize> = (0..SLOTS).filter(|i| self.seen_slots[*i]).collect();
+        let weight: f64 = slots.iter().map(|i| self.pattern[*i]).sum();
+        for &i in &slots {
+            let w = if weight > 0.0 {
+                self.pattern[i] / weight
+            } else {
+                1.0 / slots.len() as f64
+            };
+            self.today[i] += kwh * w;
+        }
+    }
+
+    fn fold_day(&mut self) {
+        for i in 0..SLOTS {
+            self.pattern[i] = (1.0 - LEARN) * self.pattern[i] + LEARN * self.today[i];
+        }
+        self.today = [0.0; SLOTS];
+        self.seen_slots = [false; SLOTS];
+    }
+}
