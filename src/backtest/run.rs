@@ -216,11 +216,6 @@ pub fn run(
         for row in rows {
             let obs = sim.observe(row);
             let decision = controller.decide(&obs);
-            if std::env::var("TRACE").is_ok_and(|m| row.local.to_rfc3339().starts_with(&m)) {
-                if let Decision::Start { .. } | Decision::Stop = decision {
-                    eprintln!("{} tank {:.1} top {:.1} stored {:.2} surplus {:.0} {:?} {}", row.local, obs.tank_c, sim.tank.top(), sim.tank.stored_kwh(), obs.surplus_w(), decision, controller.reason());
-                }
-            }
             let r = sim.step(row, decision);
             let key = format!("{:04}-{:02}", row.local.year(), row.local.month());
             if months.last().is_none_or(|m| m.month != key) {

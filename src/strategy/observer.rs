@@ -16,6 +16,8 @@ const LEARN: f64 = 0.1;
 /// A sensor this much below the estimate means water was drawn (smaller gaps are
 /// the estimate's own drift, and a well-mixed zone hides draws anyway).
 const DRAW_SEEN_K: f64 = 1.5;
+/// A sensor this close to mains temperature sits in cold water.
+const COLD_SATURATED_K: f64 = 8.0;
 
 #[derive(Debug, Clone)]
 pub struct Observer {
@@ -24,6 +26,8 @@ pub struct Observer {
     pub pattern: [f64; SLOTS],
     /// Draws since the last informative reading that the pattern expects, kWh.
     pub unseen_kwh: f64,
+    /// The last sensor reading, °C.
+    sensor_c: f64,
     /// Heat put in since the last finished charge that the estimate could not take.
     excess_kwh: f64,
     /// Draw inferred per slot today, before it is folded into the pattern.
@@ -34,9 +38,10 @@ pub struct Observer {
 impl Observer {
     pub fn new(params: TankParams) -> Self {
         Self {
-            est: Tank::new(params),
+            est: Tank::new(params.clone()),
             pattern: [0.0; SLOTS],
             unseen_kwh: 0.0,
+            sensor_c: params.t_init_c,
             excess_kwh: 0.0,
             today: [0.0; SLOTS],
             seen_slots: [false; SLOTS],
@@ -50,6 +55,10 @@ impl Observer {
 
     /// Usable heat (water at or above the use minimum) the tank probably holds, kWh.
     pub fn usable_kwh(&self) -> f64 {
+        // A sensor in cold water cannot tell how far the cold has risen above it.
+        if self.sensor_c < self.est.params.t_cold_c + COLD_SATURATED_K {
+            return 0.0;
+        }
         (self.est.usable_kwh() - self.unseen_kwh).max(0.0)
     }
 
@@ -82,6 +91,7 @@ impl Observer {
                 self.unseen_kwh = 0.0;
             }
         }
+        self.sensor_c = sensor_c;
         let informative = sensor_c < self.est.top() - 2.0;
         let mut drawn = 0.0;
         if self.est.sensor() > sensor_c + DRAW_SEEN_K {
@@ -140,6 +150,14 @@ impl Observer {
     }
 
     fn fold_day(&mut self) {
+        let seen: f64 = self.today.iter().sum();
+        let usual: f64 = self.pattern.iter().sum();
+        // A day without draws is a day away: it says nothing about the habits.
+        if seen < 0.1 * usual {
+            self.today = [0.0; SLOTS];
+            self.seen_slots = [false; SLOTS];
+            return;
+        }
         for i in 0..SLOTS {
             self.pattern[i] = (1.0 - LEARN) * self.pattern[i] + LEARN * self.today[i];
         }

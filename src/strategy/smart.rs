@@ -1,4 +1,11 @@
-//! The smart hot-water strategy (see docs/strategy.md).
+//! The smart hot-water strategy (docs/strategy.md): one main charge a day in the
+//! usual sunny hours, placed late enough that the tank is full going into the
+//! evening, and bridge charges only when the hot water the tank probably holds will
+//! not last until the next main charge.
+//!
+//! It learns two things from the dwelling's own history: the PV surplus per quarter
+//! hour of the day (from the grid meter and its own consumption) and the household's
+//! draw pattern (from the tank sensor, through [`Observer`]).
 
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 
@@ -6,28 +13,38 @@ use super::controller::{Controller, Decision, Observation};
 use super::observer::{Observer, SLOTS};
 use super::tank::TankParams;
 
-fn knob(name: &str, d: f64) -> f64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(d)
-}
+/// A slot is "sunny" when its usual surplus carries this share of a charge.
+const SUNNY_SHARE: f64 = 0.8;
+/// The main charge starts at most this many slots before the usual sunny hours end.
+const MAIN_LEAD_SLOTS: usize = 14;
+/// Without sunny hours: start near the usual peak when the surplus reaches this share of it.
+const PEAK_SHARE: f64 = 0.7;
+/// Without sunny hours: the latest start, in slots after the usual peak.
+const PEAK_LATEST_SLOTS: usize = 4;
+/// How long a main charge usually takes, slots.
+const MAIN_SLOTS: usize = 6;
+/// Draws expected before the next main charge are multiplied by this …
+const DRAW_SAFETY: f64 = 1.5;
+/// … and this reserve is kept for the thermocline, kWh.
+const RESERVE_KWH: f64 = 1.0;
+/// A bridge runs until the tank holds this much more than needed, kWh.
+const BRIDGE_MARGIN_KWH: f64 = 1.0;
+/// No bridge for less than this much room in the tank, kWh (no short cycling).
+const MIN_ROOM_KWH: f64 = 2.0;
+/// How fast the surplus profile follows the seasons (per day).
+const SURPLUS_LEARN: f64 = 0.2;
 
 #[derive(Debug, Clone)]
 pub struct SmartParams {
-    pub comfort_c: f64,
+    /// Charge target, °C.
     pub solar_target_c: f64,
-    pub max_starts_per_day: f64,
-    pub min_run_minutes: f64,
-    pub min_off_minutes: f64,
     pub tank: TankParams,
 }
 
 impl Default for SmartParams {
     fn default() -> Self {
         Self {
-            comfort_c: 45.0,
             solar_target_c: 55.0,
-            max_starts_per_day: 2.0,
-            min_run_minutes: 20.0,
-            min_off_minutes: 60.0,
             tank: TankParams::default(),
         }
     }
@@ -45,6 +62,14 @@ fn cop_estimate(target_c: f64, outdoor_c: f64) -> f64 {
     (0.45 * (cond + 273.15) / (cond - outdoor_c + 6.0).max(1.0)).clamp(1.5, 5.0)
 }
 
+/// The last step as the strategy left it: when, the charge target, whether it stopped it.
+#[derive(Debug, Clone, Copy)]
+struct Last {
+    at: NaiveDateTime,
+    target: Option<f64>,
+    stopped: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Smart {
     pub params: SmartParams,
@@ -52,12 +77,17 @@ pub struct Smart {
     day: Option<NaiveDate>,
     main_done: bool,
     current: Option<Charge>,
-    last: Option<(NaiveDateTime, Option<f64>, bool)>,
-    /// Surplus per slot, exponentially averaged over days, W.
+    last: Option<Last>,
+    /// Surplus per slot, averaged over recent days, W.
     surplus: [f64; SLOTS],
     /// Heat pump electric power while charging, W (learned).
     charge_w: f64,
     reason: String,
+}
+
+fn slot_of(t: NaiveDateTime) -> usize {
+    let t = t.time();
+    ((t.hour() * 60 + t.minute()) / 15) as usize % SLOTS
 }
 
 impl Smart {
@@ -75,101 +105,74 @@ impl Smart {
         }
     }
 
-    fn slot(t: NaiveDateTime) -> usize {
-        let t = t.time();
-        ((t.hour() * 60 + t.minute()) / 15) as usize % SLOTS
-    }
-
-    /// Today's planned main charge: (earliest slot, latest slot), from the usual surplus.
+    /// Where today's main charge goes: (earliest slot, latest slot, sunny).
     fn plan(&self) -> (usize, usize, bool) {
-        let f = knob("F", 0.8);
-        let good: Vec<usize> = (0..SLOTS)
-            .filter(|&i| self.surplus[i] >= f * self.charge_w)
-            .collect();
-        if let (Some(&first), Some(&last)) = (good.first(), good.last()) {
-            let earliest = first.max(last.saturating_sub(knob("LEAD", 14.0) as usize));
-            (earliest, last, true)
+        let sunny = |i: &usize| self.surplus[*i] >= SUNNY_SHARE * self.charge_w;
+        if let (Some(first), Some(last)) = ((0..SLOTS).find(sunny), (0..SLOTS).rfind(sunny)) {
+            (first.max(last.saturating_sub(MAIN_LEAD_SLOTS)), last, true)
         } else {
             let peak = (0..SLOTS)
                 .max_by(|a, b| self.surplus[*a].total_cmp(&self.surplus[*b]))
                 .filter(|p| self.surplus[*p] > 50.0)
-                .unwrap_or(54);
-            (peak.saturating_sub(2), peak + knob("PL", 4.0) as usize, false)
+                .unwrap_or(54); // 13:30, the warm part of a dull day
+            (peak.saturating_sub(2), peak + PEAK_LATEST_SLOTS, false)
         }
     }
 
-    fn start(&mut self, kind: Charge, reason: String) -> Decision {
-        self.current = Some(kind);
-        if kind == Charge::Main {
-            self.main_done = true;
-        }
-        self.reason = reason;
-        Decision::Start {
-            target_c: self.params.solar_target_c,
-        }
-    }
-
-    /// Heat needed until the next main charge is done, with a reserve, kWh.
+    /// Heat needed until the next main charge is done, with safety and reserve, kWh.
     fn need_until_main(&self, slot: usize) -> f64 {
         let (earliest, _, _) = self.plan();
         let until = if !self.main_done && earliest >= slot {
             earliest - slot
         } else {
             SLOTS - slot + earliest
-        } + knob("DUR", 6.0) as usize;
-        self.observer.expected(slot, until) * knob("SAFE", 1.5) + knob("RES", 1.0)
+        } + MAIN_SLOTS;
+        self.observer.expected(slot, until) * DRAW_SAFETY + RESERVE_KWH
     }
-}
 
-impl Controller for Smart {
-    fn decide(&mut self, obs: &Observation) -> Decision {
-        let slot = Self::slot(obs.local);
-        if let Some((at, target, stopped)) = self.last {
-            let hours = ((obs.local - at).num_seconds() as f64 / 3600.0).clamp(0.0, 1.0);
-            let heat = obs.dhw_w / 1000.0 * hours * cop_estimate(target.unwrap_or(55.0), obs.outdoor_c);
-            let finished = target.is_some() && obs.charging.is_none() && !stopped;
-            self.observer
-                .update(Self::slot(at), hours, heat, target, finished, obs.tank_c);
-            let prev = Self::slot(at);
-            let a = knob("A", 0.2);
-            self.surplus[prev] = (1.0 - a) * self.surplus[prev] + a * obs.surplus_w();
+    fn start(&mut self, kind: Charge, reason: String) -> Decision {
+        self.current = Some(kind);
+        self.main_done |= kind == Charge::Main;
+        self.reason = reason;
+        Decision::Start {
+            target_c: self.params.solar_target_c,
         }
-        let decision = self.decide_inner(obs, slot);
-        let charging = match decision {
-            Decision::Start { target_c } => Some(target_c),
-            Decision::Stop => None,
-            Decision::Keep => obs.charging,
-        };
-        self.last = Some((obs.local, charging, decision == Decision::Stop));
-        decision
     }
 
-    fn reason(&self) -> String {
-        self.reason.clone()
-    }
-}
-
-impl Smart {
-    fn decide_inner(&mut self, obs: &Observation, slot: usize) -> Decision {
-        let today = obs.local.date();
-        if self.day != Some(today) {
-            self.day = Some(today);
-            self.main_done = false;
-        }
+    /// Folds the last step into what the strategy has learned.
+    fn learn(&mut self, obs: &Observation) {
+        let Some(last) = self.last else { return };
+        let hours = ((obs.local - last.at).num_seconds() as f64 / 3600.0).clamp(0.0, 1.0);
+        let heat = obs.dhw_w / 1000.0
+            * hours
+            * cop_estimate(last.target.unwrap_or(55.0), obs.outdoor_c);
+        let finished = last.target.is_some() && obs.charging.is_none() && !last.stopped;
+        let slot = slot_of(last.at);
+        self.observer
+            .update(slot, hours, heat, last.target, finished, obs.tank_c);
+        self.surplus[slot] =
+            (1.0 - SURPLUS_LEARN) * self.surplus[slot] + SURPLUS_LEARN * obs.surplus_w();
         if obs.charging.is_some() && obs.dhw_w > 100.0 {
             self.charge_w = 0.9 * self.charge_w + 0.1 * obs.dhw_w;
+        }
+    }
+
+    fn choose(&mut self, obs: &Observation) -> Decision {
+        let slot = slot_of(obs.local);
+        if self.day != Some(obs.local.date()) {
+            self.day = Some(obs.local.date());
+            self.main_done = false;
         }
         if obs.charging.is_none() {
             self.current = None;
         }
-        let surplus = obs.surplus_w();
         let usable = self.observer.usable_kwh();
         match self.current {
             Some(Charge::Bridge) => {
-                let need = self.need_until_main(slot) + knob("MARGIN", 1.0);
+                let need = self.need_until_main(slot) + BRIDGE_MARGIN_KWH;
                 if usable >= need {
                     self.current = None;
-                    self.reason = format!("bridged: {usable:.1} kWh for {need:.1} kWh");
+                    self.reason = format!("bridged: {usable:.1} kWh for the {need:.1} kWh needed");
                     return Decision::Stop;
                 }
                 return Decision::Keep;
@@ -177,27 +180,57 @@ impl Smart {
             Some(Charge::Main) => return Decision::Keep,
             None => {}
         }
+        let surplus = obs.surplus_w();
         if !self.main_done {
-            let (earliest, last, sunny) = self.plan();
+            let (earliest, latest, sunny) = self.plan();
             let enough = if sunny {
-                knob("F2", 0.8) * self.charge_w
+                SUNNY_SHARE * self.charge_w
             } else {
-                (knob("P", 0.7) * self.surplus[(earliest + 2) % SLOTS]).max(100.0)
+                (PEAK_SHARE * self.surplus[(earliest + 2) % SLOTS]).max(100.0)
             };
             if slot >= earliest && surplus >= enough {
-                return self.start(Charge::Main, format!("surplus {surplus:.0} W"));
+                return self.start(
+                    Charge::Main,
+                    format!("main charge: {surplus:.0} W surplus in the usual sunny hours"),
+                );
             }
-            if slot >= last {
-                return self.start(Charge::Main, "end of the sunny hours".into());
+            if slot >= latest {
+                return self.start(
+                    Charge::Main,
+                    "main charge: the sun did not come, last moment of the usual sunny hours"
+                        .into(),
+                );
             }
         }
         let need = self.need_until_main(slot);
-        if usable < need {
+        let room = self.params.tank.full_charge_kwh(self.params.solar_target_c) - usable;
+        if usable < need && room > MIN_ROOM_KWH {
             return self.start(
                 Charge::Bridge,
-                format!("comfort: {usable:.1} kWh left, {need:.1} kWh needed"),
+                format!("comfort: {usable:.1} kWh of hot water left, {need:.1} kWh needed before the next main charge"),
             );
         }
         Decision::Keep
+    }
+}
+
+impl Controller for Smart {
+    fn decide(&mut self, obs: &Observation) -> Decision {
+        self.learn(obs);
+        let decision = self.choose(obs);
+        self.last = Some(Last {
+            at: obs.local,
+            target: match decision {
+                Decision::Start { target_c } => Some(target_c),
+                Decision::Stop => None,
+                Decision::Keep => obs.charging,
+            },
+            stopped: decision == Decision::Stop,
+        });
+        decision
+    }
+
+    fn reason(&self) -> String {
+        self.reason.clone()
     }
 }
