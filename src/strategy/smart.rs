@@ -31,6 +31,9 @@ const RESERVE_KWH: f64 = 1.0;
 const BRIDGE_MARGIN_KWH: f64 = 1.0;
 /// No bridge for less than this much room in the tank, kWh (no short cycling).
 const MIN_ROOM_KWH: f64 = 2.0;
+/// With this share of a charge in surplus, the main charge goes to the heat pump's
+/// maximum: heat the sun pays for that saves a grid bridge next morning.
+const BOOST_SHARE: f64 = 1.5;
 /// How fast the surplus profile follows the seasons (per day).
 const SURPLUS_LEARN: f64 = 0.2;
 
@@ -130,13 +133,11 @@ impl Smart {
         self.observer.expected(slot, until) * DRAW_SAFETY + RESERVE_KWH
     }
 
-    fn start(&mut self, kind: Charge, reason: String) -> Decision {
+    fn start(&mut self, kind: Charge, target_c: f64, reason: String) -> Decision {
         self.current = Some(kind);
         self.main_done |= kind == Charge::Main;
         self.reason = reason;
-        Decision::Start {
-            target_c: self.params.solar_target_c,
-        }
+        Decision::Start { target_c }
     }
 
     /// Folds the last step into what the strategy has learned.
@@ -189,14 +190,21 @@ impl Smart {
                 (PEAK_SHARE * self.surplus[(earliest + 2) % SLOTS]).max(100.0)
             };
             if slot >= earliest && surplus >= enough {
+                let target = if sunny && surplus >= BOOST_SHARE * self.charge_w {
+                    self.params.tank.t_max_hp_c
+                } else {
+                    self.params.solar_target_c
+                };
                 return self.start(
                     Charge::Main,
-                    format!("main charge: {surplus:.0} W surplus in the usual sunny hours"),
+                    target,
+                    format!("main charge to {target:.0} °C: {surplus:.0} W surplus in the usual sunny hours"),
                 );
             }
             if slot >= latest {
                 return self.start(
                     Charge::Main,
+                    self.params.solar_target_c,
                     "main charge: the sun did not come, last moment of the usual sunny hours"
                         .into(),
                 );
@@ -207,6 +215,7 @@ impl Smart {
         if usable < need && room > MIN_ROOM_KWH {
             return self.start(
                 Charge::Bridge,
+                self.params.solar_target_c,
                 format!("comfort: {usable:.1} kWh of hot water left, {need:.1} kWh needed before the next main charge"),
             );
         }
