@@ -5,9 +5,9 @@ use chrono::Datelike;
 use serde::Serialize;
 
 use super::heat_pump::HeatPumpParams;
-use crate::strategy::tank::Tank;
 use super::year::{Dwelling, Row};
 use crate::strategy::controller::{Controller, Decision, Observation};
+use crate::strategy::tank::Tank;
 
 /// Step length, hours.
 pub const STEP_H: f64 = 0.25;

@@ -1,7 +1,6 @@
 //! `nomhub simulate`: a year of hot-water control against the tank model, as a
 //! per-month and year table or as JSON.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,26 +48,19 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 
 /// The per-month and year table.
 pub fn table(o: &Outcome) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "strategy {}{} — {} steps",
-        o.strategy,
-        o.dwelling
-            .as_deref()
-            .map(|d| format!(" on {d}"))
-            .unwrap_or_default(),
-        o.steps
-    );
-    let _ = writeln!(
-        s,
-        "{:<8} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>6}",
+    let on = o
+        .dwelling
+        .as_deref()
+        .map(|d| format!(" on {d}"))
+        .unwrap_or_default();
+    let mut s = format!("strategy {}{on} — {} steps\n", o.strategy, o.steps);
+    s += &format!(
+        "{:<8} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>6}\n",
         "month", "DHW kWh", "PV kWh", "grid kWh", "cold min", "starts", "COP", "self %"
     );
-    let line = |s: &mut String, name: &str, m: &backtest::Metrics| {
-        let _ = writeln!(
-            s,
-            "{:<8} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>7} {:>6.2} {:>6.1}",
+    let line = |name: &str, m: &backtest::Metrics| {
+        format!(
+            "{:<8} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>7} {:>6.2} {:>6.1}\n",
             name,
             m.dhw_electricity_kwh,
             m.dhw_pv_covered_kwh,
@@ -77,11 +69,11 @@ pub fn table(o: &Outcome) -> String {
             m.compressor_starts,
             m.mean_dhw_cop,
             m.self_consumption_pct
-        );
+        )
     };
     for m in &o.months {
-        line(&mut s, &m.month, &m.metrics);
+        s += &line(&m.month, &m.metrics);
     }
-    line(&mut s, "year", &o.year);
+    s += &line("year", &o.year);
     s
 }

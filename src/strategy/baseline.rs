@@ -170,3 +170,83 @@ impl<F: Fn(f64) -> f64> Controller for PvSurplusBasic<F> {
         self.reason.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDateTime;
+
+    fn obs(at: &str, tank_c: f64, grid_w: f64, charging: Option<f64>) -> Observation {
+        Observation {
+            local: NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M").unwrap(),
+            tank_c,
+            outdoor_c: 7.0,
+            grid_w,
+            pv_w: 0.0,
+            dhw_w: 0.0,
+            charging,
+        }
+    }
+
+    const START_55: Decision = Decision::Start { target_c: 55.0 };
+    const START_50: Decision = Decision::Start { target_c: 50.0 };
+    const START_60: Decision = Decision::Start { target_c: 60.0 };
+
+    #[test]
+    fn thermostat_starts_below_its_threshold_only_when_idle() {
+        let mut t = Thermostat::new(45.0, 55.0);
+        for (tank, charging, want) in [
+            (44.9, None, START_55),
+            (45.0, None, Decision::Keep),
+            (30.0, Some(55.0), Decision::Keep),
+        ] {
+            assert_eq!(
+                t.decide(&obs("2025-03-01 04:00", tank, 0.0, charging)),
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn timer_fires_once_a_day_and_falls_back_below_40() {
+        let mut t = Timer::new(NaiveTime::from_hms_opt(13, 0, 0).unwrap(), 55.0);
+        let rows = [
+            ("2025-03-01 12:45", 50.0, None, Decision::Keep),
+            ("2025-03-01 13:00", 50.0, None, START_55),
+            ("2025-03-01 13:15", 50.0, None, Decision::Keep),
+            ("2025-03-01 20:00", 39.0, None, START_50),
+            ("2025-03-02 13:00", 54.0, Some(50.0), START_55),
+            ("2025-03-02 13:15", 54.0, None, Decision::Keep),
+        ];
+        for (at, tank, charging, want) in rows {
+            assert_eq!(t.decide(&obs(at, tank, 0.0, charging)), want, "{at}");
+        }
+        // 02:00 does not exist on the spring DST day: the timer does not fire at 03:00.
+        let mut night = Timer::new(NaiveTime::from_hms_opt(2, 0, 0).unwrap(), 55.0);
+        assert_eq!(
+            night.decide(&obs("2025-03-30 03:00", 50.0, 0.0, None)),
+            Decision::Keep
+        );
+    }
+
+    #[test]
+    fn pv_surplus_boosts_on_export_and_stops_on_import() {
+        let mut p = PvSurplusBasic::new(|_| 1300.0);
+        let rows = [
+            (50.0, -1200.0, None, Decision::Keep),
+            (50.0, -1400.0, None, START_60),
+            (58.0, -1400.0, None, Decision::Keep),
+            (50.0, 40.0, Some(60.0), Decision::Keep),
+            (50.0, 60.0, Some(60.0), Decision::Stop),
+            (44.0, 500.0, None, START_50),
+            (44.0, 500.0, Some(50.0), Decision::Keep),
+        ];
+        for (tank, grid, charging, want) in rows {
+            assert_eq!(
+                p.decide(&obs("2025-06-01 12:00", tank, grid, charging)),
+                want,
+                "{tank} {grid} {charging:?}"
+            );
+        }
+    }
+}

@@ -4,8 +4,8 @@
 
 pub mod baseline;
 pub mod controller;
-pub mod settings;
 pub mod observer;
+pub mod settings;
 pub mod smart;
 pub mod tank;
 

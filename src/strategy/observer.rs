@@ -165,3 +165,73 @@ impl Observer {
         self.seen_slots = [false; SLOTS];
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> (Tank, Observer) {
+        let p = TankParams {
+            t_init_c: 55.0,
+            ..TankParams::default()
+        };
+        (Tank::new(p.clone()), Observer::new(p))
+    }
+
+    #[test]
+    fn a_draw_the_sensor_sees_is_inferred() {
+        let (mut tank, mut obs) = full();
+        tank.draw(5.0); // the thermocline reaches the sensor
+        obs.update(28, 0.0, 0.0, None, false, tank.sensor());
+        let err = (obs.est.stored_kwh() - tank.stored_kwh()).abs();
+        assert!(
+            err < 0.3,
+            "estimate off by {err:.2} kWh, sensor {:.1}",
+            tank.sensor()
+        );
+        assert!((obs.usable_kwh() - tank.usable_kwh()).abs() < 0.6);
+    }
+
+    #[test]
+    fn a_draw_hidden_above_the_sensor_is_learned_when_the_charge_ends() {
+        let (mut tank, mut obs) = full();
+        tank.draw(2.0); // the sensor stays in hot water
+        obs.update(28, 0.0, 0.0, None, false, tank.sensor());
+        assert!(
+            obs.est.stored_kwh() > tank.stored_kwh() + 1.5,
+            "not seen yet"
+        );
+        // A charge puts the 2 kWh back; the estimate had no room for it.
+        let heat = tank.heat(5.0, 55.0);
+        assert!(tank.charged(55.0));
+        obs.update(29, 0.0, heat, Some(55.0), true, tank.sensor());
+        // Folded at the end of the day: the pattern now expects about 2 kWh a day.
+        for slot in 30..SLOTS {
+            obs.update(slot, 0.0, 0.0, None, false, tank.sensor());
+        }
+        let learned: f64 = obs.pattern.iter().sum();
+        assert!(
+            (learned - 0.2).abs() < 0.05,
+            "learned {learned:.2} kWh (10 % of 2)"
+        );
+    }
+
+    #[test]
+    fn a_sensor_in_cold_water_means_nothing_usable_is_assumed() {
+        let (mut tank, mut obs) = full();
+        tank.draw(9.0);
+        obs.update(28, 0.0, 0.0, None, false, tank.sensor());
+        assert!(tank.sensor() < 18.0);
+        assert_eq!(obs.usable_kwh(), 0.0);
+    }
+
+    #[test]
+    fn a_day_without_draws_is_not_learned() {
+        let (tank, mut obs) = full();
+        obs.pattern = [0.1; SLOTS];
+        for slot in 0..SLOTS {
+            obs.update(slot, 0.0, 0.0, None, false, tank.sensor());
+        }
+        assert_eq!(obs.pattern, [0.1; SLOTS]);
+    }
+}

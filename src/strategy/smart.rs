@@ -144,9 +144,8 @@ impl Smart {
     fn learn(&mut self, obs: &Observation) {
         let Some(last) = self.last else { return };
         let hours = ((obs.local - last.at).num_seconds() as f64 / 3600.0).clamp(0.0, 1.0);
-        let heat = obs.dhw_w / 1000.0
-            * hours
-            * cop_estimate(last.target.unwrap_or(55.0), obs.outdoor_c);
+        let heat =
+            obs.dhw_w / 1000.0 * hours * cop_estimate(last.target.unwrap_or(55.0), obs.outdoor_c);
         let finished = last.target.is_some() && obs.charging.is_none() && !last.stopped;
         let slot = slot_of(last.at);
         self.observer

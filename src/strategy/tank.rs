@@ -67,7 +67,8 @@ impl Default for TankParams {
 
 impl TankParams {
     pub fn check(&self) -> Result<(), String> {
-        if !(self.volume_l > 0.0) || !(self.ua_w_per_k >= 0.0) {
+        let sized = self.volume_l > 0.0 && self.ua_w_per_k >= 0.0;
+        if !sized {
             return Err("tank: volume_l must be > 0 and ua_w_per_k ≥ 0".into());
         }
         if self.n_nodes < 2 || self.sensor_node >= self.n_nodes {
@@ -130,7 +131,10 @@ impl Tank {
     /// Heat above mains water, kWh.
     pub fn stored_kwh(&self) -> f64 {
         let cap = self.node_cap();
-        self.t.iter().map(|t| cap * (t - self.params.t_cold_c)).sum()
+        self.t
+            .iter()
+            .map(|t| cap * (t - self.params.t_cold_c))
+            .sum()
     }
 
     /// Heat the tank could deliver at or above the minimum use temperature, kWh.
@@ -275,7 +279,10 @@ impl Tank {
                 }
                 blocks.pop();
                 let last = blocks.len() - 1;
-                blocks[last] = ((t1 * n1 as f64 + t2 * n2 as f64) / (n1 + n2) as f64, n1 + n2);
+                blocks[last] = (
+                    (t1 * n1 as f64 + t2 * n2 as f64) / (n1 + n2) as f64,
+                    n1 + n2,
+                );
             }
         }
         let mut i = 0;
@@ -312,7 +319,10 @@ mod tests {
         let before = t.stored_kwh();
         let out = t.draw(2.0);
         assert_eq!(out, DrawOutcome::default());
-        assert!((before - t.stored_kwh() - 2.0).abs() < 1e-9, "energy balance");
+        assert!(
+            (before - t.stored_kwh() - 2.0).abs() < 1e-9,
+            "energy balance"
+        );
         assert!(t.t[0] < 55.0 && t.t[19] == 55.0);
         // More than the tank holds: the rest is unmet, the cold part counted.
         let out = t.draw(20.0);
@@ -329,7 +339,10 @@ mod tests {
         assert!((t.top() - 55.0).abs() < 1e-9 && t.t[0] == 20.0);
         assert!(!t.charged(55.0));
         let need = t.need_kwh(55.0);
-        assert!((t.heat(100.0, 55.0) - need).abs() < 1e-9, "never above the target");
+        assert!(
+            (t.heat(100.0, 55.0) - need).abs() < 1e-9,
+            "never above the target"
+        );
         assert!(t.charged(55.0));
     }
 
