@@ -5,21 +5,29 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::sync::LazyLock;
 
-use nomhub::backtest::{self, Metrics, StrategySpec};
+use nomhub::backtest::{self, Dwelling, Metrics, Row, StrategySpec};
+use support::nomhub;
 
 fn year_a() -> PathBuf {
     support::root().join("tests/fixtures/years/reference-year-A.csv")
 }
 
-fn run(spec: &str) -> Metrics {
+/// Year A, read once for every test in this file.
+static YEAR_A: LazyLock<(Dwelling, Vec<Row>)> = LazyLock::new(|| {
     let csv = year_a();
-    let dwelling = backtest::load_dwelling(&backtest::sidecar_of(&csv)).unwrap();
-    let rows = backtest::load_rows(&csv).unwrap();
+    (
+        backtest::load_dwelling(&backtest::sidecar_of(&csv)).unwrap(),
+        backtest::load_rows(&csv).unwrap(),
+    )
+});
+
+fn run(spec: &str) -> Metrics {
+    let (dwelling, rows) = &*YEAR_A;
     let spec: StrategySpec = spec.parse().unwrap();
-    let mut c = spec.controller(&dwelling);
-    backtest::run(&spec.to_string(), &dwelling, &rows, c.as_mut()).year
+    let mut c = spec.controller(dwelling);
+    backtest::run(&spec.to_string(), dwelling, rows, c.as_mut()).year
 }
 
 fn within(name: &str, got: f64, want: f64, pct: f64) {
@@ -97,13 +105,6 @@ fn the_smart_strategy_beats_every_baseline_within_two_starts_a_day() {
         "{} starts",
         smart.compressor_starts
     );
-}
-
-fn nomhub(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nomhub"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! The backtest: hot-water controllers run against a year file through the tank and
 //! heat pump model of `shared/data/MODEL.md`, with its metrics.
 
-pub mod heat_pump;
 pub mod run;
 pub mod strategies;
 pub mod year;

@@ -4,9 +4,9 @@
 use chrono::Datelike;
 use serde::Serialize;
 
-use super::heat_pump::HeatPumpParams;
 use super::year::{Dwelling, Row};
 use crate::strategy::controller::{Controller, Decision, Observation};
+use crate::strategy::heat_pump::HeatPumpParams;
 use crate::strategy::tank::Tank;
 
 /// Step length, hours.

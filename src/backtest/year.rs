@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
-use super::heat_pump::HeatPumpParams;
+use crate::strategy::heat_pump::HeatPumpParams;
 use crate::strategy::tank::TankParams;
 
 /// One 15-minute step.

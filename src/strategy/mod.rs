@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod controller;
+pub mod heat_pump;
 pub mod observer;
 pub mod settings;
 pub mod smart;

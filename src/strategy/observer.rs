@@ -153,13 +153,10 @@ impl Observer {
         let seen: f64 = self.today.iter().sum();
         let usual: f64 = self.pattern.iter().sum();
         // A day without draws is a day away: it says nothing about the habits.
-        if seen < 0.1 * usual {
-            self.today = [0.0; SLOTS];
-            self.seen_slots = [false; SLOTS];
-            return;
-        }
-        for i in 0..SLOTS {
-            self.pattern[i] = (1.0 - LEARN) * self.pattern[i] + LEARN * self.today[i];
+        if seen >= 0.1 * usual {
+            for i in 0..SLOTS {
+                self.pattern[i] = (1.0 - LEARN) * self.pattern[i] + LEARN * self.today[i];
+            }
         }
         self.today = [0.0; SLOTS];
         self.seen_slots = [false; SLOTS];

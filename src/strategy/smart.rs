@@ -10,6 +10,7 @@
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 
 use super::controller::{Controller, Decision, Observation};
+use super::heat_pump::HeatPumpParams;
 use super::observer::{Observer, SLOTS};
 use super::tank::TankParams;
 
@@ -42,6 +43,9 @@ pub struct SmartParams {
     /// Charge target, °C.
     pub solar_target_c: f64,
     pub tank: TankParams,
+    /// What turns the heat pump's electric power into heat in the estimate: a
+    /// typical air/water heat pump unless the dwelling's is known.
+    pub heat_pump: HeatPumpParams,
 }
 
 impl Default for SmartParams {
@@ -49,6 +53,7 @@ impl Default for SmartParams {
         Self {
             solar_target_c: 55.0,
             tank: TankParams::default(),
+            heat_pump: HeatPumpParams::default(),
         }
     }
 }
@@ -57,12 +62,6 @@ impl Default for SmartParams {
 enum Charge {
     Main,
     Bridge,
-}
-
-/// A rough hot-water COP (Carnot fraction 0.45), to turn electric power into heat.
-fn cop_estimate(target_c: f64, outdoor_c: f64) -> f64 {
-    let cond = target_c.max(55.0) + 5.0;
-    (0.45 * (cond + 273.15) / (cond - outdoor_c + 6.0).max(1.0)).clamp(1.5, 5.0)
 }
 
 /// The last step as the strategy left it: when, the charge target, whether it stopped it.
@@ -144,8 +143,13 @@ impl Smart {
     fn learn(&mut self, obs: &Observation) {
         let Some(last) = self.last else { return };
         let hours = ((obs.local - last.at).num_seconds() as f64 / 3600.0).clamp(0.0, 1.0);
-        let heat =
-            obs.dhw_w / 1000.0 * hours * cop_estimate(last.target.unwrap_or(55.0), obs.outdoor_c);
+        // Charges to 55 °C or less run the condenser in normal mode (MODEL.md §3).
+        let normal_c = self.params.tank.t_set_c;
+        let cop = self
+            .params
+            .heat_pump
+            .dhw_cop(last.target.unwrap_or(normal_c).max(normal_c), obs.outdoor_c);
+        let heat = obs.dhw_w / 1000.0 * hours * cop;
         let finished = last.target.is_some() && obs.charging.is_none() && !last.stopped;
         let slot = slot_of(last.at);
         self.observer

@@ -1,4 +1,5 @@
-//! The heat pump of `shared/data/MODEL.md` §3: Carnot-fraction COPs for hot water
+//! The heat pump of `shared/data/MODEL.md` §3 (the backtest's heat pump, and the
+//! smart strategy's estimate of the heat it puts in): Carnot-fraction COPs for hot water
 //! and weather-compensated space heating, and the hot-water heating power.
 
 use serde::Deserialize;
