@@ -17,6 +17,7 @@ pub mod model;
 pub mod mqtt;
 pub mod profile;
 pub mod report;
+pub mod rules;
 pub mod sim;
 pub mod state;
 pub mod store;

@@ -106,6 +106,8 @@ pub struct Config {
     pub ledger: Option<LedgerSetup>,
     /// Home Assistant over MQTT, when the file has an `[mqtt]` section.
     pub mqtt: Option<MqttSetup>,
+    /// The `[[rule]]`s, checked against the devices.
+    pub rules: Vec<crate::rules::Rule>,
     /// Advice that does not stop nomhub (a bundle below the NOM Keur, say).
     pub warnings: Vec<Issue>,
 }
@@ -167,6 +169,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut bundles = Vec::new();
     let mut ledger_config: Option<LedgerConfig> = None;
     let mut mqtt_config: Option<MqttConfig> = None;
+    let mut rule_configs: Vec<crate::rules::RuleConfig> = Vec::new();
     for (key, value) in doc.into_inner() {
         let key_span = key.span();
         match key.get_ref().as_ref() {
@@ -190,12 +193,13 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
             "bundle" => bundles = entries(name, text, "bundle", key_span, value, &mut report),
             "ledger" => ledger_config = item(name, text, value, &mut report),
             "mqtt" => mqtt_config = item(name, text, value, &mut report),
+            "rule" => rule_configs = items(name, text, "rule", key_span, value, &mut report),
             other => report.push(Issue::at(
                 name,
                 text,
                 Some(key_span),
                 format!(
-                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`"
+                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `rule`"
                 ),
             )),
         }
@@ -236,6 +240,12 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mqtt = mqtt_config
         .as_ref()
         .map(|m| mqtt::resolve(m, &mut problems));
+    let settlement = ledger
+        .as_ref()
+        .map_or(crate::rules::config::CALENDAR, |l| l.rule);
+    let ctx = crate::rules::Context::for_devices(&devices, &profiles, settlement);
+    let (rules, rule_issues) = crate::rules::config::compile(name, text, &rule_configs, &ctx);
+    report.issues.extend(rule_issues);
     for (span, msg) in problems {
         report.push(Issue::at(name, text, span, msg));
     }
@@ -253,6 +263,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         dwelling,
         ledger,
         mqtt,
+        rules,
         warnings,
     };
     if let Some(setup) = &config.mqtt
@@ -285,7 +296,7 @@ fn item<T: for<'de> Deserialize<'de>>(
 }
 
 /// Each entry of an array of tables on its own, so one bad entry hides no other.
-fn items<T: for<'de> Deserialize<'de>>(
+pub(crate) fn items<T: for<'de> Deserialize<'de>>(
     name: &str,
     text: &str,
     what: &str,

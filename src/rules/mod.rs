@@ -1,0 +1,115 @@
+//! Rules tinkerers write (docs/rules.md): a trigger (cron, a condition held for a
+//! while, a period boundary, an event), an optional condition, and actions (set a
+//! writable device point, set the hot-water mode, notify). Expressions are Rhai
+//! ([`expr`]); [`config`] checks rules against the dwelling's devices and reports
+//! problems with file, line and column; [`engine`] runs them and resolves the
+//! points several rules want by priority, with a "why" for every value.
+
+pub mod config;
+pub mod engine;
+pub mod expr;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rhai::Map;
+
+pub use config::{Context, DEFAULT_PRIORITY, RuleConfig};
+pub use engine::{Claim, Event, EventKind, Outcome, Rule, RuleSet, Winner, resolve};
+pub use expr::{Expr, ExprError, Facts};
+
+use crate::config::DeviceConfig;
+use crate::ledger::SettlementRule;
+use crate::live::Flow;
+use crate::modbus::DataType;
+use crate::profile::ProfileSet;
+use crate::report::{Issue, Report};
+
+/// Names every expression can read besides the devices: the live flows, the time,
+/// the strategy, the bundle.
+pub fn base_names() -> Facts {
+    let mut f = Facts::default();
+    for flow in Flow::ALL {
+        f.number(flow.as_str(), None);
+    }
+    engine::time_facts(&mut f, chrono::DateTime::UNIX_EPOCH);
+    f.text("mode", "smart");
+    f.flag("charging", false);
+    f.text("subject", "");
+    f.map("bundle", Map::new());
+    f.map("settlement", Map::new());
+    f.map("online", Map::new());
+    f
+}
+
+impl Context {
+    /// What rules in a config may refer to: its devices' points.
+    pub fn for_devices(
+        devices: &[DeviceConfig],
+        profiles: &ProfileSet,
+        settlement: SettlementRule,
+    ) -> Self {
+        let mut names = base_names();
+        let mut points = BTreeMap::new();
+        for d in devices {
+            let id = d.id.get_ref().as_str();
+            names.map(id, Map::new());
+            let Some(p) = profiles.get(d.profile.get_ref()) else {
+                continue;
+            };
+            for pt in &p.file.points {
+                let bounds = pt.write.map(|w| match pt.ty {
+                    DataType::Bool => (0.0, 1.0),
+                    _ => (w.min.unwrap_or(f64::NAN), w.max.unwrap_or(f64::NAN)),
+                });
+                points.insert(format!("{id}.{}", pt.key), bounds);
+            }
+        }
+        Self {
+            names,
+            points,
+            settlement,
+        }
+    }
+}
+
+/// Reads a file of `[[rule]]` tables (the backtest's `--rules`).
+pub fn load_file(path: &Path, ctx: &Context) -> Result<RuleSet, Report> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut r = Report::default();
+        r.push(Issue::at(&name, "", None, format!("cannot read: {e}")));
+        r
+    })?;
+    parse_file(&name, &text, ctx)
+}
+
+pub fn parse_file(name: &str, text: &str, ctx: &Context) -> Result<RuleSet, Report> {
+    let mut report = Report::default();
+    let (doc, syntax) = toml::de::DeTable::parse_recoverable(text);
+    for e in syntax {
+        report.push(Issue::at(name, text, e.span(), e.message().to_owned()));
+    }
+    let mut configs = Vec::new();
+    for (key, value) in doc.into_inner() {
+        if key.get_ref() == "rule" {
+            configs = crate::config::items(name, text, "rule", key.span(), value, &mut report);
+        } else {
+            report.push(Issue::at(
+                name,
+                text,
+                Some(key.span()),
+                format!(
+                    "unknown key `{}`, a rules file holds [[rule]] tables",
+                    key.get_ref()
+                ),
+            ));
+        }
+    }
+    let (rules, issues) = config::compile(name, text, &configs, ctx);
+    for i in issues {
+        report.push(i);
+    }
+    report.issues.sort_by_key(|i| i.line);
+    report.into_result(RuleSet::new(rules, ctx.settlement))
+}
