@@ -188,3 +188,88 @@ fn simulate_names_the_file_and_line_of_a_bad_row_and_unknown_strategies() {
     let out = nomhub(&["simulate", "--year", csv.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("year.json"));
 }
+
+fn run_with_rules(spec: &str, rules: &str) -> (Metrics, Vec<backtest::RuleStat>) {
+    let (dwelling, rows) = &*YEAR_A;
+    let spec: StrategySpec = spec.parse().unwrap();
+    let set = nomhub::rules::parse_file("rules.toml", rules, &backtest::ruled::context()).unwrap();
+    let mut ruled = backtest::Ruled::new(set, spec.controller(dwelling), dwelling.tank.clone());
+    let out = backtest::run("ruled", dwelling, rows, &mut ruled);
+    (out.year, ruled.stats())
+}
+
+#[test]
+fn a_rule_that_turns_the_strategy_off_leaves_the_heat_pumps_own_thermostat() {
+    let (m, stats) = run_with_rules(
+        "smart",
+        "[[rule]]\nname = \"hands-off\"\nevent = \"startup\"\nthen = [{ mode = \"off\" }]\n",
+    );
+    assert_eq!(stats[0].fired, 1);
+    assert_eq!(m, run("thermostat"));
+}
+
+#[test]
+fn an_export_rule_moves_thermostat_heat_into_the_sun() {
+    let plain = run("thermostat");
+    let (m, stats) = run_with_rules(
+        "thermostat",
+        r#"
+[[rule]]
+name = "export-boost"
+when = "grid_power < -1500 && tank_temperature < 50"
+hold = "15m"
+then = [{ set = "heat_pump.dhw_setpoint", value = 55 }]
+"#,
+    );
+    assert!(stats[0].fired > 30, "{stats:?}");
+    assert!(
+        m.dhw_pv_covered_kwh > plain.dhw_pv_covered_kwh + 30.0,
+        "{} vs {}",
+        m.dhw_pv_covered_kwh,
+        plain.dhw_pv_covered_kwh
+    );
+    assert!(m.dhw_grid_import_kwh < plain.dhw_grid_import_kwh);
+}
+
+#[test]
+fn simulate_takes_a_rules_file_and_names_the_place_of_a_broken_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"sunday\"\ncron = \"0 0 13 * * Sun\"\nthen = [{ set = \"heat_pump.dhw_boost\", value = 1, for = \"2h\" }]\n",
+    )
+    .unwrap();
+    let year = year_a();
+    let v = support::nomhub_json_sync(&[
+        "simulate",
+        "--year",
+        year.to_str().unwrap(),
+        "--strategy",
+        "thermostat",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(v["rules"][0]["name"], "sunday");
+    assert_eq!(v["rules"][0]["fired"], 52);
+
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"sunday\"\ncron = \"0 0 13 * * Sun\"\nif = \"tank_temperatur < 50\"\nthen = [{ mode = \"boost\" }]\n",
+    )
+    .unwrap();
+    let out = nomhub(&[
+        "simulate",
+        "--year",
+        year.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("rules.toml:4:7: rule `sunday`: `if`: Undefined variable: tank_temperatur"),
+        "{err}"
+    );
+}

@@ -1,10 +1,12 @@
 //! The backtest: hot-water controllers run against a year file through the tank and
 //! heat pump model of `shared/data/MODEL.md`, with its metrics.
 
+pub mod ruled;
 pub mod run;
 pub mod strategies;
 pub mod year;
 
+pub use ruled::{RuleStat, Ruled};
 pub use run::{Metrics, Outcome, run};
 pub use strategies::StrategySpec;
 pub use year::{Dwelling, Row, YearError, load_dwelling, load_rows, sidecar_of};

@@ -77,6 +77,9 @@ pub struct Outcome {
     pub steps: usize,
     pub year: Metrics,
     pub months: Vec<MonthMetrics>,
+    /// With `--rules`: how often each rule fired.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<super::RuleStat>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +121,7 @@ impl<'a> Simulation<'a> {
             hp: &dwelling.heat_pump,
             t_set_c: dwelling.tank.t_set_c,
             last: Observation {
+                at: first.local.to_utc(),
                 local: first.local.naive_local(),
                 tank_c: tank.sensor(),
                 outdoor_c: first.outdoor_c,
@@ -136,6 +140,7 @@ impl<'a> Simulation<'a> {
     /// outdoor temperature, the tank now, the meters over the last step.
     pub fn observe(&self, row: &Row) -> Observation {
         Observation {
+            at: row.local.to_utc(),
             local: row.local.naive_local(),
             tank_c: self.tank.sensor(),
             outdoor_c: row.outdoor_c,
@@ -240,5 +245,6 @@ pub fn run(
         steps: rows.len(),
         year,
         months,
+        rules: Vec::new(),
     }
 }

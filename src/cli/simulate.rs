@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::backtest::{self, Outcome, StrategySpec};
+use crate::backtest::{self, Outcome, Ruled, StrategySpec};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -19,6 +19,10 @@ pub struct SimulateArgs {
     /// smart, thermostat, timer:HH:MM or pv-surplus-basic.
     #[arg(long, default_value = "smart")]
     pub strategy: StrategySpec,
+    /// Rules (`[[rule]]` tables, docs/rules.md) in front of the strategy; the heat
+    /// pump is device `heat_pump` with points `dhw_setpoint` and `dhw_boost`.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
     /// One object with `year` and `months` instead of the tables.
     #[arg(long)]
     pub json: bool,
@@ -31,13 +35,28 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| backtest::sidecar_of(&args.year));
     let dwelling = backtest::load_dwelling(&sidecar)?;
     let rows = backtest::load_rows(&args.year)?;
-    let mut controller = args.strategy.controller(&dwelling);
-    let outcome = backtest::run(
-        &args.strategy.to_string(),
-        &dwelling,
-        &rows,
-        controller.as_mut(),
-    );
+    let strategy = args.strategy.controller(&dwelling);
+    let mut outcome = match &args.rules {
+        None => {
+            let mut controller = strategy;
+            backtest::run(
+                &args.strategy.to_string(),
+                &dwelling,
+                &rows,
+                controller.as_mut(),
+            )
+        }
+        Some(path) => {
+            let rules = crate::rules::load_file(path, &backtest::ruled::context())
+                .map_err(|r| anyhow::anyhow!("{r}"))?;
+            let mut ruled = Ruled::new(rules, strategy, dwelling.tank.clone());
+            let name = format!("{} with rules {}", args.strategy, path.display());
+            let mut outcome = backtest::run(&name, &dwelling, &rows, &mut ruled);
+            outcome.rules = ruled.stats();
+            outcome
+        }
+    };
+    outcome.rules.sort_by(|a, b| a.name.cmp(&b.name));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
@@ -75,5 +94,12 @@ pub fn table(o: &Outcome) -> String {
         s += &line(&m.month, &m.metrics);
     }
     s += &line("year", &o.year);
+    for r in &o.rules {
+        s += &format!("rule {:<24} fired {:>6}", r.name, r.fired);
+        if let Some(e) = &r.first_error {
+            s += &format!(", {} problems, first: {e}", r.errors);
+        }
+        s.push('\n');
+    }
     s
 }

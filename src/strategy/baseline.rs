@@ -177,8 +177,10 @@ mod tests {
     use chrono::NaiveDateTime;
 
     fn obs(at: &str, tank_c: f64, grid_w: f64, charging: Option<f64>) -> Observation {
+        let local = NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M").unwrap();
         Observation {
-            local: NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M").unwrap(),
+            at: local.and_utc(),
+            local,
             tank_c,
             outdoor_c: 7.0,
             grid_w,

@@ -2,11 +2,13 @@
 //! run in the daemon (fed from the snapshot) and in the backtest (fed from a year
 //! file through the tank model); both only ever see the past.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// What a controller knows at the start of a step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observation {
+    /// The instant, for schedules that must not trip over the clock change.
+    pub at: DateTime<Utc>,
     /// Local wall-clock time (Europe/Amsterdam).
     pub local: NaiveDateTime,
     /// The tank's temperature sensor, °C.
