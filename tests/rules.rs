@@ -362,3 +362,22 @@ fn rules_in_the_main_config_are_checked_against_its_devices() {
         "{err}"
     );
 }
+
+#[test]
+fn the_examples_in_the_rules_guide_load_against_the_demo_dwelling() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md"))
+        .expect("docs/rules.md");
+    let blocks: Vec<&str> = guide
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.contains("[[rule]]"))
+        .collect();
+    assert!(blocks.len() >= 2);
+    for b in blocks {
+        let text = format!("{}\n{b}", nomhub::config::DEMO);
+        if let Err(e) = nomhub::config::parse("docs/rules.md", &text) {
+            panic!("{e}\nin:\n{b}");
+        }
+    }
+}
