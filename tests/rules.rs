@@ -142,7 +142,7 @@ then = [{ set = "heat_pump.hot_water_setpoint", value = 55 }]
     let out = set.tick(t0 + Duration::minutes(14), &facts(None, Some(40.0)), &[]);
     assert!(points(&set).is_empty());
     assert!(
-        out.errors[0].contains("grid_power has no current value"),
+        out.errors[0].1.contains("grid_power has no current value"),
         "{:?}",
         out.errors
     );
@@ -284,7 +284,9 @@ then = [{ set = "heat_pump.hot_water_setpoint", value = "tank_temperature + 30" 
     let out = set.tick(local(2025, 6, 1, 12, 0), &facts(Some(0.0), Some(50.0)), &[]);
     assert!(points(&set).is_empty());
     assert!(
-        out.errors[0].contains("80 for `heat_pump.hot_water_setpoint` is outside 30..=65"),
+        out.errors[0]
+            .1
+            .contains("80 for `heat_pump.hot_water_setpoint` is outside 30..=65"),
         "{:?}",
         out.errors
     );
@@ -380,4 +382,31 @@ fn the_examples_in_the_rules_guide_load_against_the_demo_dwelling() {
             panic!("{e}\nin:\n{b}");
         }
     }
+}
+
+#[test]
+fn a_when_rule_with_for_lets_go_at_whichever_comes_first() {
+    let mut set = rules(
+        r#"
+[[rule]]
+name = "short-boost"
+when = "grid_power < -1500"
+then = [{ set = "heat_pump.hot_water_extra", value = 1, for = "10m" }]
+"#,
+    );
+    let t0 = local(2025, 6, 1, 12, 0);
+    let sunny = facts(Some(-2000.0), Some(40.0));
+    let cloudy = facts(Some(300.0), Some(40.0));
+    // The `for` ends it while the condition still holds, and it does not fire again
+    // until the condition was false in between.
+    set.tick(t0, &sunny, &[]);
+    assert_eq!(points(&set).len(), 1);
+    set.tick(t0 + Duration::minutes(11), &sunny, &[]);
+    assert!(points(&set).is_empty());
+    // The condition ends it before the `for` does.
+    set.tick(t0 + Duration::minutes(12), &cloudy, &[]);
+    set.tick(t0 + Duration::minutes(13), &sunny, &[]);
+    assert_eq!(points(&set).len(), 1);
+    set.tick(t0 + Duration::minutes(14), &cloudy, &[]);
+    assert!(points(&set).is_empty());
 }

@@ -145,8 +145,7 @@ impl Controller for Ruled {
                 s.fired += 1;
             }
         }
-        for e in &out.errors {
-            let name = e.split('`').nth(1).unwrap_or_default();
+        for (name, e) in &out.errors {
             if let Some(s) = self.stats.get_mut(name) {
                 s.errors += 1;
                 s.first_error.get_or_insert_with(|| e.clone());

@@ -102,8 +102,15 @@ pub struct Outcome {
     pub modes: Vec<(Mode, String)>,
     /// Notifications: (rule, text).
     pub notes: Vec<(String, String)>,
-    /// Problems evaluating rules (a value missing, a computed value out of bounds).
-    pub errors: Vec<String>,
+    /// Problems evaluating rules (a value missing, a computed value out of bounds):
+    /// (rule, message naming the rule).
+    pub errors: Vec<(String, String)>,
+}
+
+impl Outcome {
+    fn error(&mut self, rule: &str, message: String) {
+        self.errors.push((rule.to_owned(), message));
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -200,8 +207,10 @@ impl RuleSet {
                     let truth = match expr.truth(&facts) {
                         Ok(t) => t,
                         Err(e) => {
-                            out.errors
-                                .push(format!("rule `{}`: `when` {}: {e}", rule.name, expr.source));
+                            out.error(
+                                &rule.name,
+                                format!("rule `{}`: `when` {}: {e}", rule.name, expr.source),
+                            );
                             false
                         }
                     };
@@ -217,7 +226,7 @@ impl RuleSet {
                             state.active = false;
                             // The condition's claims end with it.
                             let name = rule.name.clone();
-                            self.claims.retain(|c| !(c.by == name && c.until.is_none()));
+                            self.claims.retain(|c| c.by != name);
                         }
                         false
                     }
@@ -239,8 +248,10 @@ impl RuleSet {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
-                        out.errors
-                            .push(format!("rule `{}`: `if` {}: {e}", rule.name, cond.source));
+                        out.error(
+                            &rule.name,
+                            format!("rule `{}`: `if` {}: {e}", rule.name, cond.source),
+                        );
                         continue;
                     }
                 }
@@ -252,9 +263,9 @@ impl RuleSet {
                     Action::Mode(m) => out.modes.push((*m, rule.name.clone())),
                     Action::Notify(t) => match t.eval(&facts) {
                         Ok(v) => out.notes.push((rule.name.clone(), v.to_string())),
-                        Err(e) => out
-                            .errors
-                            .push(format!("rule `{}`: `notify`: {e}", rule.name)),
+                        Err(e) => {
+                            out.error(&rule.name, format!("rule `{}`: `notify`: {e}", rule.name))
+                        }
                     },
                     Action::Set {
                         device,
@@ -271,17 +282,20 @@ impl RuleSet {
                         let v = match v {
                             Ok(v) if (*min..=*max).contains(&v) => v,
                             Ok(v) => {
-                                out.errors.push(format!(
+                                out.error(&rule.name, format!(
                                     "rule `{}`: {v} for `{device}.{point}` is outside {min}..={max}; not written",
                                     rule.name
                                 ));
                                 continue;
                             }
                             Err(e) => {
-                                out.errors.push(format!(
-                                    "rule `{}`: value for `{device}.{point}`: {e}",
-                                    rule.name
-                                ));
+                                out.error(
+                                    &rule.name,
+                                    format!(
+                                        "rule `{}`: value for `{device}.{point}`: {e}",
+                                        rule.name
+                                    ),
+                                );
                                 continue;
                             }
                         };
