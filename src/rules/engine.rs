@@ -167,14 +167,6 @@ impl RuleSet {
         &self.claims
     }
 
-    /// Brings back claims from before a restart (those still in time).
-    pub fn restore_claims(&mut self, claims: Vec<Claim>, now: DateTime<Utc>) {
-        self.claims = claims
-            .into_iter()
-            .filter(|c| c.until.is_some_and(|u| u > now))
-            .collect();
-    }
-
     /// Checks every rule at `now`.
     pub fn tick(&mut self, now: DateTime<Utc>, facts: &Facts, events: &[Event]) -> Outcome {
         let mut facts = facts.clone();
