@@ -3,9 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use nomhub::clock::TZ;
-use nomhub::rules::{
-    Context, Event, EventKind, Facts, RuleSet, base_names, config, parse_file, resolve,
-};
+use nomhub::rules::{Context, Event, EventKind, Facts, RuleSet, base_names, parse_file, resolve};
 use nomhub::strategy::Mode;
 
 fn ctx() -> Context {
@@ -23,7 +21,7 @@ fn ctx() -> Context {
         ]
         .into_iter()
         .collect(),
-        settlement: config::CALENDAR,
+        settlement: nomhub::ledger::SettlementRule::default(),
     }
 }
 

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use rhai::{Dynamic, Map};
 use serde::Serialize;
 
+use crate::ledger::SettlementRule;
 use crate::rules::{self, Context, Event, EventKind, Facts, RuleSet, resolve};
 use crate::strategy::controller::{Controller, Decision, Observation};
 use crate::strategy::tank::TankParams;
@@ -36,7 +37,7 @@ pub fn context() -> Context {
         ]
         .into_iter()
         .collect(),
-        settlement: rules::config::CALENDAR,
+        settlement: SettlementRule::default(),
     }
 }
 

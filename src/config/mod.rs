@@ -139,24 +139,38 @@ pub fn bus_settings(b: &BusConfig) -> BusSettings {
     s
 }
 
+/// A file's name (for messages) and text, or a report that it cannot be read.
+pub(crate) fn read(path: &Path) -> Result<(String, String), Report> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((name, text)),
+        Err(e) => {
+            let mut r = Report::default();
+            r.push(Issue::at(&name, "", None, format!("cannot read: {e}")));
+            Err(r)
+        }
+    }
+}
+
+/// The TOML document in `text`, as much of it as parses; syntax errors go to `report`.
+pub(crate) fn document<'t>(name: &str, text: &'t str, report: &mut Report) -> DeTable<'t> {
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    for e in syntax {
+        report.push(Issue::at(name, text, e.span(), e.message().to_owned()));
+    }
+    doc.into_inner()
+}
+
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, Report> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let mut r = Report::default();
-        r.push(Issue::at(&name, "", None, format!("cannot read: {e}")));
-        r
-    })?;
+    let (name, text) = read(path)?;
     parse(&name, &text)
 }
 
 /// Parses and validates config `text`; `name` is used in messages.
 pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut report = Report::default();
-    let (doc, syntax) = DeTable::parse_recoverable(text);
-    for e in syntax {
-        report.push(Issue::at(name, text, e.span(), e.message().to_owned()));
-    }
+    let doc = document(name, text, &mut report);
     let mut hub = HubConfig {
         name: default_name(),
         integrations_dir: None,
@@ -170,7 +184,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut ledger_config: Option<LedgerConfig> = None;
     let mut mqtt_config: Option<MqttConfig> = None;
     let mut rule_configs: Vec<crate::rules::RuleConfig> = Vec::new();
-    for (key, value) in doc.into_inner() {
+    for (key, value) in doc {
         let key_span = key.span();
         match key.get_ref().as_ref() {
             "hub" => {
@@ -242,7 +256,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         .map(|m| mqtt::resolve(m, &mut problems));
     let settlement = ledger
         .as_ref()
-        .map_or(crate::rules::config::CALENDAR, |l| l.rule);
+        .map_or_else(crate::ledger::SettlementRule::default, |l| l.rule);
     let ctx = crate::rules::Context::for_devices(&devices, &profiles, settlement);
     let (rules, rule_issues) = crate::rules::config::compile(name, text, &rule_configs, &ctx);
     report.issues.extend(rule_issues);

@@ -52,7 +52,7 @@ pub async fn write_point(
         return Err(WriteError::NotWritable { point });
     };
     if p.ty != DataType::Bool {
-        let (min, max) = (w.min.unwrap_or(f64::NAN), w.max.unwrap_or(f64::NAN));
+        let (min, max) = w.bounds(p.ty);
         if !(value >= min && value <= max) {
             return Err(WriteError::OutOfBounds {
                 point,

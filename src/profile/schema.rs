@@ -197,6 +197,17 @@ pub struct WriteProfile {
     pub settle: Dur,
 }
 
+impl WriteProfile {
+    /// The range a value of type `ty` may be written in: 0..=1 for a bool, else the
+    /// profile's bounds (NaN where missing, so nothing passes).
+    pub fn bounds(&self, ty: crate::modbus::DataType) -> (f64, f64) {
+        match ty {
+            crate::modbus::DataType::Bool => (0.0, 1.0),
+            _ => (self.min.unwrap_or(f64::NAN), self.max.unwrap_or(f64::NAN)),
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

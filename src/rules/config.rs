@@ -81,14 +81,6 @@ pub struct Context {
     pub settlement: SettlementRule,
 }
 
-/// The calendar year, when no ledger says when the settlement year starts.
-pub const CALENDAR: SettlementRule = SettlementRule {
-    month: 1,
-    day: 1,
-    move_in: None,
-    move_out: None,
-};
-
 struct Checker<'a> {
     file: &'a str,
     text: &'a str,

@@ -130,7 +130,7 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     state: Vec<State>,
     claims: Vec<Claim>,
-    settlement: Option<SettlementRule>,
+    settlement: SettlementRule,
 }
 
 /// Time facts every expression can read, in local time.
@@ -150,16 +150,12 @@ impl RuleSet {
             state: vec![State::default(); rules.len()],
             rules,
             claims: Vec::new(),
-            settlement: Some(settlement),
+            settlement,
         }
     }
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
     }
 
     /// The claims in force after the last tick.
@@ -171,7 +167,6 @@ impl RuleSet {
     pub fn tick(&mut self, now: DateTime<Utc>, facts: &Facts, events: &[Event]) -> Outcome {
         let mut facts = facts.clone();
         time_facts(&mut facts, now);
-        let settlement = self.settlement.unwrap_or(super::config::CALENDAR);
         let mut out = Outcome::default();
         self.claims.retain(|c| c.until.is_none_or(|u| u > now));
         for i in 0..self.rules.len() {
@@ -189,7 +184,7 @@ impl RuleSet {
                     }
                 }
                 Trigger::Period(kind) => {
-                    let p = Period::at(*kind, now, &settlement);
+                    let p = Period::at(*kind, now, &self.settlement);
                     let changed = state.period.is_some_and(|old| old != p);
                     state.period = Some(p);
                     changed

@@ -42,10 +42,6 @@ impl Facts {
         self.vars.keys().map(String::as_str)
     }
 
-    pub fn get(&self, name: &str) -> Option<&Dynamic> {
-        self.vars.get(name)
-    }
-
     fn scope(&self) -> Scope<'static> {
         let mut scope = Scope::new();
         for (k, v) in &self.vars {

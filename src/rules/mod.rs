@@ -21,7 +21,6 @@ pub use expr::{Expr, ExprError, Facts};
 use crate::config::DeviceConfig;
 use crate::ledger::SettlementRule;
 use crate::live::Flow;
-use crate::modbus::DataType;
 use crate::profile::ProfileSet;
 use crate::report::{Issue, Report};
 
@@ -58,11 +57,10 @@ impl Context {
                 continue;
             };
             for pt in &p.file.points {
-                let bounds = pt.write.map(|w| match pt.ty {
-                    DataType::Bool => (0.0, 1.0),
-                    _ => (w.min.unwrap_or(f64::NAN), w.max.unwrap_or(f64::NAN)),
-                });
-                points.insert(format!("{id}.{}", pt.key), bounds);
+                points.insert(
+                    format!("{id}.{}", pt.key),
+                    pt.write.map(|w| w.bounds(pt.ty)),
+                );
             }
         }
         Self {
@@ -75,23 +73,15 @@ impl Context {
 
 /// Reads a file of `[[rule]]` tables (the backtest's `--rules`).
 pub fn load_file(path: &Path, ctx: &Context) -> Result<RuleSet, Report> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let mut r = Report::default();
-        r.push(Issue::at(&name, "", None, format!("cannot read: {e}")));
-        r
-    })?;
+    let (name, text) = crate::config::read(path)?;
     parse_file(&name, &text, ctx)
 }
 
 pub fn parse_file(name: &str, text: &str, ctx: &Context) -> Result<RuleSet, Report> {
     let mut report = Report::default();
-    let (doc, syntax) = toml::de::DeTable::parse_recoverable(text);
-    for e in syntax {
-        report.push(Issue::at(name, text, e.span(), e.message().to_owned()));
-    }
+    let doc = crate::config::document(name, text, &mut report);
     let mut configs = Vec::new();
-    for (key, value) in doc.into_inner() {
+    for (key, value) in doc {
         if key.get_ref() == "rule" {
             configs = crate::config::items(name, text, "rule", key.span(), value, &mut report);
         } else {
