@@ -1,4 +1,5 @@
-//! Wiring: one actor per bus, one poller per device, the state fold, the ledger.
+//! Wiring: one actor per bus, one poller per device, the state fold, the ledger,
+//! MQTT and control.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::clock::Clock;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::control::{self, Control, ControlStatus};
 use crate::device::{DeviceSpec, poller};
 use crate::ledger::{self, Ledger, LedgerStatus};
 use crate::live::FlowMap;
@@ -18,6 +20,9 @@ use crate::modbus::{BusHandle, bus};
 use crate::mqtt::{self, MqttStatus};
 use crate::state::{self, Snapshot};
 use crate::strategy::{self, Settings, StrategyHandle};
+
+/// How long control may take to hand the heat pump back at shutdown.
+const SHUTDOWN_WRITES: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Handles to a running nomhub.
 pub struct App {
@@ -27,6 +32,8 @@ pub struct App {
     pub strategy: StrategyHandle,
     /// The MQTT link, when the config has an `[mqtt]` section.
     pub mqtt: Option<watch::Receiver<MqttStatus>>,
+    /// What nomhub sets and why, when the config has a `[control]` section.
+    pub control: Option<watch::Receiver<ControlStatus>>,
     pub buses: HashMap<String, BusHandle>,
 }
 
@@ -82,13 +89,21 @@ pub fn start(
     tasks: &TaskTracker,
     cancel: &CancellationToken,
 ) -> App {
-    let buses = start_buses(config, cancel);
+    // The buses outlive everything else: control hands the heat pump back over them
+    // after `cancel` fires, then they stop.
+    let bus_cancel = CancellationToken::new();
+    let buses = start_buses(config, &bus_cancel);
     let (report_tx, report_rx) = mpsc::channel(256);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tasks.spawn(state::run(report_rx, snap_tx));
     for spec in device_specs(config, &buses, clock) {
         tasks.spawn(poller::run(spec, report_tx.clone(), cancel.child_token()));
     }
+    let store = ledger.as_ref().map(|l| l.store().clone());
+    let saved = match &config.control {
+        Some(_) => control::load(store.as_ref()),
+        None => control::Saved::default(),
+    };
     let ledger = match ledger {
         None => None,
         Some(l) => {
@@ -102,12 +117,44 @@ pub fn start(
             Some(rx)
         }
     };
-    let strategy = strategy::spawn(
-        Settings::default(),
-        clock.clone(),
-        tasks,
-        cancel.child_token(),
-    );
+    let settings = saved.settings.clone().unwrap_or_else(|| Settings {
+        mode: config
+            .control
+            .as_ref()
+            .map_or(Settings::default().mode, |c| c.mode),
+        ..Settings::default()
+    });
+    let strategy = strategy::spawn(settings, clock.clone(), tasks, cancel.child_token());
+    let control = config.control.clone().map(|setup| {
+        let (tx, rx) = watch::channel(ControlStatus::default());
+        let inputs = control::Inputs {
+            snapshot: snap_rx.clone(),
+            ledger: ledger.clone(),
+            strategy: strategy.clone(),
+            buses: buses.clone(),
+            store,
+            saved,
+        };
+        let task =
+            Control::new(config, setup, inputs, clock).run(clock.clone(), tx, cancel.child_token());
+        let done = tasks.spawn(task);
+        let (cancel, bus_cancel) = (cancel.clone(), bus_cancel.clone());
+        tasks.spawn(async move {
+            cancel.cancelled().await;
+            if tokio::time::timeout(SHUTDOWN_WRITES, done).await.is_err() {
+                tracing::error!("Control did not hand the heat pump back in time.");
+            }
+            bus_cancel.cancel();
+        });
+        rx
+    });
+    if control.is_none() {
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            cancel.cancelled().await;
+            bus_cancel.cancel();
+        });
+    }
     let mqtt = config.mqtt.as_ref().and_then(|setup| {
         let discovery = match mqtt::build(&mqtt::Inputs::from_config(config, setup)) {
             Ok(d) => d,
@@ -122,6 +169,7 @@ pub fn start(
             snapshot: snap_rx.clone(),
             ledger: ledger.clone(),
             strategy: strategy.clone(),
+            control: control.clone(),
         };
         let task = mqtt::run(
             setup.clone(),
@@ -143,6 +191,7 @@ pub fn start(
         ledger,
         strategy,
         mqtt,
+        control,
         buses,
     }
 }

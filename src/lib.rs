@@ -9,6 +9,7 @@ pub mod backtest;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod device;
 pub mod ledger;
 pub mod live;

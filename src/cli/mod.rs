@@ -287,7 +287,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..SimOptions::default()
     };
     let start = opts.start;
-    let handle = sim::start(opts, cancel.clone()).await?;
+    // The dwelling outlives nomhub, so nomhub can hand the heat pump back at the end.
+    let sim_cancel = CancellationToken::new();
+    let handle = sim::start(opts, sim_cancel.clone()).await?;
     let store = match &args.store {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("nomhub-demo-{}", std::process::id())),
@@ -367,12 +369,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     cancel.cancel();
     printer.abort();
     tasks.close();
-    if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
         .await
         .is_err()
     {
-        tracing::warn!("Some tasks did not stop within 5 s.");
+        tracing::warn!("Some tasks did not stop within 10 s.");
     }
+    sim_cancel.cancel();
     if args.store.is_none()
         && let Err(e) = std::fs::remove_dir_all(&store)
     {

@@ -1,6 +1,7 @@
 //! `nomhub.toml`: serde types, loading, and a validation pass that reports every
 //! problem at once, each with file, line and column.
 
+pub mod control;
 pub mod ledger;
 pub mod mqtt;
 
@@ -17,6 +18,7 @@ use crate::model::{BusId, DeviceId, Dur};
 use crate::profile::ProfileSet;
 use crate::report::{Issue, Report};
 
+pub use control::{ControlConfig, ControlSetup};
 pub use ledger::{
     BundleConfig, DwellingConfig, LedgerConfig, LedgerSetup, SettlementConfig, Tariffs, Term,
     TrustClock,
@@ -106,6 +108,8 @@ pub struct Config {
     pub ledger: Option<LedgerSetup>,
     /// Home Assistant over MQTT, when the file has an `[mqtt]` section.
     pub mqtt: Option<MqttSetup>,
+    /// nomhub's writes to the heat pump, when the file has a `[control]` section.
+    pub control: Option<ControlSetup>,
     /// The `[[rule]]`s, checked against the devices.
     pub rules: Vec<crate::rules::Rule>,
     /// Advice that does not stop nomhub (a bundle below the NOM Keur, say).
@@ -183,6 +187,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut bundles = Vec::new();
     let mut ledger_config: Option<LedgerConfig> = None;
     let mut mqtt_config: Option<MqttConfig> = None;
+    let mut control_config: Option<ControlConfig> = None;
     let mut rule_configs: Vec<crate::rules::RuleConfig> = Vec::new();
     for (key, value) in doc {
         let key_span = key.span();
@@ -207,13 +212,14 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
             "bundle" => bundles = entries(name, text, "bundle", key_span, value, &mut report),
             "ledger" => ledger_config = item(name, text, value, &mut report),
             "mqtt" => mqtt_config = item(name, text, value, &mut report),
+            "control" => control_config = item(name, text, value, &mut report),
             "rule" => rule_configs = items(name, text, "rule", key_span, value, &mut report),
             other => report.push(Issue::at(
                 name,
                 text,
                 Some(key_span),
                 format!(
-                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `rule`"
+                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `rule`"
                 ),
             )),
         }
@@ -254,6 +260,19 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mqtt = mqtt_config
         .as_ref()
         .map(|m| mqtt::resolve(m, &mut problems));
+    let control = control_config
+        .as_ref()
+        .map(|c| control::resolve(c, &devices, &profiles, &mut problems));
+    if control.is_some() && ledger.is_none() {
+        warned.push((None, "[control] without a [ledger] store: what nomhub changed on the heat pump is not remembered across a crash".to_owned()));
+    }
+    if control.is_none() && !rule_configs.is_empty() {
+        warned.push((
+            None,
+            "[[rule]]s are checked but not run: add a [control] section to let nomhub act"
+                .to_owned(),
+        ));
+    }
     let settlement = ledger
         .as_ref()
         .map_or_else(crate::ledger::SettlementRule::default, |l| l.rule);
@@ -277,6 +296,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         dwelling,
         ledger,
         mqtt,
+        control,
         rules,
         warnings,
     };
@@ -488,11 +508,12 @@ fn validate(
 /// The demo configuration, pointed at a simulator listening on `port`, with its
 /// ledger in `store`.
 pub fn demo(port: u16, store: &Path) -> Result<Config, Report> {
+    parse("<demo>", &demo_text(port, store))
+}
+
+/// The text of [`demo`]'s configuration.
+pub fn demo_text(port: u16, store: &Path) -> String {
     let store = toml::Value::String(store.display().to_string()).to_string();
-    parse(
-        "<demo>",
-        &DEMO
-            .replace("port = 5020", &format!("port = {port}"))
-            .replace("store = \"/tmp/nomhub-demo\"", &format!("store = {store}")),
-    )
+    DEMO.replace("port = 5020", &format!("port = {port}"))
+        .replace("store = \"/tmp/nomhub-demo\"", &format!("store = {store}"))
 }

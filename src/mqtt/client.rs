@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::discovery::{Discovery, Source, Target};
 use super::state::{UNKNOWN, View, as_number, render};
 use crate::config::MqttSetup;
+use crate::control::ControlStatus;
 use crate::ledger::LedgerStatus;
 use crate::live::FlowMap;
 use crate::state::Snapshot;
@@ -42,6 +43,7 @@ pub struct Feeds {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
     pub strategy: StrategyHandle,
+    pub control: Option<watch::Receiver<ControlStatus>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,12 +169,14 @@ impl Publisher {
         let snapshot = feeds.snapshot.borrow().clone();
         let ledger = feeds.ledger.as_ref().map(|l| l.borrow().clone());
         let settings = feeds.strategy.settings.borrow().clone();
+        let control = feeds.control.as_ref().map(|c| c.borrow().clone());
         let live = self.flows.read(&snapshot);
         let view = View {
             snapshot: &snapshot,
             live: &live,
             ledger: ledger.as_deref(),
             settings: &settings,
+            control: control.as_ref(),
         };
         let now = Instant::now();
         let mut rendered: Vec<(String, String)> = Vec::new();
@@ -297,6 +301,7 @@ pub async fn run(
     let mut snapshot = feeds.snapshot.clone();
     let mut settings = feeds.strategy.settings.clone();
     let mut ledger = feeds.ledger.clone();
+    let mut control = feeds.control.clone();
     let far = || Instant::now() + Duration::from_secs(86_400);
     loop {
         tokio::select! {
@@ -357,6 +362,9 @@ pub async fn run(
             }
             Ok(()) = settings.changed() => p.states(&feeds, false),
             Ok(()) = async { match ledger.as_mut() { Some(l) => l.changed().await, None => std::future::pending().await } } => {
+                p.states(&feeds, false);
+            }
+            Ok(()) = async { match control.as_mut() { Some(c) => c.changed().await, None => std::future::pending().await } } => {
                 p.states(&feeds, false);
             }
             _ = tick.tick() => p.states(&feeds, false),

@@ -105,6 +105,8 @@ pub enum Source {
     DeviceDiagnostics(DeviceId),
     /// When the device last answered; changes with every poll.
     LastPoll(DeviceId),
+    /// JSON: decision, note, points (with their "why").
+    Control,
 }
 
 impl Source {
@@ -173,6 +175,8 @@ pub struct Inputs<'a> {
     pub series: Vec<Series>,
     pub bundles: Vec<BundleId>,
     pub euros: bool,
+    /// Whether nomhub acts (`[control]`): then it says why.
+    pub control: bool,
 }
 
 impl<'a> Inputs<'a> {
@@ -199,6 +203,7 @@ impl<'a> Inputs<'a> {
                 .map(|l| l.budgets.keys().copied().collect())
                 .unwrap_or_default(),
             euros: ledger.is_some_and(|l| l.tariffs.is_some()),
+            control: config.control.is_some(),
         }
     }
 }
@@ -518,6 +523,24 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
         b.commands
             .insert(format!("{topic}/set"), Target::Setting(s));
         b.add(&mut cmps, "hub", c, Some((topic, Source::Setting(s))));
+    }
+    if inputs.control {
+        // Why the heat pump has the settings it has, and the rules' notifications;
+        // the whole status (every point with its "why") as attributes.
+        let topic = t.hub("control");
+        for (key, name, field) in [
+            ("hot_water_decision", "Hot water decision", "decision"),
+            ("notification", "Notification", "note"),
+        ] {
+            let c = Cmp::new("sensor", key.into(), name)
+                .set(
+                    "value_template",
+                    json!(format!("{{{{ value_json.{field} }}}}")),
+                )
+                .set("json_attributes_topic", json!(topic))
+                .set("icon", json!("mdi:comment-question-outline"));
+            b.add(&mut cmps, "hub", c, Some((topic.clone(), Source::Control)));
+        }
     }
     let mut device = json!({
         "identifiers": [t.hub_object_id()],

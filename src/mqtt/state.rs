@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use super::discovery::{Format, Source};
+use crate::control::ControlStatus;
 use crate::ledger::{LedgerStatus, period::local_midnight};
 use crate::live::Live;
 use crate::model::{Value, WattHours};
@@ -22,6 +23,19 @@ pub struct View<'a> {
     pub live: &'a Live,
     pub ledger: Option<&'a LedgerStatus>,
     pub settings: &'a Settings,
+    pub control: Option<&'a ControlStatus>,
+}
+
+/// Home Assistant keeps at most this many characters of a state.
+const MAX_STATE: usize = 255;
+
+fn clip(s: &str) -> String {
+    if s.chars().count() <= MAX_STATE {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(MAX_STATE - 1).collect();
+    out.push('…');
+    out
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -142,6 +156,24 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
             Some(t) => iso(t.into()),
             None => UNKNOWN.to_owned(),
         },
+        Source::Control => {
+            let c = v.control?;
+            let points: Vec<_> = c
+                .points
+                .iter()
+                .map(|p| json!({"point": format!("{}.{}", p.device, p.point), "value": p.value, "by": p.by, "why": p.why}))
+                .collect();
+            let note = c.notes.back();
+            json!({
+                "decision": clip(&c.strategy),
+                "note": note.map_or_else(String::new, |(_, _, text)| clip(text)),
+                "note_by": note.map(|(_, rule, _)| rule),
+                "note_at": note.map(|(at, _, _)| iso(*at)),
+                "points": points,
+                "problem": c.problems.back().map(|(_, p)| p),
+            })
+            .to_string()
+        }
         Source::DeviceDiagnostics(id) => {
             let d = v.snapshot.devices.get(id);
             json!({
@@ -182,6 +214,7 @@ mod tests {
             live: &Live::default(),
             ledger: None,
             settings: &Settings::default(),
+            control: None,
         };
         render(
             &Source::Point {
@@ -224,6 +257,7 @@ mod tests {
             live: &Live::default(),
             ledger: None,
             settings: &Settings::default(),
+            control: None,
         };
         assert_eq!(render(&Source::Forecast, &v), None);
         assert_eq!(
@@ -231,5 +265,33 @@ mod tests {
             None
         );
         assert_eq!(render(&Source::Mode, &v).as_deref(), Some("smart"));
+        assert_eq!(render(&Source::Control, &v), None);
+    }
+
+    #[test]
+    fn control_texts_fit_a_home_assistant_state() {
+        let snap = Snapshot::default();
+        let mut status = ControlStatus {
+            strategy: "é".repeat(300),
+            ..ControlStatus::default()
+        };
+        status
+            .notes
+            .push_back((chrono::DateTime::UNIX_EPOCH, "tell".into(), "short".into()));
+        let v = View {
+            snapshot: &snap,
+            live: &Live::default(),
+            ledger: None,
+            settings: &Settings::default(),
+            control: Some(&status),
+        };
+        let j: serde_json::Value =
+            serde_json::from_str(&render(&Source::Control, &v).unwrap()).unwrap();
+        let decision = j["decision"].as_str().unwrap();
+        assert_eq!(decision.chars().count(), MAX_STATE);
+        assert!(decision.ends_with('…'));
+        assert_eq!(j["note"], "short");
+        assert_eq!(j["note_by"], "tell");
+        assert_eq!(j["note_at"], "1970-01-01T00:00:00Z");
     }
 }

@@ -122,6 +122,29 @@ pub enum Role {
     SgReady,
 }
 
+impl Role {
+    /// The name profiles, rules and the backtest use (`dhw_setpoint`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::AcPower => "ac_power",
+            Role::AcEnergy => "ac_energy",
+            Role::ImportEnergy => "import_energy",
+            Role::ExportEnergy => "export_energy",
+            Role::TankTemperature => "tank_temperature",
+            Role::DhwSetpoint => "dhw_setpoint",
+            Role::DhwMode => "dhw_mode",
+            Role::DhwBoost => "dhw_boost",
+            Role::OperatingMode => "operating_mode",
+            Role::OutdoorTemperature => "outdoor_temperature",
+            Role::FlowTemperature => "flow_temperature",
+            Role::RoomTemperature => "room_temperature",
+            Role::ElectricPower => "electric_power",
+            Role::ElectricEnergy => "electric_energy",
+            Role::SgReady => "sg_ready",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PointFile {

@@ -78,7 +78,7 @@ pub struct Rule {
 }
 
 /// A wish for a point's value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
     pub device: String,
     pub point: String,
@@ -161,6 +161,21 @@ impl RuleSet {
     /// The claims in force after the last tick.
     pub fn claims(&self) -> &[Claim] {
         &self.claims
+    }
+
+    /// Takes back timed claims saved before a restart: those of rules that still
+    /// exist, with the same priority, that have not run out at `now`. A `when`
+    /// rule's claims are not taken back: its condition decides again.
+    pub fn resume(&mut self, saved: Vec<Claim>, now: DateTime<Utc>) {
+        for c in saved {
+            let known = self
+                .rules
+                .iter()
+                .any(|r| r.name == c.by && r.priority == c.priority);
+            if known && c.until.is_some_and(|u| u > now) {
+                self.claims.push(c);
+            }
+        }
     }
 
     /// Checks every rule at `now`.

@@ -128,22 +128,30 @@ impl Expr {
             })
     }
 
-    /// The names this expression reads that have no value now.
-    fn unset<'f>(&self, facts: &'f Facts) -> Vec<&'f str> {
+    /// The names this expression reads that have no value now, device points
+    /// (`heat_pump.tank_temperature`) included.
+    fn unset(&self, facts: &Facts) -> Vec<String> {
         let ident = |c: char| c.is_alphanumeric() || c == '_';
-        facts
-            .vars
-            .iter()
-            .filter(|(_, v)| v.is_unit())
-            .map(|(k, _)| k.as_str())
-            .filter(|k| {
-                self.source.match_indices(k).any(|(i, _)| {
-                    let before = self.source[..i].chars().next_back();
-                    let after = self.source[i + k.len()..].chars().next();
-                    !before.is_some_and(|c| ident(c) || c == '.') && !after.is_some_and(ident)
-                })
+        let mut names = Vec::new();
+        for (k, v) in &facts.vars {
+            if v.is_unit() {
+                names.push(k.clone());
+            } else if let Some(map) = v.read_lock::<Map>() {
+                names.extend(
+                    map.iter()
+                        .filter(|(_, v)| v.is_unit())
+                        .map(|(p, _)| format!("{k}.{p}")),
+                );
+            }
+        }
+        names.retain(|k| {
+            self.source.match_indices(k.as_str()).any(|(i, _)| {
+                let before = self.source[..i].chars().next_back();
+                let after = self.source[i + k.len()..].chars().next();
+                !before.is_some_and(|c| ident(c) || c == '.') && !after.is_some_and(ident)
             })
-            .collect()
+        });
+        names
     }
 
     /// Evaluates; an expression that reads a name without a value fails, so a rule

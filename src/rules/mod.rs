@@ -57,10 +57,14 @@ impl Context {
                 continue;
             };
             for pt in &p.file.points {
-                points.insert(
-                    format!("{id}.{}", pt.key),
-                    pt.write.map(|w| w.bounds(pt.ty)),
-                );
+                let bounds = pt.write.map(|w| w.bounds(pt.ty));
+                // A point answers to its role too (`heat_pump.dhw_setpoint`), as in the backtest.
+                if let Some(r) = pt.role {
+                    points
+                        .entry(format!("{id}.{}", r.as_str()))
+                        .or_insert(bounds);
+                }
+                points.insert(format!("{id}.{}", pt.key), bounds);
             }
         }
         Self {

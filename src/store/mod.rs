@@ -9,6 +9,7 @@
 //! | `v1/q/{series}/{unix seconds, 12 digits}` | 15-minute bucket |
 //! | `v1/d/{series}/{YYYY-MM-DD}` | local day bucket |
 //! | `v1/base/{device}.{point}` | the last counter reading booked (JSON, with `version`) |
+//! | `v1/state/{name}` | a task's state to resume from after a restart (JSON): `control` |
 //! | `v1/user/{name}` | reserved for the dashboard's users |
 //! | `schema` | `1` |
 //!
@@ -329,6 +330,32 @@ impl Store {
             self.db.apply_batch(batch).map_err(Self::io("pruning"))?;
         }
         Ok(n)
+    }
+
+    /// A task's saved state (`v1/state/{name}`), if it saved one.
+    pub fn state<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        let key = format!("v1/state/{name}");
+        let Some(v) = self.db.get(&key).map_err(Self::io("reading a state"))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StoreError::Damaged {
+                key,
+                why: e.to_string(),
+            })
+    }
+
+    /// Replaces a task's saved state and flushes, so a crash right after keeps it.
+    pub fn set_state<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Damaged {
+            key: format!("v1/state/{name}"),
+            why: e.to_string(),
+        })?;
+        self.db
+            .insert(format!("v1/state/{name}"), bytes)
+            .map_err(Self::io("writing a state"))?;
+        self.flush()
     }
 
     /// Bytes the store takes on disk.

@@ -164,8 +164,10 @@ impl Smart {
     fn choose(&mut self, obs: &Observation) -> Decision {
         let slot = slot_of(obs.local);
         if self.day != Some(obs.local.date()) {
+            // Started after today's usual sunny hours (nomhub restarted in the
+            // evening): today's main charge is not made up from the grid.
+            self.main_done = self.day.is_none() && slot > self.plan().1;
             self.day = Some(obs.local.date());
-            self.main_done = false;
         }
         if obs.charging.is_none() {
             self.current = None;

@@ -58,8 +58,18 @@ pub async fn serve_fixture(f: &Fixture, cancel: &CancellationToken) -> SocketAdd
 
 /// The simulated dwelling, frozen (speed 0) unless `speed` says otherwise.
 pub async fn dwelling(speed: f64, cancel: &CancellationToken) -> SimHandle {
+    dwelling_at(speed, SimOptions::default().start, cancel).await
+}
+
+/// The simulated dwelling from `start` (simulated time).
+pub async fn dwelling_at(
+    speed: f64,
+    start: chrono::DateTime<chrono::Utc>,
+    cancel: &CancellationToken,
+) -> SimHandle {
     let opts = SimOptions {
         speed,
+        start,
         tick: Duration::from_millis(50),
         ..SimOptions::default()
     };

@@ -1,0 +1,330 @@
+//! The hot-water strategy in the daemon: the same [`Smart`] controller the backtest
+//! measures, fed once a quarter hour with the quarter's average flows, its decisions
+//! turned into priority-0 claims on the heat pump's capabilities (its profile's
+//! `dhw_setpoint`, and `dhw_mode` set to its `setpoint` state where the profile has
+//! one). Between charges the setpoint is the comfort temperature, so the heat pump's
+//! own thermostat stays the safety net. Without a current tank or grid reading it
+//! claims nothing: the heat pump is handed back to its own settings.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::clock::TZ;
+use crate::live::Live;
+use crate::profile::{ResolvedProfile, Role};
+use crate::rules::Claim;
+use crate::strategy::smart::{Smart, SmartParams};
+use crate::strategy::{Controller, Decision, Mode, Observation, Setting, Settings};
+
+/// The strategy's claims rank below every rule's.
+pub const PRIORITY: i32 = 0;
+/// A charge counts as done this close to its target, K.
+const DONE_MARGIN_K: f64 = 0.5;
+
+/// The heat pump's points the strategy acts through, found by role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatPump {
+    pub device: String,
+    pub setpoint: String,
+    /// The control-mode point and the raw value of its `setpoint` state.
+    pub mode: Option<(String, f64)>,
+    pub operating_mode: Option<String>,
+}
+
+impl HeatPump {
+    pub fn from_profile(device: &str, p: &ResolvedProfile) -> Option<Self> {
+        let setpoint = p.by_role(Role::DhwSetpoint).filter(|d| d.write.is_some())?;
+        let mode = p
+            .by_role(Role::DhwMode)
+            .filter(|d| d.write.is_some())
+            .and_then(|d| {
+                let raw = d.states.iter().find(|(_, name)| *name == "setpoint")?.0;
+                Some((d.key.to_string(), raw.parse().ok()?))
+            });
+        Some(Self {
+            device: device.to_owned(),
+            setpoint: setpoint.key.to_string(),
+            mode,
+            operating_mode: p.by_role(Role::OperatingMode).map(|d| d.key.to_string()),
+        })
+    }
+}
+
+/// Sums over the quarter hour under way.
+#[derive(Debug, Clone, Default)]
+struct Quarter {
+    slot: Option<NaiveDateTime>,
+    grid_w: f64,
+    pv_w: f64,
+    dhw_w: f64,
+    n: u32,
+}
+
+fn slot_start(t: DateTime<Utc>) -> NaiveDateTime {
+    let local = t.with_timezone(&TZ).naive_local();
+    let secs = local.and_utc().timestamp();
+    DateTime::from_timestamp(secs - secs.rem_euclid(900), 0).map_or(local, |d| d.naive_utc())
+}
+
+pub struct HotWater {
+    pub heat_pump: HeatPump,
+    smart: Smart,
+    quarter: Quarter,
+    /// The charge the strategy asked for, and its target.
+    charge: Option<f64>,
+    boost_seen: Option<DateTime<Utc>>,
+    claimed: Option<(f64, DateTime<Utc>)>,
+    reason: String,
+}
+
+impl HotWater {
+    pub fn new(heat_pump: HeatPump, params: SmartParams) -> Self {
+        Self {
+            heat_pump,
+            smart: Smart::new(params),
+            quarter: Quarter::default(),
+            charge: None,
+            boost_seen: None,
+            claimed: None,
+            reason: "starting".to_owned(),
+        }
+    }
+
+    /// Why the strategy wants what it wants, in a sentence.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Whether the strategy has a charge under way.
+    pub fn charging(&self) -> bool {
+        self.charge.is_some()
+    }
+
+    /// One tick: folds `live` into the quarter, decides at each quarter's end, and
+    /// returns the strategy's claims. `dhw_active` says whether the heat pump reports
+    /// heating hot water (`None` when its profile cannot tell).
+    pub fn step(
+        &mut self,
+        now: DateTime<Utc>,
+        live: &Live,
+        dhw_active: Option<bool>,
+        settings: &Settings,
+    ) -> Vec<Claim> {
+        let (Some(tank), Some(grid)) = (live.tank_temperature, live.grid_power) else {
+            self.charge = None;
+            self.claimed = None;
+            self.quarter = Quarter::default();
+            self.reason = format!(
+                "handed back to the heat pump's own settings: no current {}",
+                if live.tank_temperature.is_none() {
+                    "tank temperature"
+                } else {
+                    "grid reading"
+                }
+            );
+            return Vec::new();
+        };
+        let hp_w = live.heat_pump_power.map_or(0.0, |w| w.0);
+        let dhw_w = match dhw_active {
+            Some(true) => hp_w,
+            Some(false) => 0.0,
+            None if self.charge.is_some() => hp_w,
+            None => 0.0,
+        };
+        let solar = settings.get(Setting::SolarTarget);
+        let comfort = settings.get(Setting::ComfortTemperature);
+        if let Some(t) = self.charge
+            && tank.0 >= t - DONE_MARGIN_K
+        {
+            self.charge = None;
+        }
+        if settings.boost_requested.is_some() && settings.boost_requested != self.boost_seen {
+            self.boost_seen = settings.boost_requested;
+            self.charge = Some(solar);
+            self.reason = format!("boost now: one charge to {solar:.0} °C");
+        }
+        let slot = slot_start(now);
+        let q = &mut self.quarter;
+        if q.slot.is_some_and(|s| s != slot) || q.slot.is_none() {
+            let n = f64::from(q.n.max(1));
+            let obs = Observation {
+                at: now,
+                local: now.with_timezone(&TZ).naive_local(),
+                tank_c: tank.0,
+                outdoor_c: live.outdoor_temperature.map_or(10.0, |c| c.0),
+                grid_w: q.grid_w / n,
+                pv_w: q.pv_w / n,
+                dhw_w: q.dhw_w / n,
+                charging: self.charge,
+            };
+            *q = Quarter {
+                slot: Some(slot),
+                ..Quarter::default()
+            };
+            self.smart.params.solar_target_c = solar;
+            // The strategy learns in every mode, from what really happened.
+            let decision = self.smart.decide(&obs);
+            if settings.mode == Mode::Smart {
+                match decision {
+                    Decision::Start { target_c } => self.charge = Some(target_c),
+                    Decision::Stop => self.charge = None,
+                    Decision::Keep => {}
+                }
+                self.reason = self.smart.reason();
+            }
+        }
+        let q = &mut self.quarter;
+        q.grid_w += grid.0;
+        q.pv_w += live.pv_power.map_or(0.0, |w| w.0);
+        q.dhw_w += dhw_w;
+        q.n += 1;
+        let value = match settings.mode {
+            Mode::Off => {
+                self.charge = None;
+                self.claimed = None;
+                self.reason = "mode off: the heat pump follows its own settings".to_owned();
+                return Vec::new();
+            }
+            Mode::Boost => {
+                self.reason = format!("boost mode: keep the tank at {solar:.0} °C");
+                solar
+            }
+            Mode::Smart => match self.charge {
+                Some(t) => t,
+                None => {
+                    if self.reason.is_empty() || self.reason == "starting" {
+                        self.reason =
+                            format!("waiting: the heat pump keeps the tank above {comfort:.0} °C");
+                    }
+                    comfort
+                }
+            },
+        };
+        let since = match self.claimed {
+            Some((v, at)) if (v - value).abs() < 1e-9 => at,
+            _ => now,
+        };
+        self.claimed = Some((value, since));
+        let claim = |point: &str, value: f64| Claim {
+            device: self.heat_pump.device.clone(),
+            point: point.to_owned(),
+            value,
+            priority: PRIORITY,
+            by: "strategy".to_owned(),
+            because: self.reason.clone(),
+            since,
+            until: None,
+        };
+        let mut claims = vec![claim(&self.heat_pump.setpoint, value)];
+        if let Some((point, raw)) = &self.heat_pump.mode {
+            claims.push(claim(point, *raw));
+        }
+        claims
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Celsius, Watts};
+    use crate::profile::ProfileSet;
+
+    fn luxtronik() -> HeatPump {
+        let set = ProfileSet::embedded().unwrap();
+        let p = set
+            .get("alpha_innotec-luxtronik2")
+            .unwrap()
+            .resolve()
+            .unwrap();
+        HeatPump::from_profile("heat_pump", &p).unwrap()
+    }
+
+    fn live(tank: Option<f64>, grid: Option<f64>) -> Live {
+        Live {
+            tank_temperature: tank.map(Celsius),
+            grid_power: grid.map(Watts),
+            pv_power: Some(Watts(3000.0)),
+            ..Live::default()
+        }
+    }
+
+    /// 2025-06-15 06:00 Amsterdam, plus `min` minutes.
+    fn at(min: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_749_960_000 + min * 60, 0).unwrap()
+    }
+
+    #[test]
+    fn acts_through_the_profiles_roles() {
+        let hp = luxtronik();
+        assert_eq!(hp.setpoint, "hot_water_setpoint");
+        assert_eq!(hp.mode, Some(("hot_water_mode".to_owned(), 1.0)));
+        assert_eq!(hp.operating_mode.as_deref(), Some("operating_mode"));
+    }
+
+    #[test]
+    fn modes_and_the_hand_back() {
+        let mut s = HotWater::new(luxtronik(), SmartParams::default());
+        let mut settings = Settings::default();
+        let claims = s.step(
+            at(0),
+            &live(Some(50.0), Some(-2000.0)),
+            Some(false),
+            &settings,
+        );
+        // Smart, nothing learned yet: the comfort setpoint, the setpoint mode.
+        let values: Vec<_> = claims.iter().map(|c| (c.point.as_str(), c.value)).collect();
+        assert_eq!(
+            values,
+            [("hot_water_setpoint", 45.0), ("hot_water_mode", 1.0)]
+        );
+        assert!(
+            claims
+                .iter()
+                .all(|c| c.priority == PRIORITY && c.by == "strategy")
+        );
+
+        settings.mode = Mode::Boost;
+        let claims = s.step(
+            at(1),
+            &live(Some(50.0), Some(-2000.0)),
+            Some(false),
+            &settings,
+        );
+        assert_eq!(claims[0].value, 55.0);
+
+        // No grid reading: nothing claimed, and the reason says so.
+        let claims = s.step(at(2), &live(Some(50.0), None), Some(false), &settings);
+        assert!(claims.is_empty());
+        assert!(
+            s.reason().contains("no current grid reading"),
+            "{}",
+            s.reason()
+        );
+
+        settings.mode = Mode::Off;
+        assert!(
+            s.step(at(3), &live(Some(50.0), Some(0.0)), None, &settings)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn boost_now_charges_once_to_the_solar_target() {
+        let mut s = HotWater::new(luxtronik(), SmartParams::default());
+        let settings = Settings {
+            boost_requested: Some(at(0)),
+            ..Settings::default()
+        };
+        let claims = s.step(
+            at(0),
+            &live(Some(42.0), Some(500.0)),
+            Some(false),
+            &settings,
+        );
+        assert_eq!(claims[0].value, 55.0);
+        assert!(s.charging());
+        // Reached: back to the comfort setpoint, and the same press does not charge again.
+        let claims = s.step(at(5), &live(Some(54.8), Some(500.0)), Some(true), &settings);
+        assert_eq!(claims[0].value, 45.0);
+        assert!(!s.charging());
+    }
+}

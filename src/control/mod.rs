@@ -1,0 +1,436 @@
+//! nomhub acting on the dwelling (`[control]`): every tick the hot-water strategy
+//! and the `[[rule]]`s make their claims, the highest priority wins each point, and
+//! the [`Actuator`] writes the winners through `device::write` (writable points,
+//! within bounds, read back), at most once per point per `min_write_interval`.
+//! Points nobody claims any more, and every point at shutdown, get back the value
+//! they had before nomhub took them over. What is held, the timed claims and the
+//! strategy's settings are saved in the store, so a restart (or a crash) picks up
+//! where it left off.
+
+pub mod actuator;
+pub mod facts;
+pub mod hot_water;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use actuator::{Actuator, Held, Write, WriteKind};
+pub use facts::{DevicePoints, Seen};
+pub use hot_water::{HeatPump, HotWater};
+
+use crate::clock::Clock;
+use crate::config::{Config, ControlSetup};
+use crate::device::write_point;
+use crate::ledger::LedgerStatus;
+use crate::live::FlowMap;
+use crate::modbus::BusHandle;
+use crate::model::Value;
+use crate::profile::{PointDef, ResolvedProfile};
+use crate::rules::{Claim, RuleSet, resolve};
+use crate::state::Snapshot;
+use crate::store::Store;
+use crate::strategy::smart::SmartParams;
+use crate::strategy::{Change, Settings, StrategyHandle};
+
+/// The store record (`v1/state/control`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Saved {
+    pub actuator: Actuator,
+    /// Rules' claims with an end time.
+    pub claims: Vec<Claim>,
+    pub settings: Option<Settings>,
+}
+
+const RECORD: &str = "control";
+/// Notes and problems kept for the status.
+const KEEP: usize = 20;
+
+/// Reads what the control task saved, if anything (a damaged record is reported
+/// and ignored: nothing is restored from it).
+pub fn load(store: Option<&Store>) -> Saved {
+    match store.map(|s| s.state::<Saved>(RECORD)) {
+        Some(Ok(Some(saved))) => saved,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "Cannot read what control saved; starting afresh.");
+            Saved::default()
+        }
+        _ => Saved::default(),
+    }
+}
+
+/// One point's value and who set it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PointStatus {
+    pub device: String,
+    pub point: String,
+    pub value: f64,
+    pub by: String,
+    pub why: String,
+}
+
+/// What control is doing, for MQTT and the web.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ControlStatus {
+    /// The points nomhub sets, with their "why".
+    pub points: Vec<PointStatus>,
+    /// The hot-water strategy's own reason.
+    pub strategy: String,
+    /// Points held, with the values they get back.
+    pub held: BTreeMap<String, Held>,
+    /// The last notifications: (when, rule, text).
+    pub notes: VecDeque<(DateTime<Utc>, String, String)>,
+    /// The last problems: rules that could not be evaluated, writes that failed.
+    pub problems: VecDeque<(DateTime<Utc>, String)>,
+}
+
+impl ControlStatus {
+    fn push<T>(list: &mut VecDeque<T>, item: T) {
+        if list.len() == KEEP {
+            list.pop_front();
+        }
+        list.push_back(item);
+    }
+}
+
+/// A device nomhub may write to.
+struct Target {
+    unit: u8,
+    bus: BusHandle,
+    profile: Option<ResolvedProfile>,
+}
+
+/// A profile point by key, or by role name (`dhw_setpoint`), as rules may name it.
+fn point_def<'a>(p: &'a ResolvedProfile, name: &str) -> Option<&'a PointDef> {
+    p.point(name).or_else(|| {
+        p.points
+            .iter()
+            .find(|d| d.role.is_some_and(|r| r.as_str() == name))
+    })
+}
+
+/// A sample's value as the number written to the point (enumeration names back to
+/// their raw values).
+fn numeric(def: &PointDef, v: &Value) -> Option<f64> {
+    match v {
+        Value::Text(name) => def
+            .states
+            .iter()
+            .find(|(_, n)| *n == name)
+            .and_then(|(raw, _)| raw.parse().ok()),
+        other => other.as_f64(),
+    }
+}
+
+pub struct Inputs {
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
+    pub strategy: StrategyHandle,
+    pub buses: HashMap<String, BusHandle>,
+    pub store: Option<Store>,
+    pub saved: Saved,
+}
+
+pub struct Control {
+    setup: ControlSetup,
+    rules: RuleSet,
+    hot_water: Option<HotWater>,
+    actuator: Actuator,
+    targets: BTreeMap<String, Target>,
+    names: Vec<DevicePoints>,
+    flows: FlowMap,
+    inputs: Inputs,
+    seen: Option<Seen>,
+    last_saved: Vec<u8>,
+    logged: BTreeMap<String, String>,
+    status: ControlStatus,
+}
+
+impl Control {
+    pub fn new(config: &Config, setup: ControlSetup, mut inputs: Inputs, clock: &Clock) -> Self {
+        let mut targets = BTreeMap::new();
+        let mut names = Vec::new();
+        for d in &config.devices {
+            let id = d.id.get_ref().to_string();
+            let Some(p) = config.profiles.get(d.profile.get_ref()) else {
+                continue;
+            };
+            names.push(DevicePoints {
+                device: id.clone(),
+                points: p
+                    .file
+                    .points
+                    .iter()
+                    .map(|pt| (pt.key.to_string(), pt.role))
+                    .collect(),
+            });
+            let Some(bus) = inputs.buses.get(d.bus.get_ref()) else {
+                continue;
+            };
+            targets.insert(
+                id,
+                Target {
+                    unit: *d.unit.get_ref(),
+                    bus: bus.clone(),
+                    // SunSpec profiles need discovery first; nothing writes to them.
+                    profile: p.resolve().ok(),
+                },
+            );
+        }
+        let hot_water = setup.heat_pump.as_ref().and_then(|id| {
+            let p = targets.get(id.as_str())?.profile.as_ref()?;
+            let hp = HeatPump::from_profile(id.as_str(), p)?;
+            Some(HotWater::new(hp, SmartParams::default()))
+        });
+        let now = clock_now(clock);
+        let settlement = config
+            .ledger
+            .as_ref()
+            .map_or_else(crate::ledger::SettlementRule::default, |l| l.rule);
+        let mut rules = RuleSet::new(config.rules.clone(), settlement);
+        let saved = std::mem::take(&mut inputs.saved);
+        rules.resume(saved.claims, now);
+        if !saved.actuator.held().is_empty() {
+            tracing::info!(
+                points = ?saved.actuator.held().keys().collect::<Vec<_>>(),
+                "Resuming the points nomhub held before it stopped."
+            );
+        }
+        Self {
+            setup,
+            rules,
+            hot_water,
+            actuator: saved.actuator,
+            targets,
+            names,
+            flows: FlowMap::from_config(config),
+            inputs,
+            seen: None,
+            last_saved: Vec::new(),
+            logged: BTreeMap::new(),
+            status: ControlStatus::default(),
+        }
+    }
+
+    /// Runs until `cancel`, then hands every point back.
+    pub async fn run(
+        mut self,
+        clock: Clock,
+        status: watch::Sender<ControlStatus>,
+        cancel: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(self.setup.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            self.tick(&clock).await;
+            status.send_if_modified(|s| {
+                let changed = *s != self.status;
+                if changed {
+                    *s = self.status.clone();
+                }
+                changed
+            });
+        }
+        self.shutdown(&clock).await;
+        status.send_replace(self.status.clone());
+    }
+
+    /// One round: claims, resolution, writes.
+    pub async fn tick(&mut self, clock: &Clock) {
+        let now = clock_now(clock);
+        let snap = facts::fresh(
+            &self.inputs.snapshot.borrow(),
+            clock.now(),
+            self.setup.stale_after,
+        );
+        let settings = self.inputs.strategy.settings.borrow().clone();
+        let live = self.flows.read(&snap);
+        let mut claims: Vec<Claim> = Vec::new();
+        let mut charging = false;
+        if let Some(hw) = &mut self.hot_water {
+            let dhw_active = hw.heat_pump.operating_mode.as_ref().and_then(|p| {
+                match &snap.get(&hw.heat_pump.device, p)?.value {
+                    Ok(Value::Text(t)) => Some(t == "hot_water"),
+                    _ => None,
+                }
+            });
+            claims = hw.step(now, &live, dhw_active, &settings);
+            charging = hw.charging();
+            self.status.strategy = hw.reason().to_owned();
+        }
+        let seen = Seen {
+            online: snap
+                .devices
+                .iter()
+                .map(|(d, s)| (d.to_string(), s.online))
+                .collect(),
+            mode: Some(settings.mode),
+            charging,
+        };
+        let events = facts::events(self.seen.as_ref(), &seen);
+        self.seen = Some(seen);
+        let ledger = self.inputs.ledger.as_ref().map(|l| l.borrow().clone());
+        let facts = facts::facts(
+            &snap,
+            &self.flows,
+            &self.names,
+            ledger.as_deref(),
+            settings.mode,
+            charging,
+        );
+        let out = self.rules.tick(now, &facts, &events);
+        for (mode, rule) in out.modes {
+            if mode != settings.mode {
+                tracing::info!(
+                    rule,
+                    mode = mode.as_str(),
+                    "A rule sets the hot-water mode."
+                );
+                self.inputs
+                    .strategy
+                    .change(Change::Mode(mode), "rule")
+                    .await;
+            }
+        }
+        for (rule, text) in out.notes {
+            tracing::info!(rule, text, "Rule notification.");
+            ControlStatus::push(&mut self.status.notes, (now, rule, text));
+        }
+        let mut errors: BTreeMap<String, String> = BTreeMap::new();
+        for (rule, msg) in out.errors {
+            errors.insert(rule, msg);
+        }
+        for (rule, msg) in &errors {
+            if self.logged.get(rule) != Some(msg) {
+                tracing::warn!(problem = %msg, "Rule not applied.");
+                ControlStatus::push(&mut self.status.problems, (now, msg.clone()));
+            }
+        }
+        self.logged = errors;
+        claims.extend(self.rules.claims().iter().cloned());
+        // One name per point (a rule may use the role name) before they compete.
+        claims.retain_mut(|c| {
+            let key = self
+                .targets
+                .get(&c.device)
+                .and_then(|t| t.profile.as_ref())
+                .and_then(|p| point_def(p, &c.point))
+                .map(|d| d.key.to_string());
+            key.map(|k| c.point = k).is_some()
+        });
+        let winners = resolve(&claims);
+        let mut wanted = BTreeMap::new();
+        self.status.points.clear();
+        for ((device, point), w) in winners {
+            wanted.insert((device.clone(), point.clone()), w.claim.value);
+            self.status.points.push(PointStatus {
+                device,
+                point,
+                value: w.claim.value,
+                by: w.claim.by.clone(),
+                why: w.why(),
+            });
+        }
+        let targets = &self.targets;
+        let current = |(d, p): &(String, String)| {
+            let def = targets.get(d)?.profile.as_ref()?.point(p)?;
+            numeric(def, snap.get(d, p)?.value.as_ref().ok()?)
+        };
+        let writes = self
+            .actuator
+            .plan(&wanted, current, now, self.setup.min_write_interval);
+        // The originals are on disk before the first write changes anything.
+        self.save(&settings);
+        for w in &writes {
+            let ok = self.write(w, now).await;
+            self.actuator.done(w, ok, now);
+        }
+        self.status.held = self.actuator.held().clone();
+        self.save(&settings);
+    }
+
+    async fn write(&mut self, w: &Write, now: DateTime<Utc>) -> bool {
+        let Some(t) = self.targets.get(&w.device) else {
+            return false;
+        };
+        let Some(def) = t.profile.as_ref().and_then(|p| p.point(&w.point)) else {
+            return false;
+        };
+        match write_point(&t.bus, t.unit, def, w.value).await {
+            Ok(()) => {
+                // `write_point` logs the register and value.
+                tracing::debug!(device = w.device, point = w.point, kind = ?w.kind, "Control wrote a point.");
+                true
+            }
+            Err(e) => {
+                let msg = format!("{}: {e}", w.device);
+                tracing::warn!(problem = %msg, "Control could not write.");
+                ControlStatus::push(&mut self.status.problems, (now, msg));
+                false
+            }
+        }
+    }
+
+    /// Saves the record when it differs from the last one saved.
+    fn save(&mut self, settings: &Settings) {
+        let Some(store) = &self.inputs.store else {
+            return;
+        };
+        let saved = Saved {
+            actuator: self.actuator.clone(),
+            claims: self
+                .rules
+                .claims()
+                .iter()
+                .filter(|c| c.until.is_some())
+                .cloned()
+                .collect(),
+            settings: Some(settings.clone()),
+        };
+        let Ok(bytes) = serde_json::to_vec(&saved) else {
+            return;
+        };
+        if bytes == self.last_saved {
+            return;
+        }
+        match store.set_state(RECORD, &saved) {
+            Ok(()) => self.last_saved = bytes,
+            Err(e) => tracing::error!(error = %e, "Cannot save what control holds."),
+        }
+    }
+
+    /// Every held point back to its original; what could not be restored stays
+    /// saved, to be restored at the next start.
+    pub async fn shutdown(&mut self, clock: &Clock) {
+        let now = clock_now(clock);
+        for w in self.actuator.restore_all() {
+            let ok = self.write(&w, now).await;
+            self.actuator.done(&w, ok, now);
+        }
+        let left = self.actuator.held().len();
+        if left == 0 {
+            tracing::info!("Control handed every point back.");
+        } else {
+            tracing::error!(
+                points = left,
+                "Control could not hand every point back; it will at the next start."
+            );
+        }
+        self.status.held = self.actuator.held().clone();
+        self.status.points.clear();
+        let settings = self.inputs.strategy.settings.borrow().clone();
+        self.save(&settings);
+    }
+}
+
+fn clock_now(clock: &Clock) -> DateTime<Utc> {
+    clock.now().into()
+}

@@ -1,0 +1,342 @@
+//! nomhub acting on the simulated dwelling: the strategy and a rule write the
+//! Luxtronik's hot-water registers within bounds, hand them back when the data goes
+//! stale and at shutdown, and a restart after SIGKILL restores the values from
+//! before nomhub took over (not the ones it left behind).
+
+#![allow(clippy::unwrap_used)] // test helpers may panic
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::TimeZone;
+use nomhub::app;
+use nomhub::modbus::RegisterKind;
+use nomhub::sim::{Bank, Fault, SimHandle, UNIT_GRID_METER, UNIT_HEAT_PUMP};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const MODE: u16 = 10005;
+const SETPOINT: u16 = 10006;
+/// The SHI's defaults: no influence, 40.0 °C.
+const FACTORY: (u16, u16) = (0, 400);
+
+/// A rule that wants 60 °C while the dwelling exports, by the setpoint's role name.
+const SURPLUS_RULE: &str = r#"
+[[rule]]
+name = "surplus"
+when = "grid_power < -500.0"
+then = [{ set = "heat_pump.dhw_setpoint", value = 60 }]
+"#;
+
+fn registers(bank: &Bank) -> (u16, u16) {
+    let units = bank.lock();
+    let hp = &units[&UNIT_HEAT_PUMP];
+    (
+        hp.get(RegisterKind::Holding, MODE).unwrap(),
+        hp.get(RegisterKind::Holding, SETPOINT).unwrap(),
+    )
+}
+
+async fn registers_become(bank: &Bank, want: (u16, u16), what: &str) {
+    support::eventually(20, what, || {
+        let got = registers(bank);
+        async move { (got == want).then_some(()) }
+    })
+    .await;
+}
+
+/// A sunny June noon, frozen: PV well above the home's use, the grid exporting.
+async fn sunny_noon(cancel: &CancellationToken) -> SimHandle {
+    let noon = chrono_tz::Europe::Amsterdam
+        .with_ymd_and_hms(2026, 6, 21, 12, 0, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    support::dwelling_at(0.0, noon, cancel).await
+}
+
+/// The demo config against `sim`, with quick control for a test, and `extra`.
+fn config_text(sim: &SimHandle, store: &std::path::Path, extra: &str) -> String {
+    let text = nomhub::config::demo_text(sim.addr.port(), store)
+        .replace("poll = \"2s\"", "poll = \"200ms\"")
+        .replace(
+            "[control]\n",
+            "[control]\ntick = \"200ms\"\nmin_write_interval = \"500ms\"\nstale_after = \"3s\"\n",
+        );
+    format!("{text}\n{extra}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn surplus_writes_the_setpoint_within_bounds_stale_data_and_shutdown_hand_it_back() {
+    // The dwelling outlives nomhub, as a real one does.
+    let (cancel, sim_cancel) = (CancellationToken::new(), CancellationToken::new());
+    let sim = sunny_noon(&sim_cancel).await;
+    assert_eq!(registers(&sim.bank), FACTORY);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = nomhub::config::parse(
+        "nomhub.toml",
+        &config_text(&sim, &dir.path().join("store"), SURPLUS_RULE),
+    )
+    .unwrap();
+    let tasks = TaskTracker::new();
+    let ledger = app::open_ledger(&cfg).unwrap();
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel);
+    let status = app.control.clone().unwrap();
+
+    // The rule (priority 10) beats the strategy's comfort setpoint (priority 0);
+    // the strategy puts the SHI in setpoint mode.
+    registers_become(&sim.bank, (1, 600), "setpoint mode at 60.0 °C").await;
+    let s = support::eventually(5, "the status shows the rule", || {
+        let s = status.borrow().clone();
+        async move {
+            s.points
+                .iter()
+                .any(|p| p.point == "hot_water_setpoint" && p.why.contains("overrules"))
+                .then_some(s)
+        }
+    })
+    .await;
+    let setpoint = s
+        .points
+        .iter()
+        .find(|p| p.point == "hot_water_setpoint")
+        .unwrap();
+    assert_eq!(setpoint.by, "surplus");
+    assert!(
+        setpoint.why.contains("`grid_power < -500.0` held")
+            && setpoint
+                .why
+                .contains("overrules strategy (priority 0) who wanted"),
+        "{}",
+        setpoint.why
+    );
+    assert_eq!(s.held["heat_pump.hot_water_setpoint"].original, 40.0);
+    assert_eq!(s.held["heat_pump.hot_water_mode"].original, 0.0);
+
+    // The grid meter goes silent: no grid reading, so the rule cannot tell and the
+    // strategy hands back; the SHI gets its own settings again.
+    sim.bank.set_fault(UNIT_GRID_METER, Some(Fault::Silent));
+    registers_become(&sim.bank, FACTORY, "handed back without a grid reading").await;
+    let s = support::eventually(5, "the status shows the hand-back", || {
+        let s = status.borrow().clone();
+        async move { s.held.is_empty().then_some(s) }
+    })
+    .await;
+    // (A silent unit slows the shared bus, so the tank reading may be late too.)
+    assert!(
+        s.strategy
+            .starts_with("handed back to the heat pump's own settings: no current"),
+        "{}",
+        s.strategy
+    );
+    assert!(
+        s.problems
+            .iter()
+            .any(|(_, p)| p.contains("rule `surplus`")
+                && p.contains("grid_power has no current value")),
+        "{:?}",
+        s.problems
+    );
+
+    // The meter is back: so is the rule.
+    sim.bank.set_fault(UNIT_GRID_METER, None);
+    registers_become(&sim.bank, (1, 600), "taken over again").await;
+
+    // Shutdown hands everything back before the bus closes.
+    cancel.cancel();
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(15), tasks.wait())
+        .await
+        .unwrap();
+    assert_eq!(registers(&sim.bank), FACTORY);
+    assert!(status.borrow().held.is_empty());
+    sim_cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_computed_value_outside_the_profiles_bounds_is_never_written() {
+    let cancel = CancellationToken::new();
+    let sim = sunny_noon(&cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    // -grid_power / 10 is about 346 °C at this noon: far above the profile's 65.
+    let rule = r#"
+[[rule]]
+name = "runaway"
+when = "grid_power < -500.0"
+then = [{ set = "heat_pump.dhw_setpoint", value = "-grid_power / 10.0" }]
+"#;
+    let cfg = nomhub::config::parse(
+        "nomhub.toml",
+        &config_text(&sim, &dir.path().join("store"), rule),
+    )
+    .unwrap();
+    let tasks = TaskTracker::new();
+    let app = app::start(
+        &cfg,
+        app::open_ledger(&cfg).unwrap(),
+        &nomhub::clock::Clock::System,
+        &tasks,
+        &cancel,
+    );
+    let status = app.control.clone().unwrap();
+    let s = support::eventually(20, "the rule's value refused", || {
+        let s = status.borrow().clone();
+        async move {
+            let refused = s
+                .problems
+                .iter()
+                .any(|(_, p)| p.contains("rule `runaway`") && p.contains("outside 30..=65"));
+            let strategy = s.points.iter().any(|p| p.point == "hot_water_setpoint");
+            (refused && strategy).then_some(s)
+        }
+    })
+    .await;
+    // The strategy's setpoint is what the heat pump gets.
+    let wanted = s
+        .points
+        .iter()
+        .find(|p| p.point == "hot_water_setpoint")
+        .unwrap();
+    assert_eq!(wanted.by, "strategy");
+    assert!((30.0..=65.0).contains(&wanted.value));
+    let raw = (wanted.value * 10.0).round() as u16;
+    registers_become(&sim.bank, (1, raw), "the strategy's setpoint").await;
+    cancel.cancel();
+}
+
+fn start(config: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_nomhub"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "nomhub run failed:\n{log}");
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_a_restart_gives_back_the_values_from_before_nomhub() {
+    let cancel = CancellationToken::new();
+    let sim = sunny_noon(&cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nomhub.toml");
+    let store = dir.path().join("store");
+    std::fs::write(&path, config_text(&sim, &store, SURPLUS_RULE)).unwrap();
+
+    let mut first = start(&path);
+    registers_become(&sim.bank, (1, 600), "the first run takes over").await;
+    first.kill().unwrap(); // SIGKILL: no hand-back
+    first.wait().unwrap();
+    assert_eq!(registers(&sim.bank), (1, 600), "left as nomhub set them");
+
+    // The second run cannot act (no grid reading): it must hand back what the
+    // first run took over, to the values from before it, which it only knows
+    // from the store.
+    sim.bank.set_fault(UNIT_GRID_METER, Some(Fault::Silent));
+    let second = start(&path);
+    registers_become(&sim.bank, FACTORY, "restored after the restart").await;
+    let log = sigterm(second);
+    assert!(log.contains("Resuming the points nomhub held"), "{log}");
+
+    // A clean stop hands back too: a third run takes over, SIGTERM, factory values.
+    sim.bank.set_fault(UNIT_GRID_METER, None);
+    let third = start(&path);
+    registers_become(&sim.bank, (1, 600), "the third run takes over").await;
+    let log = sigterm(third);
+    assert!(log.contains("Control handed every point back"), "{log}");
+    assert_eq!(registers(&sim.bank), FACTORY);
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_assistant_hears_why_and_the_rules_notes() {
+    use support::mqtt::{Broker, Recorder};
+    let broker = Broker::start();
+    let recorder = Recorder::connect(broker.port, &["nomhub/#", "homeassistant/#"]).await;
+    let (cancel, sim_cancel) = (CancellationToken::new(), CancellationToken::new());
+    let sim = sunny_noon(&sim_cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = format!(
+        r#"{SURPLUS_RULE}
+[[rule]]
+name = "tell"
+when = "grid_power < -500.0"
+then = [{{ notify = "exporting ${{-grid_power}} W" }}]
+
+[mqtt]
+host = "127.0.0.1"
+port = {}
+"#,
+        broker.port
+    );
+    let cfg = nomhub::config::parse(
+        "nomhub.toml",
+        &config_text(&sim, &dir.path().join("store"), &rules),
+    )
+    .unwrap();
+    let tasks = TaskTracker::new();
+    let _app = app::start(
+        &cfg,
+        app::open_ledger(&cfg).unwrap(),
+        &nomhub::clock::Clock::System,
+        &tasks,
+        &cancel,
+    );
+
+    let hub = recorder
+        .wait(10, "homeassistant/device/nomhub_hub/config", |_| true)
+        .await
+        .json();
+    let decision = &hub["components"]["hot_water_decision"];
+    assert_eq!(decision["state_topic"], "nomhub/hub/control");
+    assert_eq!(decision["json_attributes_topic"], "nomhub/hub/control");
+
+    let msg = recorder
+        .wait(20, "nomhub/hub/control", |m| {
+            let j = m.json();
+            j["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("exporting "))
+                && j["points"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["by"] == "surplus"))
+        })
+        .await
+        .json();
+    assert_eq!(msg["note_by"], "tell");
+    let setpoint = msg["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["point"] == "heat_pump.hot_water_setpoint")
+        .unwrap();
+    assert_eq!(setpoint["value"], 60.0);
+    assert!(
+        setpoint["why"]
+            .as_str()
+            .unwrap()
+            .contains("by surplus (priority 10)"),
+        "{setpoint}"
+    );
+    assert!(!msg["decision"].as_str().unwrap().is_empty());
+    cancel.cancel();
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(15), tasks.wait())
+        .await
+        .unwrap();
+    assert_eq!(registers(&sim.bank), FACTORY);
+    sim_cancel.cancel();
+}
