@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::TimeZone;
@@ -67,6 +66,30 @@ fn config_text(sim: &SimHandle, store: &std::path::Path, extra: &str) -> String 
     format!("{text}\n{extra}")
 }
 
+/// nomhub in-process on the config of [`config_text`].
+fn start_app(
+    sim: &SimHandle,
+    store: &std::path::Path,
+    extra: &str,
+    cancel: &CancellationToken,
+) -> (app::App, TaskTracker) {
+    let cfg = nomhub::config::parse("nomhub.toml", &config_text(sim, store, extra)).unwrap();
+    let tasks = TaskTracker::new();
+    let ledger = app::open_ledger(&cfg).unwrap();
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel);
+    (app, tasks)
+}
+
+/// Stops the in-process nomhub; the heat pump must have its own values back.
+async fn stop_and_expect_factory(cancel: &CancellationToken, tasks: TaskTracker, bank: &Bank) {
+    cancel.cancel();
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(15), tasks.wait())
+        .await
+        .unwrap();
+    assert_eq!(registers(bank), FACTORY);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn surplus_writes_the_setpoint_within_bounds_stale_data_and_shutdown_hand_it_back() {
     // The dwelling outlives nomhub, as a real one does.
@@ -74,14 +97,7 @@ async fn surplus_writes_the_setpoint_within_bounds_stale_data_and_shutdown_hand_
     let sim = sunny_noon(&sim_cancel).await;
     assert_eq!(registers(&sim.bank), FACTORY);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = nomhub::config::parse(
-        "nomhub.toml",
-        &config_text(&sim, &dir.path().join("store"), SURPLUS_RULE),
-    )
-    .unwrap();
-    let tasks = TaskTracker::new();
-    let ledger = app::open_ledger(&cfg).unwrap();
-    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel);
+    let (app, tasks) = start_app(&sim, &dir.path().join("store"), SURPLUS_RULE, &cancel);
     let status = app.control.clone().unwrap();
 
     // The rule (priority 10) beats the strategy's comfort setpoint (priority 0);
@@ -144,12 +160,7 @@ async fn surplus_writes_the_setpoint_within_bounds_stale_data_and_shutdown_hand_
     registers_become(&sim.bank, (1, 600), "taken over again").await;
 
     // Shutdown hands everything back before the bus closes.
-    cancel.cancel();
-    tasks.close();
-    tokio::time::timeout(Duration::from_secs(15), tasks.wait())
-        .await
-        .unwrap();
-    assert_eq!(registers(&sim.bank), FACTORY);
+    stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
     assert!(status.borrow().held.is_empty());
     sim_cancel.cancel();
 }
@@ -166,19 +177,7 @@ name = "runaway"
 when = "grid_power < -500.0"
 then = [{ set = "heat_pump.dhw_setpoint", value = "-grid_power / 10.0" }]
 "#;
-    let cfg = nomhub::config::parse(
-        "nomhub.toml",
-        &config_text(&sim, &dir.path().join("store"), rule),
-    )
-    .unwrap();
-    let tasks = TaskTracker::new();
-    let app = app::start(
-        &cfg,
-        app::open_ledger(&cfg).unwrap(),
-        &nomhub::clock::Clock::System,
-        &tasks,
-        &cancel,
-    );
+    let (app, _tasks) = start_app(&sim, &dir.path().join("store"), rule, &cancel);
     let status = app.control.clone().unwrap();
     let s = support::eventually(20, "the rule's value refused", || {
         let s = status.borrow().clone();
@@ -205,28 +204,6 @@ then = [{ set = "heat_pump.dhw_setpoint", value = "-grid_power / 10.0" }]
     cancel.cancel();
 }
 
-fn start(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_nomhub"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn sigterm(child: Child) -> String {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "nomhub run failed:\n{log}");
-    log
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigkill_a_restart_gives_back_the_values_from_before_nomhub() {
     let cancel = CancellationToken::new();
@@ -236,7 +213,7 @@ async fn after_sigkill_a_restart_gives_back_the_values_from_before_nomhub() {
     let store = dir.path().join("store");
     std::fs::write(&path, config_text(&sim, &store, SURPLUS_RULE)).unwrap();
 
-    let mut first = start(&path);
+    let mut first = support::daemon(&path);
     registers_become(&sim.bank, (1, 600), "the first run takes over").await;
     first.kill().unwrap(); // SIGKILL: no hand-back
     first.wait().unwrap();
@@ -246,16 +223,16 @@ async fn after_sigkill_a_restart_gives_back_the_values_from_before_nomhub() {
     // first run took over, to the values from before it, which it only knows
     // from the store.
     sim.bank.set_fault(UNIT_GRID_METER, Some(Fault::Silent));
-    let second = start(&path);
+    let second = support::daemon(&path);
     registers_become(&sim.bank, FACTORY, "restored after the restart").await;
-    let log = sigterm(second);
+    let log = support::sigterm(second);
     assert!(log.contains("Resuming the points nomhub held"), "{log}");
 
     // A clean stop hands back too: a third run takes over, SIGTERM, factory values.
     sim.bank.set_fault(UNIT_GRID_METER, None);
-    let third = start(&path);
+    let third = support::daemon(&path);
     registers_become(&sim.bank, (1, 600), "the third run takes over").await;
-    let log = sigterm(third);
+    let log = support::sigterm(third);
     assert!(log.contains("Control handed every point back"), "{log}");
     assert_eq!(registers(&sim.bank), FACTORY);
     cancel.cancel();
@@ -282,19 +259,7 @@ port = {}
 "#,
         broker.port
     );
-    let cfg = nomhub::config::parse(
-        "nomhub.toml",
-        &config_text(&sim, &dir.path().join("store"), &rules),
-    )
-    .unwrap();
-    let tasks = TaskTracker::new();
-    let _app = app::start(
-        &cfg,
-        app::open_ledger(&cfg).unwrap(),
-        &nomhub::clock::Clock::System,
-        &tasks,
-        &cancel,
-    );
+    let (_app, tasks) = start_app(&sim, &dir.path().join("store"), &rules, &cancel);
 
     let hub = recorder
         .wait(10, "homeassistant/device/nomhub_hub/config", |_| true)
@@ -332,11 +297,6 @@ port = {}
         "{setpoint}"
     );
     assert!(!msg["decision"].as_str().unwrap().is_empty());
-    cancel.cancel();
-    tasks.close();
-    tokio::time::timeout(Duration::from_secs(15), tasks.wait())
-        .await
-        .unwrap();
-    assert_eq!(registers(&sim.bank), FACTORY);
+    stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
     sim_cancel.cancel();
 }

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use nomhub::config::LedgerSetup;
@@ -103,16 +102,6 @@ async fn meters(
     out
 }
 
-fn start(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_nomhub"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_any_moment_loses_no_energy_and_counts_none_twice() {
     let cancel = CancellationToken::new();
@@ -130,7 +119,7 @@ async fn kill_9_at_any_moment_loses_no_energy_and_counts_none_twice() {
     assert_eq!(before.len(), 5, "{before:?}");
 
     // The first run books the first readings (the baselines) while the dwelling is frozen.
-    let mut first = start(&path);
+    let mut first = support::daemon(&path);
     tokio::time::sleep(Duration::from_secs(3)).await;
     first.kill().unwrap();
     first.wait().unwrap();
@@ -138,7 +127,7 @@ async fn kill_9_at_any_moment_loses_no_energy_and_counts_none_twice() {
 
     let mut rng = fastrand::Rng::with_seed(9);
     for _ in 0..6 {
-        let mut child = start(&path);
+        let mut child = support::daemon(&path);
         tokio::time::sleep(Duration::from_millis(700 + rng.u64(0..2500))).await;
         child.kill().unwrap(); // SIGKILL: no flush, no goodbye
         child.wait().unwrap();
@@ -147,16 +136,9 @@ async fn kill_9_at_any_moment_loses_no_energy_and_counts_none_twice() {
 
     sim.bank.set_paused(true);
     let after = meters(&setup, &cfg, sim.addr).await;
-    let last = start(&path);
+    let last = support::daemon(&path);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &last.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = last.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "nomhub run failed:\n{log}");
+    let log = support::sigterm(last);
     assert!(log.contains("Ledger committed and flushed"), "{log}");
 
     let ledger = Ledger::open(setup.clone()).unwrap();

@@ -114,6 +114,34 @@ pub fn nomhub_ok(args: &[&str]) -> std::process::Output {
     out
 }
 
+/// Starts `nomhub run --config CONFIG` in the background, its log piped.
+pub fn daemon(config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nomhub"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Stops a [`daemon`] with SIGTERM; it must exit cleanly. Returns its log.
+pub fn sigterm(child: std::process::Child) -> String {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "nomhub run failed:
+{log}"
+    );
+    log
+}
+
 /// Runs the nomhub binary, which must succeed, and parses its standard output as JSON.
 pub fn nomhub_json_sync(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&nomhub_ok(args).stdout).unwrap()
