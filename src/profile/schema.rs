@@ -302,3 +302,32 @@ impl ResolvedProfile {
         self.points.iter().find(|p| p.role == Some(role))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn role_names_are_the_names_profiles_use() {
+        for name in [
+            "ac_power",
+            "ac_energy",
+            "import_energy",
+            "export_energy",
+            "tank_temperature",
+            "dhw_setpoint",
+            "dhw_mode",
+            "dhw_boost",
+            "operating_mode",
+            "outdoor_temperature",
+            "flow_temperature",
+            "room_temperature",
+            "electric_power",
+            "electric_energy",
+            "sg_ready",
+        ] {
+            let role: Role = serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(role.as_str(), name);
+        }
+    }
+}
