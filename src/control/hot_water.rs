@@ -85,7 +85,7 @@ impl HotWater {
             charge: None,
             boost_seen: None,
             claimed: None,
-            reason: "starting".to_owned(),
+            reason: String::new(),
         }
     }
 
@@ -144,7 +144,7 @@ impl HotWater {
         }
         let slot = slot_start(now);
         let q = &mut self.quarter;
-        if q.slot.is_some_and(|s| s != slot) || q.slot.is_none() {
+        if q.slot != Some(slot) {
             let n = f64::from(q.n.max(1));
             let obs = Observation {
                 at: now,
@@ -191,7 +191,7 @@ impl HotWater {
             Mode::Smart => match self.charge {
                 Some(t) => t,
                 None => {
-                    if self.reason.is_empty() || self.reason == "starting" {
+                    if self.reason.is_empty() {
                         self.reason =
                             format!("waiting: the heat pump keeps the tank above {comfort:.0} °C");
                     }
