@@ -16,6 +16,8 @@ const LEARN: f64 = 0.1;
 /// A sensor this much below the estimate means water was drawn (smaller gaps are
 /// the estimate's own drift, and a well-mixed zone hides draws anyway).
 const DRAW_SEEN_K: f64 = 1.5;
+/// Draws the sensor cannot see coming (it sits in cold water) count this many times.
+const BLIND_SAFETY: f64 = 2.0;
 /// A sensor this close to mains temperature sits in cold water.
 const COLD_SATURATED_K: f64 = 8.0;
 
@@ -55,11 +57,15 @@ impl Observer {
 
     /// Usable heat (water at or above the use minimum) the tank probably holds, kWh.
     pub fn usable_kwh(&self) -> f64 {
-        // A sensor in cold water cannot tell how far the cold has risen above it.
-        if self.sensor_c < self.est.params.t_cold_c + COLD_SATURATED_K {
-            return 0.0;
-        }
-        (self.est.usable_kwh() - self.unseen_kwh).max(0.0)
+        // Water is warmer above the sensor than at it: what the sensor sees is there.
+        let p = &self.est.params;
+        let floor = if self.sensor_c >= p.t_min_use_c {
+            let above = (p.n_nodes - p.sensor_node) as f64 / p.n_nodes as f64;
+            p.full_charge_kwh(self.sensor_c) * above
+        } else {
+            0.0
+        };
+        (self.est.usable_kwh() - self.unseen_kwh).max(floor)
     }
 
     /// Brings the estimate up to the start of this step: `hours` since the last one,
@@ -92,7 +98,18 @@ impl Observer {
             }
         }
         self.sensor_c = sensor_c;
-        let informative = sensor_c < self.est.top() - 2.0;
+        if sensor_c < self.est.params.t_cold_c + COLD_SATURATED_K
+            && self.est.sensor() > sensor_c + DRAW_SEEN_K
+        {
+            // A sensor in cold water cannot tell how far the cold has risen above it:
+            // assume it reached the top. A charge then builds the estimate up from
+            // nothing, as it builds the real hot water up from the top.
+            for x in &mut self.est.t {
+                *x = x.min(sensor_c);
+            }
+        }
+        let cold = sensor_c < self.est.params.t_cold_c + COLD_SATURATED_K;
+        let informative = sensor_c < self.est.top() - 2.0 && !cold;
         let mut drawn = 0.0;
         if self.est.sensor() > sensor_c + DRAW_SEEN_K {
             drawn = self.infer_draw(sensor_c);
@@ -107,7 +124,10 @@ impl Observer {
         if informative || drawn > 0.0 {
             self.unseen_kwh = 0.0;
         } else {
-            self.unseen_kwh += self.pattern[slot];
+            // A sensor in cold water will not see the hot water run out: count the
+            // usual draws twice over.
+            let blind = if cold { BLIND_SAFETY } else { 1.0 };
+            self.unseen_kwh += self.pattern[slot] * blind;
         }
         self.today[slot] += drawn;
         self.seen_slots[slot] = true;

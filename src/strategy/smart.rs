@@ -1,40 +1,58 @@
-//! The smart hot-water strategy (docs/strategy.md): one main charge a day in the
-//! usual sunny hours, placed late enough that the tank is full going into the
-//! evening, and bridge charges only when the hot water the tank probably holds will
-//! not last until the next main charge.
+//! The smart hot-water strategy (docs/strategy.md). At every step it looks a day
+//! ahead with what it has learned, and charges the tank
 //!
-//! It learns two things from the dwelling's own history: the PV surplus per quarter
-//! hour of the day (from the grid meter and its own consumption) and the household's
-//! draw pattern (from the tank sensor, through [`Observer`]).
+//! - with the sun whenever the surplus carries most of a charge and the tank has room
+//!   (and the day's starts allow it), to the heat pump's maximum when the sun pays
+//!   for all of it;
+//! - at the sunniest moment the forecast offers before the tank would run low, when
+//!   the sun alone does not fill it (winter);
+//! - from the grid only at the last moment comfort allows, and only as much as is
+//!   needed until the sun is expected back (less still when the bundle is tight);
+//! - to the legionella temperature once a week, in a window and with the sun if it
+//!   comes.
+//!
+//! It learns from the dwelling's own history: the PV surplus per quarter hour of the
+//! day (from the grid meter and its own consumption), scaled by how today compares
+//! so far, and the household's draw pattern (from the tank sensor, through
+//! [`Observer`]).
 
-use chrono::{NaiveDate, NaiveDateTime, Timelike};
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 use super::controller::{Controller, Decision, Observation};
 use super::heat_pump::HeatPumpParams;
 use super::observer::{Observer, SLOTS};
 use super::tank::TankParams;
+use crate::clock::TZ;
 
-/// A slot is "sunny" when its usual surplus carries this share of a charge.
-const SUNNY_SHARE: f64 = 0.8;
-/// The main charge starts at most this many slots before the usual sunny hours end.
-const MAIN_LEAD_SLOTS: usize = 14;
-/// Without sunny hours: start near the usual peak when the surplus reaches this share of it.
-const PEAK_SHARE: f64 = 0.7;
-/// Without sunny hours: the latest start, in slots after the usual peak.
-const PEAK_LATEST_SLOTS: usize = 4;
-/// How long a main charge usually takes, slots.
-const MAIN_SLOTS: usize = 6;
-/// Draws expected before the next main charge are multiplied by this …
-const DRAW_SAFETY: f64 = 1.5;
-/// … and this reserve is kept for the thermocline, kWh.
-const RESERVE_KWH: f64 = 1.0;
-/// A bridge runs until the tank holds this much more than needed, kWh.
-const BRIDGE_MARGIN_KWH: f64 = 1.0;
-/// No bridge for less than this much room in the tank, kWh (no short cycling).
-const MIN_ROOM_KWH: f64 = 2.0;
-/// With this share of a charge in surplus, the main charge goes to the heat pump's
-/// maximum: heat the sun pays for that saves a grid bridge next morning.
-const BOOST_SHARE: f64 = 1.5;
+/// Steps per hour.
+const SLOTS_PER_HOUR: f64 = 4.0;
+/// How far ahead the strategy plans, slots.
+const HORIZON: usize = SLOTS + SLOTS / 2;
+/// Expected draws are multiplied by this when comfort is at stake …
+const DRAW_SAFETY: f64 = 1.3;
+/// … and this share of a full charge is kept for the thermocline (as MODEL.md's optimum).
+const RESERVE_SHARE: f64 = 0.2;
+/// A sun charge starts when the surplus carries this share of the charge's power …
+const SUN_SHARE: f64 = 0.7;
+/// … and the tank has room for this share of a full charge.
+const SUN_ROOM_SHARE: f64 = 0.25;
+/// The late sun charge starts this many slots before the sun's usual hours would
+/// just fill the tank.
+const LATE_SLACK_SLOTS: f64 = 2.0;
+/// … and no sun charge for less room than this share of a full charge.
+const LAST_ROOM_SHARE: f64 = 0.08;
+/// A charge the tank needs anyway starts with the sun when now is at least this good
+/// (share of the charge's power the surplus carries) …
+const PLAN_MIN_SHARE: f64 = 0.1;
+/// … and nearly as good as the best moment still ahead before the tank runs low.
+const PLAN_BEST_SHARE: f64 = 0.9;
+/// A charge stops taking from the grid once the tank holds what is needed until the
+/// sun is back plus this share of a full charge.
+const STOP_MARGIN_SHARE: f64 = 0.1;
+/// When strict, a comfort charge from the grid aims this much lower than a sun charge.
+const STRICT_COMFORT_DROP_K: f64 = 1.5;
 /// How fast the surplus profile follows the seasons (per day).
 const SURPLUS_LEARN: f64 = 0.2;
 
@@ -46,6 +64,49 @@ pub struct SmartParams {
     /// What turns the heat pump's electric power into heat in the estimate: a
     /// typical air/water heat pump unless the dwelling's is known.
     pub heat_pump: HeatPumpParams,
+    /// Compressor starts for hot water, on average per day (comfort may exceed it).
+    pub max_starts_per_day: f64,
+    /// A charge is not stopped before it has run this long, minutes.
+    pub min_run_minutes: f64,
+    /// A sun charge does not start sooner than this after the last one, minutes.
+    pub min_off_minutes: f64,
+    /// Grid heat is costlier than usual (the building-bound use is above its expected
+    /// position): grid charges stop as soon as the tank lasts until the sun is back,
+    /// and comfort charges aim a little lower.
+    pub strict: bool,
+    /// The weekly run that heats the whole tank against legionella.
+    pub legionella: Option<Legionella>,
+}
+
+/// A charge to `temperature_c` in the minutes `window` matches (cron, local time),
+/// with the sun when it comes, at the window's last quarter hour when it does not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Legionella {
+    pub window: cron::Schedule,
+    pub temperature_c: f64,
+}
+
+impl Legionella {
+    /// Saturdays 11:00–16:00 (the sunniest hours of the weekend).
+    pub const DEFAULT_WINDOW: &str = "0 * 11-15 * * Sat";
+
+    fn open(&self, at: DateTime<Utc>) -> bool {
+        let minute = at
+            .with_second(0)
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(at);
+        self.window.includes(minute.with_timezone(&TZ))
+    }
+}
+
+impl Default for Legionella {
+    fn default() -> Self {
+        Self {
+            window: cron::Schedule::from_str(Self::DEFAULT_WINDOW)
+                .unwrap_or_else(|e| unreachable!("the default window parses: {e}")),
+            temperature_c: 60.0,
+        }
+    }
 }
 
 impl Default for SmartParams {
@@ -54,14 +115,29 @@ impl Default for SmartParams {
             solar_target_c: 55.0,
             tank: TankParams::default(),
             heat_pump: HeatPumpParams::default(),
+            max_starts_per_day: 2.0,
+            min_run_minutes: 20.0,
+            min_off_minutes: 60.0,
+            strict: false,
+            legionella: Some(Legionella::default()),
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Charge {
-    Main,
-    Bridge,
+enum Kind {
+    /// Started with the sun.
+    Sun,
+    /// Started because the tank would otherwise run low.
+    Comfort,
+    /// The legionella run: not stopped before it is done.
+    Legionella,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    kind: Kind,
+    since: NaiveDateTime,
 }
 
 /// The last step as the strategy left it: when, the charge target, whether it stopped it.
@@ -77,11 +153,18 @@ pub struct Smart {
     pub params: SmartParams,
     observer: Observer,
     day: Option<NaiveDate>,
-    main_done: bool,
-    current: Option<Charge>,
+    running: Option<Running>,
     last: Option<Last>,
+    last_end: Option<NaiveDateTime>,
+    /// When a charge last brought the whole tank to the legionella temperature.
+    last_hot: Option<NaiveDateTime>,
+    /// Starts still allowed (the daily allowance accumulates a little).
+    starts: f64,
     /// Surplus per slot, averaged over recent days, W.
     surplus: [f64; SLOTS],
+    /// Today's surplus so far and what the profile expected for the same slots, W·slots.
+    today_seen: f64,
+    today_usual: f64,
     /// Heat pump electric power while charging, W (learned).
     charge_w: f64,
     reason: String,
@@ -92,49 +175,96 @@ fn slot_of(t: NaiveDateTime) -> usize {
     ((t.hour() * 60 + t.minute()) / 15) as usize % SLOTS
 }
 
+fn minutes(from: NaiveDateTime, to: NaiveDateTime) -> f64 {
+    (to - from).num_seconds() as f64 / 60.0
+}
+
+/// What the strategy expects for the hours ahead, computed once per step.
+struct Outlook {
+    /// Surplus per slot from now, W.
+    surplus: Vec<f64>,
+    /// Heat the tank gives up per slot from now (draws with safety, standby loss), kWh.
+    need: Vec<f64>,
+}
+
+impl Outlook {
+    /// Heat needed over the first `slots` slots, kWh.
+    fn need_over(&self, slots: usize) -> f64 {
+        self.need.iter().take(slots).sum()
+    }
+
+    /// Slots until `usable` kWh is down to `reserve` (None: not within the horizon).
+    fn runs_low_in(&self, usable: f64, reserve: f64) -> Option<usize> {
+        let mut left = usable - reserve;
+        for (i, n) in self.need.iter().enumerate() {
+            left -= n;
+            if left < 0.0 {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// The first slot after now at which the sun is expected to be about as good as
+    /// it gets in the next day, and worth a charge of `charge_w` (None: no such sun
+    /// within the horizon).
+    fn sun_back(&self, charge_w: f64) -> Option<usize> {
+        let best = self.surplus[1..SLOTS]
+            .iter()
+            .fold(0.0_f64, |a, b| a.max(*b));
+        let good = (PLAN_BEST_SHARE * best).min(SUN_SHARE * charge_w);
+        (1..self.surplus.len())
+            .find(|i| self.surplus[*i] >= good && self.surplus[*i] >= PLAN_MIN_SHARE * charge_w)
+    }
+}
+
 impl Smart {
     pub fn new(params: SmartParams) -> Self {
         Self {
             observer: Observer::new(params.tank.clone()),
+            starts: params.max_starts_per_day,
             params,
             day: None,
-            main_done: false,
-            current: None,
+            running: None,
             last: None,
+            last_end: None,
+            last_hot: None,
             surplus: [0.0; SLOTS],
+            today_seen: 0.0,
+            today_usual: 0.0,
             charge_w: 1300.0,
             reason: String::new(),
         }
     }
 
-    /// Where today's main charge goes: (earliest slot, latest slot, sunny).
-    fn plan(&self) -> (usize, usize, bool) {
-        let sunny = |i: &usize| self.surplus[*i] >= SUNNY_SHARE * self.charge_w;
-        if let (Some(first), Some(last)) = ((0..SLOTS).find(sunny), (0..SLOTS).rfind(sunny)) {
-            (first.max(last.saturating_sub(MAIN_LEAD_SLOTS)), last, true)
+    fn full_kwh(&self) -> f64 {
+        self.params.tank.full_charge_kwh(self.params.solar_target_c)
+    }
+
+    fn outlook(&self, slot: usize) -> Outlook {
+        // Today so far against the usual: a dull morning makes a dull afternoon likelier.
+        let today = if self.today_usual > 200.0 {
+            (self.today_seen / self.today_usual).clamp(0.3, 1.5)
         } else {
-            let peak = (0..SLOTS)
-                .max_by(|a, b| self.surplus[*a].total_cmp(&self.surplus[*b]))
-                .filter(|p| self.surplus[*p] > 50.0)
-                .unwrap_or(54); // 13:30, the warm part of a dull day
-            (peak.saturating_sub(2), peak + PEAK_LATEST_SLOTS, false)
+            1.0
+        };
+        let tank = &self.params.tank;
+        let loss = tank.ua_w_per_k * (self.params.solar_target_c - tank.t_ambient_c)
+            / 1000.0
+            / SLOTS_PER_HOUR;
+        let (mut surplus, mut need) = (Vec::with_capacity(HORIZON), Vec::with_capacity(HORIZON));
+        for i in 0..HORIZON {
+            let s = (slot + i) % SLOTS;
+            let scale = if slot + i < SLOTS { today } else { 1.0 };
+            surplus.push(self.surplus[s] * scale);
+            need.push(self.observer.pattern[s] * DRAW_SAFETY + loss);
         }
+        Outlook { surplus, need }
     }
 
-    /// Heat needed until the next main charge is done, with safety and reserve, kWh.
-    fn need_until_main(&self, slot: usize) -> f64 {
-        let (earliest, _, _) = self.plan();
-        let until = if !self.main_done && earliest >= slot {
-            earliest - slot
-        } else {
-            SLOTS - slot + earliest
-        } + MAIN_SLOTS;
-        self.observer.expected(slot, until) * DRAW_SAFETY + RESERVE_KWH
-    }
-
-    fn start(&mut self, kind: Charge, target_c: f64, reason: String) -> Decision {
-        self.current = Some(kind);
-        self.main_done |= kind == Charge::Main;
+    fn start(&mut self, kind: Kind, target_c: f64, now: NaiveDateTime, reason: String) -> Decision {
+        self.running = Some(Running { kind, since: now });
+        self.starts -= 1.0;
         self.reason = reason;
         Decision::Start { target_c }
     }
@@ -151,78 +281,168 @@ impl Smart {
             .dhw_cop(last.target.unwrap_or(normal_c).max(normal_c), obs.outdoor_c);
         let heat = obs.dhw_w / 1000.0 * hours * cop;
         let finished = last.target.is_some() && obs.charging.is_none() && !last.stopped;
+        if let (Some(l), Some(t)) = (&self.params.legionella, last.target)
+            && finished
+            && t >= l.temperature_c - 0.5
+        {
+            self.last_hot = Some(obs.local);
+        }
         let slot = slot_of(last.at);
         self.observer
             .update(slot, hours, heat, last.target, finished, obs.tank_c);
-        self.surplus[slot] =
-            (1.0 - SURPLUS_LEARN) * self.surplus[slot] + SURPLUS_LEARN * obs.surplus_w();
+        let surplus = obs.surplus_w();
+        self.today_seen += surplus;
+        self.today_usual += self.surplus[slot];
+        self.surplus[slot] = (1.0 - SURPLUS_LEARN) * self.surplus[slot] + SURPLUS_LEARN * surplus;
         if obs.charging.is_some() && obs.dhw_w > 100.0 {
             self.charge_w = 0.9 * self.charge_w + 0.1 * obs.dhw_w;
         }
     }
 
+    fn new_day(&mut self, date: NaiveDate) {
+        if self.day.is_some() {
+            let max = self.params.max_starts_per_day;
+            self.starts = (self.starts + max).min(1.5 * max);
+        }
+        self.day = Some(date);
+        self.today_seen = 0.0;
+        self.today_usual = 0.0;
+    }
+
+    /// The legionella run, when one is due and its window is open: with the sun, or
+    /// at the window's last quarter hour without it. A charge that brought the whole
+    /// tank to the temperature in the last day (a sun charge to 60 °C) counts.
+    fn legionella_due(&mut self, obs: &Observation, share: f64) -> Option<Decision> {
+        let l = self.params.legionella.as_ref()?;
+        let now = obs.local;
+        let done = self.last_hot.is_some_and(|t| now - t < Duration::hours(24));
+        let running = self.running.is_some_and(|r| r.kind == Kind::Legionella);
+        if done || running || !l.open(obs.at) {
+            return None;
+        }
+        let temperature = l.temperature_c;
+        let why = if share >= SUN_SHARE {
+            "with the sun"
+        } else if !l.open(obs.at + Duration::minutes(15)) {
+            "the window closes without sun"
+        } else {
+            return None;
+        };
+        Some(self.start(
+            Kind::Legionella,
+            temperature,
+            now,
+            format!("legionella run to {temperature:.0} °C: {why}"),
+        ))
+    }
+
     fn choose(&mut self, obs: &Observation) -> Decision {
-        let slot = slot_of(obs.local);
-        if self.day != Some(obs.local.date()) {
-            // Started after today's usual sunny hours (nomhub restarted in the
-            // evening): today's main charge is not made up from the grid.
-            self.main_done = self.day.is_none() && slot > self.plan().1;
-            self.day = Some(obs.local.date());
+        let now = obs.local;
+        if self.day != Some(now.date()) {
+            self.new_day(now.date());
         }
-        if obs.charging.is_none() {
-            self.current = None;
+        if obs.charging.is_none() && self.running.take().is_some() {
+            self.last_end = Some(now);
         }
+        let full = self.full_kwh();
+        let reserve = RESERVE_SHARE * full;
         let usable = self.observer.usable_kwh();
-        match self.current {
-            Some(Charge::Bridge) => {
-                let need = self.need_until_main(slot) + BRIDGE_MARGIN_KWH;
-                if usable >= need {
-                    self.current = None;
-                    self.reason = format!("bridged: {usable:.1} kWh for the {need:.1} kWh needed");
-                    return Decision::Stop;
-                }
+        let outlook = self.outlook(slot_of(now));
+        let surplus = obs.surplus_w();
+        let share = surplus / self.charge_w;
+        // Until the sun is expected back (or the horizon), with the reserve.
+        let back = outlook.sun_back(self.charge_w).unwrap_or(HORIZON);
+        let need_until_sun = outlook.need_over(back) + reserve;
+
+        if let Some(d) = self.legionella_due(obs, share) {
+            return d;
+        }
+        if let Some(run) = self.running {
+            if run.kind == Kind::Legionella || minutes(run.since, now) < self.params.min_run_minutes
+            {
                 return Decision::Keep;
             }
-            Some(Charge::Main) => return Decision::Keep,
-            None => {}
-        }
-        let surplus = obs.surplus_w();
-        if !self.main_done {
-            let (earliest, latest, sunny) = self.plan();
-            let enough = if sunny {
-                SUNNY_SHARE * self.charge_w
+            // Mostly grid now: stop once the tank lasts until the sun is back.
+            let margin = if self.params.strict {
+                0.0
             } else {
-                (PEAK_SHARE * self.surplus[(earliest + 2) % SLOTS]).max(100.0)
+                STOP_MARGIN_SHARE * full
             };
-            if slot >= earliest && surplus >= enough {
-                let target = if sunny && surplus >= BOOST_SHARE * self.charge_w {
-                    self.params.tank.t_max_hp_c
-                } else {
-                    self.params.solar_target_c
-                };
-                return self.start(
-                    Charge::Main,
-                    target,
-                    format!("main charge to {target:.0} °C: {surplus:.0} W surplus in the usual sunny hours"),
+            if share < 0.5 * PLAN_MIN_SHARE.max(SUN_SHARE) && usable >= need_until_sun + margin {
+                self.running = None;
+                self.last_end = Some(now);
+                self.reason = format!(
+                    "stopped: {usable:.1} kWh of hot water lasts until the sun is expected back ({need_until_sun:.1} kWh)"
                 );
+                return Decision::Stop;
             }
-            if slot >= latest {
-                return self.start(
-                    Charge::Main,
-                    self.params.solar_target_c,
-                    "main charge: the sun did not come, last moment of the usual sunny hours"
-                        .into(),
-                );
-            }
+            return Decision::Keep;
         }
-        let need = self.need_until_main(slot);
-        let room = self.params.tank.full_charge_kwh(self.params.solar_target_c) - usable;
-        if usable < need && room > MIN_ROOM_KWH {
+
+        let solar = self.params.solar_target_c;
+        // Comfort first: the tank would run low before the next step's heat arrives.
+        let low_in = outlook.runs_low_in(usable, reserve);
+        if low_in.is_some_and(|i| i <= 1) {
             return self.start(
-                Charge::Bridge,
-                self.params.solar_target_c,
-                format!("comfort: {usable:.1} kWh of hot water left, {need:.1} kWh needed before the next main charge"),
+                Kind::Comfort,
+                if self.params.strict {
+                    solar - STRICT_COMFORT_DROP_K
+                } else {
+                    solar
+                },
+                now,
+                format!(
+                    "comfort: {usable:.1} kWh of hot water left, the usual draws take it below the {reserve:.1} kWh reserve"
+                ),
             );
+        }
+        let rested = self
+            .last_end
+            .is_none_or(|t| minutes(t, now) >= self.params.min_off_minutes);
+        // Late in the sunny hours: fill the tank for the evening and the night, while
+        // the sun still carries the charge and has just enough hours left to fill it.
+        let top = self.params.tank.t_max_hp_c.max(solar);
+        let target = if share >= 1.05 { top } else { solar };
+        let room = self.params.tank.full_charge_kwh(target) - usable;
+        let per_slot = self.charge_w / 1000.0 / SLOTS_PER_HOUR
+            * self.params.heat_pump.dhw_cop(target, obs.outdoor_c);
+        let fill_slots = room / per_slot.max(0.1);
+        let today_left = SLOTS - slot_of(now);
+        let sunny_left = outlook.surplus[..today_left]
+            .iter()
+            .filter(|s| **s >= SUN_SHARE * self.charge_w)
+            .count() as f64;
+        if share >= SUN_SHARE
+            && room >= LAST_ROOM_SHARE * full
+            && sunny_left <= fill_slots + LATE_SLACK_SLOTS
+            && rested
+            && self.starts >= 1.0
+        {
+            return self.start(
+                Kind::Sun,
+                target,
+                now,
+                format!(
+                    "sun charge to {target:.0} °C for the evening: {surplus:.0} W surplus, room for {room:.1} kWh"
+                ),
+            );
+        }
+        // The tank will need a charge before long: take the best sun on the way.
+        if let Some(low) = low_in.filter(|_| room >= SUN_ROOM_SHARE * full && rested) {
+            let best = outlook.surplus[1..low]
+                .iter()
+                .fold(0.0_f64, |a, b| a.max(*b))
+                / self.charge_w;
+            if share >= PLAN_MIN_SHARE && share >= PLAN_BEST_SHARE * best.min(SUN_SHARE) {
+                return self.start(
+                    Kind::Sun,
+                    solar,
+                    now,
+                    format!(
+                        "charge to {solar:.0} °C with the best sun before the tank runs low: {surplus:.0} W surplus"
+                    ),
+                );
+            }
         }
         Decision::Keep
     }
@@ -246,5 +466,117 @@ impl Controller for Smart {
 
     fn reason(&self) -> String {
         self.reason.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+
+    /// A step at local `day` `hh:mm`, with `surplus_w` exported and the tank at `tank_c`.
+    fn obs(day: NaiveDate, hh: u32, mm: u32, surplus_w: f64, tank_c: f64) -> Observation {
+        let local = day.and_hms_opt(hh, mm, 0).unwrap_or_default();
+        let at = TZ
+            .from_local_datetime(&local)
+            .single()
+            .map(|t| t.to_utc())
+            .unwrap_or_default();
+        Observation {
+            at,
+            local,
+            tank_c,
+            outdoor_c: 10.0,
+            grid_w: -surplus_w,
+            pv_w: surplus_w + 300.0,
+            dhw_w: 0.0,
+            charging: None,
+        }
+    }
+
+    fn saturday() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 6).unwrap_or_default()
+    }
+
+    /// Quarter-hourly steps through `day` from `from` to `to` (hours), no sun.
+    fn steps(s: &mut Smart, day: NaiveDate, from: u32, to: u32) -> Vec<(String, Decision)> {
+        let mut out = Vec::new();
+        for q in from * 4..to * 4 {
+            let d = s.decide(&obs(day, q / 4, (q % 4) * 15, 0.0, 55.0));
+            out.push((format!("{:02}:{:02}", q / 4, (q % 4) * 15), d));
+        }
+        out
+    }
+
+    #[test]
+    fn the_legionella_run_takes_the_sun_in_its_window() {
+        let mut s = Smart::new(SmartParams::default());
+        let d = s.decide(&obs(saturday(), 12, 0, 2000.0, 55.0));
+        assert_eq!(d, Decision::Start { target_c: 60.0 });
+        assert!(s.reason().contains("with the sun"), "{}", s.reason());
+    }
+
+    #[test]
+    fn without_sun_the_legionella_run_waits_for_the_windows_last_quarter() {
+        let mut s = Smart::new(SmartParams::default());
+        let hot: Vec<_> = steps(&mut s, saturday(), 10, 17)
+            .into_iter()
+            .filter(|(_, d)| *d == Decision::Start { target_c: 60.0 })
+            .collect();
+        assert_eq!(hot.len(), 1, "{hot:?}");
+        assert_eq!(hot[0].0, "15:45");
+        assert!(s.reason().contains("closes without sun"), "{}", s.reason());
+    }
+
+    #[test]
+    fn no_legionella_run_outside_its_window_or_when_switched_off() {
+        let friday = saturday().pred_opt().unwrap_or_default();
+        let mut s = Smart::new(SmartParams::default());
+        let d = s.decide(&obs(friday, 12, 0, 2000.0, 55.0));
+        assert!(!s.reason().contains("legionella"), "{d:?}: {}", s.reason());
+        let mut off = Smart::new(SmartParams {
+            legionella: None,
+            ..SmartParams::default()
+        });
+        let starts = steps(&mut off, saturday(), 10, 17);
+        assert!(
+            starts
+                .iter()
+                .all(|(_, d)| *d != Decision::Start { target_c: 60.0 }),
+            "{starts:?}"
+        );
+    }
+
+    #[test]
+    fn a_charge_to_the_legionella_temperature_the_day_before_counts() {
+        let mut s = Smart::new(SmartParams::default());
+        let friday = saturday().pred_opt().unwrap_or_default();
+        // A sun charge to 60 °C that the heat pump finishes on Friday afternoon.
+        s.decide(&obs(friday, 14, 0, 2000.0, 55.0));
+        let mut running = obs(friday, 14, 15, 2000.0, 58.0);
+        running.charging = Some(60.0);
+        running.dhw_w = 1300.0;
+        s.decide(&running);
+        s.decide(&obs(friday, 14, 30, 2000.0, 60.0));
+        assert!(s.last_hot.is_some(), "the finished charge is remembered");
+        let d = s.decide(&obs(saturday(), 12, 0, 2000.0, 59.0));
+        assert!(!s.reason().contains("legionella"), "{d:?}: {}", s.reason());
+    }
+
+    #[test]
+    fn the_legionella_run_is_not_stopped_when_the_sun_goes() {
+        let mut s = Smart::new(SmartParams::default());
+        assert_eq!(
+            s.decide(&obs(saturday(), 12, 0, 2000.0, 50.0)),
+            Decision::Start { target_c: 60.0 }
+        );
+        for q in 1..8 {
+            let mut o = obs(saturday(), 12 + q / 4, (q % 4) * 15, 0.0, 52.0);
+            o.charging = Some(60.0);
+            o.dhw_w = 1300.0;
+            o.grid_w = 1300.0;
+            assert_eq!(s.decide(&o), Decision::Keep, "step {q}");
+        }
     }
 }
