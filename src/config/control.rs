@@ -9,6 +9,7 @@ use toml::Spanned;
 use crate::model::{DeviceId, Dur};
 use crate::profile::{ProfileSet, Role};
 use crate::strategy::Mode;
+use crate::strategy::smart::Legionella;
 
 use super::DeviceConfig;
 use super::ledger::Problem;
@@ -32,7 +33,48 @@ pub struct ControlConfig {
     /// A reading older than this counts as missing.
     #[serde(default = "default_stale_after")]
     pub stale_after: Dur,
+    /// The weekly legionella run of the smart strategy.
+    #[serde(default)]
+    pub legionella: LegionellaConfig,
 }
+
+/// `[control.legionella]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegionellaConfig {
+    /// `false`: no run (the heat pump has its own legionella program).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The minutes a run may start in: a cron expression, local time.
+    #[serde(default = "default_window")]
+    pub window: Spanned<String>,
+    /// The whole tank is heated to this, °C.
+    #[serde(default = "default_legionella_c")]
+    pub temperature: Spanned<f64>,
+}
+
+impl Default for LegionellaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: default_window(),
+            temperature: default_legionella_c(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_window() -> Spanned<String> {
+    Spanned::new(0..0, Legionella::DEFAULT_WINDOW.to_owned())
+}
+fn default_legionella_c() -> Spanned<f64> {
+    Spanned::new(0..0, 60.0)
+}
+
+/// Legionella needs at least this (and the heat pump's hot water seldom goes beyond 65 °C).
+const LEGIONELLA_C: std::ops::RangeInclusive<f64> = 55.0..=70.0;
 
 fn default_mode() -> Spanned<String> {
     Spanned::new(0..0, "smart".to_owned())
@@ -56,6 +98,7 @@ pub struct ControlSetup {
     pub tick: Duration,
     pub min_write_interval: Duration,
     pub stale_after: Duration,
+    pub legionella: Option<Legionella>,
 }
 
 /// Whether `profile` of a device gives the strategy a writable DHW setpoint.
@@ -126,11 +169,75 @@ pub fn resolve(
             problems.push((None, format!("control: `{name}` must be longer than 0")));
         }
     }
+    let l = &c.legionella;
+    let window = super::schedule(l.window.get_ref())
+        .map_err(|e| {
+            problems.push((
+                Some(l.window.span()),
+                format!("control: legionella window `{}`: {e}", l.window.get_ref()),
+            ));
+        })
+        .ok();
+    let temperature_c = *l.temperature.get_ref();
+    if !LEGIONELLA_C.contains(&temperature_c) {
+        problems.push((
+            Some(l.temperature.span()),
+            format!(
+                "control: legionella temperature {temperature_c} °C is outside {}..={} °C",
+                LEGIONELLA_C.start(),
+                LEGIONELLA_C.end()
+            ),
+        ));
+    }
+    let legionella = window.filter(|_| l.enabled).map(|window| Legionella {
+        window,
+        temperature_c,
+    });
     ControlSetup {
+        legionella,
         heat_pump,
         mode,
         tick: c.tick.0,
         min_write_interval: c.min_write_interval.0,
         stale_after: c.stale_after.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    const BASE: &str = r#"
+[[bus]]
+id = "gw"
+type = "tcp"
+host = "127.0.0.1"
+
+[[device]]
+id = "heat_pump"
+profile = "alpha_innotec-luxtronik2"
+bus = "gw"
+unit = 1
+
+[control]
+"#;
+
+    fn legionella(section: &str) -> Option<crate::strategy::smart::Legionella> {
+        let text = format!("{BASE}{section}");
+        let config = parse("nomhub.toml", &text).unwrap_or_else(|r| panic!("{r:?}"));
+        config.control.and_then(|c| c.legionella)
+    }
+
+    #[test]
+    fn the_legionella_run_is_on_by_default_and_can_be_moved_or_switched_off() {
+        let default = legionella("");
+        assert_eq!(default, Some(Default::default()));
+        let moved = legionella(
+            "[control.legionella]\nwindow = \"0 * 12-14 * * Sun\"\ntemperature = 62.0\n",
+        );
+        let moved = moved.unwrap_or_else(|| panic!("no run"));
+        assert_eq!(moved.temperature_c, 62.0);
+        assert_eq!(moved.window.to_string(), "0 * 12-14 * * Sun");
+        assert_eq!(legionella("[control.legionella]\nenabled = false\n"), None);
     }
 }

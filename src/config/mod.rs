@@ -122,6 +122,20 @@ impl Config {
     }
 }
 
+/// A cron expression, with an error on one line that names the fields.
+pub fn schedule(text: &str) -> Result<cron::Schedule, String> {
+    const FIELDS: &str = "second minute hour day-of-month month day-of-week [year]";
+    let n = text.split_whitespace().count();
+    if !(6..=7).contains(&n) {
+        return Err(format!("{n} fields, cron wants 6 or 7: {FIELDS}"));
+    }
+    <cron::Schedule as std::str::FromStr>::from_str(text).map_err(|e| {
+        let why = e.to_string();
+        let last = why.lines().last().unwrap_or_default().trim().to_owned();
+        format!("{last} (fields: {FIELDS})")
+    })
+}
+
 pub fn bus_settings(b: &BusConfig) -> BusSettings {
     let transport = match b.kind {
         BusType::Tcp => Transport::Tcp {
@@ -516,4 +530,19 @@ pub fn demo_text(port: u16, store: &Path) -> String {
     let store = toml::Value::String(store.display().to_string()).to_string();
     DEMO.replace("port = 5020", &format!("port = {port}"))
         .replace("store = \"/tmp/nomhub-demo\"", &format!("store = {store}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schedule;
+
+    #[test]
+    fn a_cron_schedule_error_is_one_line_that_names_the_fields() {
+        let five = schedule("0 * 11-15 * Sat").unwrap_err();
+        assert!(five.starts_with("5 fields, cron wants 6 or 7"), "{five}");
+        let bad = schedule("0 0 25 * * *").unwrap_err();
+        assert!(!bad.contains('\n'), "{bad}");
+        assert!(bad.contains("day-of-week"), "{bad}");
+        assert!(schedule("0 * 11-15 * * Sat").is_ok());
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use rhai::{Dynamic, Map};
 
-use crate::ledger::{LedgerStatus, PeriodKind};
+use crate::ledger::{BundleId, LedgerStatus, PeriodKind, Status};
 use crate::live::{Flow, FlowMap};
 use crate::model::Value;
 use crate::profile::Role;
@@ -110,6 +110,19 @@ pub fn facts(
     f.text("mode", mode.as_str());
     f.flag("charging", charging);
     f
+}
+
+/// Whether this month's building-bound use is above its expected position (beyond
+/// the on-track band): the hot-water strategy then keeps grid heat short.
+pub fn building_bound_above(ledger: Option<&LedgerStatus>) -> bool {
+    ledger.is_some_and(|l| {
+        l.positions.iter().any(|p| {
+            p.bundle_id == BundleId::BuildingBound
+                && p.period.kind == PeriodKind::Month
+                && p.running
+                && p.status == Status::Above
+        })
+    })
 }
 
 /// What the events compare between ticks.
@@ -306,5 +319,47 @@ mod tests {
             ]
         );
         assert!(events(Some(&a), &a).is_empty());
+    }
+
+    #[test]
+    fn only_a_running_month_of_building_bound_use_above_expected_is_strict() {
+        use crate::ledger::bundle::Position;
+        use crate::ledger::period::Period;
+        use crate::model::WattHours;
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let position = |bundle_id, kind, status, running| Position {
+            bundle_id,
+            period: Period::containing(kind, day, &Default::default()),
+            used: WattHours(0),
+            estimated: WattHours(0),
+            bundle: WattHours(0),
+            expected: WattHours(0),
+            projected: WattHours(0),
+            remaining: WattHours(0),
+            status,
+            good: false,
+            running,
+        };
+        let status = |p: Position| LedgerStatus {
+            positions: vec![p],
+            ..LedgerStatus::default()
+        };
+        let (bb, month) = (BundleId::BuildingBound, PeriodKind::Month);
+        assert!(building_bound_above(Some(&status(position(
+            bb,
+            month,
+            Status::Above,
+            true
+        )))));
+        for other in [
+            position(bb, month, Status::OnTrack, true),
+            position(bb, month, Status::Above, false),
+            position(bb, PeriodKind::Year, Status::Above, true),
+            position(BundleId::Household, month, Status::Above, true),
+        ] {
+            let what = format!("{other:?}");
+            assert!(!building_bound_above(Some(&status(other))), "{what}");
+        }
+        assert!(!building_bound_above(None));
     }
 }

@@ -101,13 +101,15 @@ impl HotWater {
 
     /// One tick: folds `live` into the quarter, decides at each quarter's end, and
     /// returns the strategy's claims. `dhw_active` says whether the heat pump reports
-    /// heating hot water (`None` when its profile cannot tell).
+    /// heating hot water (`None` when its profile cannot tell); `strict` when the
+    /// building-bound use is above its expected position (grid heat is kept short).
     pub fn step(
         &mut self,
         now: DateTime<Utc>,
         live: &Live,
         dhw_active: Option<bool>,
         settings: &Settings,
+        strict: bool,
     ) -> Vec<Claim> {
         let (Some(tank), Some(grid)) = (live.tank_temperature, live.grid_power) else {
             self.charge = None;
@@ -160,7 +162,12 @@ impl HotWater {
                 slot: Some(slot),
                 ..Quarter::default()
             };
-            self.smart.params.solar_target_c = solar;
+            let p = &mut self.smart.params;
+            p.solar_target_c = solar;
+            p.max_starts_per_day = settings.get(Setting::MaxStartsPerDay);
+            p.min_run_minutes = settings.get(Setting::MinRunMinutes);
+            p.min_off_minutes = settings.get(Setting::MinOffMinutes);
+            p.strict = strict;
             // The strategy learns in every mode, from what really happened.
             let decision = self.smart.decide(&obs);
             if settings.mode == Mode::Smart {
@@ -269,6 +276,7 @@ mod tests {
             &live(Some(50.0), Some(-2000.0)),
             Some(false),
             &settings,
+            false,
         );
         // Smart, nothing learned yet: the comfort setpoint, the setpoint mode.
         let values: Vec<_> = claims.iter().map(|c| (c.point.as_str(), c.value)).collect();
@@ -288,11 +296,18 @@ mod tests {
             &live(Some(50.0), Some(-2000.0)),
             Some(false),
             &settings,
+            false,
         );
         assert_eq!(claims[0].value, 55.0);
 
         // No grid reading: nothing claimed, and the reason says so.
-        let claims = s.step(at(2), &live(Some(50.0), None), Some(false), &settings);
+        let claims = s.step(
+            at(2),
+            &live(Some(50.0), None),
+            Some(false),
+            &settings,
+            false,
+        );
         assert!(claims.is_empty());
         assert!(
             s.reason().contains("no current grid reading"),
@@ -302,7 +317,7 @@ mod tests {
 
         settings.mode = Mode::Off;
         assert!(
-            s.step(at(3), &live(Some(50.0), Some(0.0)), None, &settings)
+            s.step(at(3), &live(Some(50.0), Some(0.0)), None, &settings, false)
                 .is_empty()
         );
     }
@@ -319,12 +334,59 @@ mod tests {
             &live(Some(42.0), Some(500.0)),
             Some(false),
             &settings,
+            false,
         );
         assert_eq!(claims[0].value, 55.0);
         assert!(s.charging());
         // Reached: back to the comfort setpoint, and the same press does not charge again.
-        let claims = s.step(at(5), &live(Some(54.8), Some(500.0)), Some(true), &settings);
+        let claims = s.step(
+            at(5),
+            &live(Some(54.8), Some(500.0)),
+            Some(true),
+            &settings,
+            false,
+        );
         assert_eq!(claims[0].value, 45.0);
         assert!(!s.charging());
+    }
+
+    #[test]
+    fn the_settings_and_strictness_reach_the_strategy_each_quarter() {
+        let mut s = HotWater::new(luxtronik(), SmartParams::default());
+        let mut settings = Settings::default();
+        for (k, v) in [
+            (Setting::SolarTarget, 52.0),
+            (Setting::MaxStartsPerDay, 3.0),
+            (Setting::MinRunMinutes, 30.0),
+            (Setting::MinOffMinutes, 90.0),
+        ] {
+            settings.values.insert(k, v);
+        }
+        s.step(
+            at(0),
+            &live(Some(50.0), Some(0.0)),
+            Some(false),
+            &settings,
+            true,
+        );
+        let p = &s.smart.params;
+        assert_eq!(
+            (
+                p.solar_target_c,
+                p.max_starts_per_day,
+                p.min_run_minutes,
+                p.min_off_minutes,
+                p.strict
+            ),
+            (52.0, 3.0, 30.0, 90.0, true)
+        );
+        s.step(
+            at(15),
+            &live(Some(50.0), Some(0.0)),
+            Some(false),
+            &settings,
+            false,
+        );
+        assert!(!s.smart.params.strict);
     }
 }

@@ -184,7 +184,11 @@ impl Control {
         let hot_water = setup.heat_pump.as_ref().and_then(|id| {
             let p = targets.get(id.as_str())?.profile.as_ref()?;
             let hp = HeatPump::from_profile(id.as_str(), p)?;
-            Some(HotWater::new(hp, SmartParams::default()))
+            let params = SmartParams {
+                legionella: setup.legionella.clone(),
+                ..SmartParams::default()
+            };
+            Some(HotWater::new(hp, params))
         });
         let now = clock_now(clock);
         let settlement = config
@@ -255,14 +259,16 @@ impl Control {
         let live = self.flows.read(&snap);
         let mut claims: Vec<Claim> = Vec::new();
         let mut charging = false;
+        let ledger = self.inputs.ledger.as_ref().map(|l| l.borrow().clone());
         if let Some(hw) = &mut self.hot_water {
+            let strict = facts::building_bound_above(ledger.as_deref());
             let dhw_active = hw.heat_pump.operating_mode.as_ref().and_then(|p| {
                 match &snap.get(&hw.heat_pump.device, p)?.value {
                     Ok(Value::Text(t)) => Some(t == "hot_water"),
                     _ => None,
                 }
             });
-            claims = hw.step(now, &live, dhw_active, &settings);
+            claims = hw.step(now, &live, dhw_active, &settings, strict);
             charging = hw.charging();
             self.status.strategy = hw.reason().to_owned();
         }
@@ -277,7 +283,6 @@ impl Control {
         };
         let events = facts::events(self.seen.as_ref(), &seen);
         self.seen = Some(seen);
-        let ledger = self.inputs.ledger.as_ref().map(|l| l.borrow().clone());
         let facts = facts::facts(
             &snap,
             &self.flows,

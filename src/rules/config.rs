@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -140,15 +139,12 @@ impl Checker<'_> {
             );
         }
         let trigger = if let Some(s) = &c.cron {
-            match cron::Schedule::from_str(s.get_ref()) {
+            match crate::config::schedule(s.get_ref()) {
                 Ok(schedule) => Some(Trigger::Cron(Box::new(schedule))),
                 Err(e) => {
                     self.issue(
                         s.span(),
-                        format!(
-                            "rule `{name}`: cron `{}`: {e} (fields: second minute hour day-of-month month day-of-week [year])",
-                            s.get_ref()
-                        ),
+                        format!("rule `{name}`: cron `{}`: {e}", s.get_ref()),
                     );
                     None
                 }
