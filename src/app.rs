@@ -35,6 +35,22 @@ pub struct App {
     /// What nomhub sets and why, when the config has a `[control]` section.
     pub control: Option<watch::Receiver<ControlStatus>>,
     pub buses: HashMap<String, BusHandle>,
+    /// The ledger's store (users of the dashboard live there too).
+    pub store: Option<crate::store::Store>,
+    pub flows: FlowMap,
+}
+
+impl App {
+    /// What the dashboard reads.
+    pub fn web_feeds(&self) -> crate::web::Feeds {
+        crate::web::Feeds {
+            snapshot: self.snapshot.clone(),
+            ledger: self.ledger.clone(),
+            strategy: self.strategy.clone(),
+            control: self.control.clone(),
+            flows: self.flows.clone(),
+        }
+    }
 }
 
 /// The device specs of a config, each with its bus handle.
@@ -132,7 +148,7 @@ pub fn start(
             ledger: ledger.clone(),
             strategy: strategy.clone(),
             buses: buses.clone(),
-            store,
+            store: store.clone(),
             saved,
         };
         let task =
@@ -193,5 +209,7 @@ pub fn start(
         mqtt,
         control,
         buses,
+        store,
+        flows: FlowMap::from_config(config),
     }
 }

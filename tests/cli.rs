@@ -282,7 +282,16 @@ async fn check_config_and_devices_check() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_and_shows_live_values() {
-    let out = nomhub(&["demo", "--for", "4s", "--every", "2"]).await;
+    let out = nomhub(&[
+        "demo",
+        "--for",
+        "4s",
+        "--every",
+        "2",
+        "--http",
+        "127.0.0.1:0",
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -295,6 +304,8 @@ async fn the_demo_runs_and_shows_live_values() {
         "heat_pump (online)",
         "installations (online)",
         "tank_temperature",
+        "Dashboard: http://127.0.0.1:",
+        "(user `demo`, password `",
         "Stopped.",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");

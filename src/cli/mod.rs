@@ -2,6 +2,7 @@
 
 mod ledger;
 mod simulate;
+mod user;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub enum Command {
     Ledger(ledger::LedgerCommand),
     /// Backtest a hot-water strategy over a year file against the tank and heat pump model.
     Simulate(simulate::SimulateArgs),
+    /// The dashboard's users.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +101,9 @@ pub struct DemoArgs {
     /// Publish to this MQTT broker for Home Assistant (e.g. 127.0.0.1:1883).
     #[arg(long, value_name = "HOST:PORT")]
     pub mqtt: Option<String>,
+    /// Serve the dashboard on this address (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +256,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bundle(cmd) => ledger::bundle(cmd),
         Command::Ledger(cmd) => ledger::ledger(cmd),
         Command::Simulate(args) => simulate::simulate(args),
+        Command::User(cmd) => user::run(cmd),
         Command::Devices(DevicesCommand::Check { config, json }) => {
             devices_check(&config, json).await
         }
@@ -335,6 +343,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let clock = crate::clock::Clock::scaled(start.into(), args.speed);
     let tasks = TaskTracker::new();
     let app = crate::app::start(&config, opened, &clock, &tasks, &cancel);
+    if let Err(e) = demo_dashboard(&args, &app, &tasks, &cancel) {
+        cancel.cancel();
+        tasks.close();
+        tasks.wait().await;
+        sim_cancel.cancel();
+        return Err(e);
+    }
     let mut snapshot = app.snapshot.clone();
     let ledger = app.ledger.clone();
     let every = Duration::from_secs(args.every.max(1));
@@ -383,6 +398,41 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     println!("Stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's dashboard, with a `demo` user whose new password it prints.
+fn demo_dashboard(
+    args: &DemoArgs,
+    app: &crate::app::App,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let store = app
+        .store
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the demo config has no ledger store"))?;
+    let password = crate::web::session::token()[..16].to_owned();
+    let user = "demo";
+    match crate::web::users::add(store, user, &password) {
+        Err(crate::web::users::UserError::Exists(_)) => {
+            crate::web::users::set_password(store, user, &password)?
+        }
+        other => other?,
+    }
+    let setup = config::WebSetup {
+        listen: args.http,
+        auth: config::Auth::Users,
+    };
+    let addr = crate::web::start(
+        &setup,
+        app.web_feeds(),
+        Some(store.clone()),
+        tasks,
+        cancel.child_token(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}; choose another address with --http 127.0.0.1:PORT"))?;
+    println!("Dashboard: http://{addr}/  (user `{user}`, password `{password}`)\n");
+    Ok(())
 }
 
 /// A plain table of every point, grouped by device.
@@ -482,13 +532,42 @@ async fn run_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         tracing::warn!(warning = %w, "Configuration advice.");
     }
     let ledger = crate::app::open_ledger(&config)?;
-    let _app = crate::app::start(
+    let app = crate::app::start(
         &config,
         ledger,
         &crate::clock::Clock::System,
         &tasks,
         &cancel,
     );
+    if let Some(setup) = &config.web {
+        let started = crate::web::start(
+            setup,
+            app.web_feeds(),
+            app.store.clone(),
+            &tasks,
+            cancel.child_token(),
+        );
+        match started {
+            Ok(addr) => {
+                tracing::info!(%addr, "Dashboard at http://{addr}/");
+                if let Some(store) = &app.store
+                    && setup.auth == crate::config::Auth::Users
+                    && !crate::web::users::any(store).unwrap_or(true)
+                {
+                    tracing::warn!(
+                        "No dashboard users yet: stop nomhub and add one with `nomhub user add NAME --config {}`.",
+                        path.display()
+                    );
+                }
+            }
+            Err(e) => {
+                cancel.cancel();
+                tasks.close();
+                tasks.wait().await;
+                return Err(e);
+            }
+        }
+    }
     tracing::info!(devices = config.devices.len(), "nomhub running.");
     wait_for_stop(None).await;
     cancel.cancel();

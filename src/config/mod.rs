@@ -4,6 +4,7 @@
 pub mod control;
 pub mod ledger;
 pub mod mqtt;
+pub mod web;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use ledger::{
     TrustClock,
 };
 pub use mqtt::{Deadband, MqttConfig, MqttSetup};
+pub use web::{Auth, WebConfig, WebSetup};
 
 /// The example configuration, every key with its default (`nomhub print-config`).
 pub const EXAMPLE: &str = include_str!("../../config/nomhub.example.toml");
@@ -110,6 +112,8 @@ pub struct Config {
     pub mqtt: Option<MqttSetup>,
     /// nomhub's writes to the heat pump, when the file has a `[control]` section.
     pub control: Option<ControlSetup>,
+    /// The dashboard and REST API, when the file has a `[web]` section.
+    pub web: Option<WebSetup>,
     /// The `[[rule]]`s, checked against the devices.
     pub rules: Vec<crate::rules::Rule>,
     /// Advice that does not stop nomhub (a bundle below the NOM Keur, say).
@@ -202,6 +206,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut ledger_config: Option<LedgerConfig> = None;
     let mut mqtt_config: Option<MqttConfig> = None;
     let mut control_config: Option<ControlConfig> = None;
+    let mut web_config: Option<WebConfig> = None;
     let mut rule_configs: Vec<crate::rules::RuleConfig> = Vec::new();
     for (key, value) in doc {
         let key_span = key.span();
@@ -227,13 +232,14 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
             "ledger" => ledger_config = item(name, text, value, &mut report),
             "mqtt" => mqtt_config = item(name, text, value, &mut report),
             "control" => control_config = item(name, text, value, &mut report),
+            "web" => web_config = item(name, text, value, &mut report),
             "rule" => rule_configs = items(name, text, "rule", key_span, value, &mut report),
             other => report.push(Issue::at(
                 name,
                 text,
                 Some(key_span),
                 format!(
-                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `rule`"
+                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `web`, `rule`"
                 ),
             )),
         }
@@ -277,6 +283,9 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let control = control_config
         .as_ref()
         .map(|c| control::resolve(c, &devices, &profiles, &mut problems));
+    let web = web_config
+        .as_ref()
+        .map(|w| web::resolve(w, ledger.is_some(), &mut problems));
     if control.is_some() && ledger.is_none() {
         warned.push((None, "[control] without a [ledger] store: what nomhub changed on the heat pump is not remembered across a crash".to_owned()));
     }
@@ -311,6 +320,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         ledger,
         mqtt,
         control,
+        web,
         rules,
         warnings,
     };

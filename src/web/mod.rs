@@ -1,0 +1,456 @@
+//! The resident's dashboard and REST API (docs/dashboard.md): warp on one address,
+//! pages rendered here, every asset embedded, live values over Server-Sent Events.
+
+pub mod api;
+pub mod pages;
+pub mod session;
+pub mod users;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::config::{Auth, WebSetup};
+use crate::control::ControlStatus;
+use crate::ledger::{LedgerStatus, PeriodKind};
+use crate::live::FlowMap;
+use crate::state::Snapshot;
+use crate::store::Store;
+use crate::strategy::StrategyHandle;
+use pages::Lang;
+use session::{Session, Sessions};
+
+const SESSION: &str = "nomhub_session";
+const LOGIN_CSRF: &str = "nomhub_login";
+const LANG: &str = "lang";
+const CSS: &str = include_str!("assets/app.css");
+const JS: &str = include_str!("assets/app.js");
+/// The Live stream sends at most this often.
+const STREAM_EVERY: Duration = Duration::from_millis(500);
+
+/// What the pages read.
+#[derive(Clone)]
+pub struct Feeds {
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
+    pub strategy: StrategyHandle,
+    pub control: Option<watch::Receiver<ControlStatus>>,
+    pub flows: FlowMap,
+}
+
+struct Web {
+    auth: Auth,
+    feeds: Feeds,
+    store: Option<Store>,
+    sessions: Sessions,
+    /// The forms' token when nobody logs in (`auth = "none"`).
+    open_csrf: String,
+    cancel: CancellationToken,
+}
+
+/// Binds `setup.listen` and serves until `cancel`; returns the address bound.
+/// Call inside the runtime.
+pub fn start(
+    setup: &WebSetup,
+    feeds: Feeds,
+    store: Option<Store>,
+    tasks: &TaskTracker,
+    cancel: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let cannot = |e: std::io::Error| anyhow::anyhow!("web: cannot listen on {}: {e}", setup.listen);
+    let std_listener = std::net::TcpListener::bind(setup.listen).map_err(cannot)?;
+    std_listener.set_nonblocking(true).map_err(cannot)?;
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(cannot)?;
+    let addr = listener.local_addr()?;
+    let web = Arc::new(Web {
+        auth: setup.auth,
+        feeds,
+        store,
+        sessions: Sessions::default(),
+        open_csrf: session::token(),
+        cancel: cancel.clone(),
+    });
+    let server = warp::serve(routes(web))
+        .incoming(listener)
+        .graceful(async move { cancel.cancelled().await })
+        .run();
+    tasks.spawn(server);
+    Ok(addr)
+}
+
+type Form = HashMap<String, String>;
+
+fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
+    let with = warp::any().map(move || web.clone());
+    let session = warp::cookie::optional::<String>(SESSION);
+    let lang = warp::cookie::optional::<String>(LANG)
+        .map(|l: Option<String>| l.as_deref().and_then(Lang::parse).unwrap_or(Lang::Nl));
+    let query = warp::query::<Form>();
+    let form = warp::body::content_length_limit(8 * 1024).and(warp::body::form::<Form>());
+
+    let css = warp::path!("assets" / "app.css").map(|| asset(CSS, "text/css; charset=utf-8"));
+    let js = warp::path!("assets" / "app.js").map(|| asset(JS, "text/javascript; charset=utf-8"));
+    // The path before the method, so a path nobody serves is a 404, not a 405.
+    let login_page = warp::path!("login")
+        .and(warp::get())
+        .and(query)
+        .and(warp::cookie::optional::<String>(LOGIN_CSRF))
+        .and(lang)
+        .map(login_page);
+    let login = warp::path!("login")
+        .and(warp::post())
+        .and(form)
+        .and(warp::cookie::optional::<String>(LOGIN_CSRF))
+        .and(with.clone())
+        .then(login);
+    let logout = warp::path!("logout")
+        .and(warp::post())
+        .and(form)
+        .and(session)
+        .and(with.clone())
+        .map(logout);
+    let switch = warp::path!("lang" / String)
+        .and(warp::get())
+        .and(query)
+        .map(switch_lang);
+    let overview = warp::path::end()
+        .and(warp::get())
+        .and(query)
+        .and(session)
+        .and(lang)
+        .and(with.clone())
+        .map(overview);
+    let api = warp::path!("api" / "v1" / ..)
+        .and(warp::get())
+        .and(session)
+        .and(with.clone())
+        .and_then(|s: Option<String>, web: Arc<Web>| async move {
+            match web.who(s.as_deref()) {
+                Some(_) => Ok(web),
+                None => Err(warp::reject::custom(NoSession)),
+            }
+        });
+    let live = api
+        .clone()
+        .and(warp::path!("live"))
+        .map(|web: Arc<Web>| warp::reply::json(&web.live()).into_response());
+    let stream = api
+        .clone()
+        .and(warp::path!("live" / "stream"))
+        .map(live_stream);
+    let bundles = api
+        .clone()
+        .and(warp::path!("bundles"))
+        .and(query)
+        .map(|web: Arc<Web>, q: Form| web.bundles_reply(&q));
+    let strategy = api
+        .and(warp::path!("strategy"))
+        .map(|web: Arc<Web>| warp::reply::json(&web.strategy()).into_response());
+    css.or(js)
+        .unify()
+        .or(login_page)
+        .unify()
+        .or(login)
+        .unify()
+        .or(logout)
+        .unify()
+        .or(switch)
+        .unify()
+        .or(overview)
+        .unify()
+        .or(live)
+        .unify()
+        .or(stream)
+        .unify()
+        .or(bundles)
+        .unify()
+        .or(strategy)
+        .unify()
+        .recover(recover)
+        .unify()
+        .map(secure)
+        .boxed()
+}
+
+#[derive(Debug)]
+struct NoSession;
+impl warp::reject::Reject for NoSession {}
+
+async fn recover(r: warp::Rejection) -> Result<Response, Infallible> {
+    let (status, msg) = if r.find::<NoSession>().is_some() {
+        (StatusCode::UNAUTHORIZED, "log in first (POST /login)")
+    } else if r.is_not_found() {
+        (StatusCode::NOT_FOUND, "not found")
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "request too large")
+    } else {
+        (StatusCode::BAD_REQUEST, "bad request")
+    };
+    let body = warp::reply::json(&serde_json::json!({ "error": msg }));
+    Ok(warp::reply::with_status(body, status).into_response())
+}
+
+/// Headers every answer carries.
+fn secure(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let set = |h: &mut warp::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, warp::http::HeaderValue::from_static(v));
+    };
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "same-origin");
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
+    );
+    if !h.contains_key("cache-control") {
+        set(h, "cache-control", "no-store");
+    }
+    r
+}
+
+fn asset(body: &'static str, kind: &'static str) -> Response {
+    let r = warp::reply::with_header(body, "content-type", kind);
+    warp::reply::with_header(r, "cache-control", "max-age=3600").into_response()
+}
+
+fn redirect(to: &str) -> Response {
+    let uri: warp::http::Uri = to
+        .parse()
+        .unwrap_or_else(|_| warp::http::Uri::from_static("/"));
+    warp::redirect::see_other(uri).into_response()
+}
+
+fn with_cookie(r: Response, cookie: String) -> Response {
+    warp::reply::with_header(r, "set-cookie", cookie).into_response()
+}
+
+/// The path a redirect may go to: on this site only.
+fn local_path(to: Option<&String>) -> &str {
+    match to {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        _ => "/",
+    }
+}
+
+/// Who is asking.
+enum Who {
+    User(Session),
+    /// `auth = "none"`: anyone on loopback.
+    Open,
+}
+
+impl Web {
+    fn who(&self, token: Option<&str>) -> Option<Who> {
+        if self.auth == Auth::None {
+            return Some(Who::Open);
+        }
+        let (token, store) = (token?, self.store.as_ref()?);
+        let s = self.sessions.get(token)?;
+        // A new password (or a removed user) ends every older session.
+        match users::stamp(store, &s.user) {
+            Ok(Some(stamp)) if stamp == s.stamp => Some(Who::User(s)),
+            _ => {
+                self.sessions.end(token);
+                None
+            }
+        }
+    }
+
+    fn csrf<'a>(&'a self, who: &'a Who) -> &'a str {
+        match who {
+            Who::User(s) => &s.csrf,
+            Who::Open => &self.open_csrf,
+        }
+    }
+
+    fn live(&self) -> api::LiveView {
+        let snap = self.feeds.snapshot.borrow().clone();
+        api::LiveView::from(&self.feeds.flows.read(&snap))
+    }
+
+    fn bundles(&self, kind: PeriodKind) -> Option<Vec<api::BundleView>> {
+        let l = self.feeds.ledger.as_ref()?;
+        Some(api::bundles(&l.borrow(), kind))
+    }
+
+    fn bundles_reply(&self, q: &Form) -> Response {
+        let p = q.get("period").map_or("month", String::as_str);
+        let Some(kind) = api::period_kind(p) else {
+            let e = serde_json::json!({
+                "error": format!("period `{p}` is not month, year or settlement")
+            });
+            return warp::reply::with_status(warp::reply::json(&e), StatusCode::BAD_REQUEST)
+                .into_response();
+        };
+        match self.bundles(kind) {
+            Some(b) => warp::reply::json(&b).into_response(),
+            None => warp::reply::with_status(
+                warp::reply::json(&serde_json::json!({"error": "no [ledger] in the config"})),
+                StatusCode::NOT_FOUND,
+            )
+            .into_response(),
+        }
+    }
+
+    fn strategy(&self) -> api::StrategyView {
+        let settings = self.feeds.strategy.settings.borrow().clone();
+        let control = self.feeds.control.as_ref().map(|c| c.borrow().clone());
+        api::strategy(&settings, control.as_ref())
+    }
+}
+
+fn login_page(q: Form, cookie: Option<String>, lang: Lang) -> Response {
+    let token = cookie
+        .filter(|c| c.len() == 64)
+        .unwrap_or_else(session::token);
+    let html = pages::login(lang, &token, q.contains_key("failed"));
+    with_cookie(
+        warp::reply::html(html).into_response(),
+        format!("{LOGIN_CSRF}={token}; HttpOnly; SameSite=Strict; Path=/login"),
+    )
+}
+
+async fn login(form: Form, cookie: Option<String>, web: Arc<Web>) -> Response {
+    let sent = form.get("csrf");
+    if cookie.is_none() || sent != cookie.as_ref() {
+        return forbidden("the form's token does not match; reload the login page");
+    }
+    let (Some(user), Some(password), Some(store)) =
+        (form.get("user"), form.get("password"), web.store.as_ref())
+    else {
+        return redirect("/login?failed=1");
+    };
+    tokio::time::sleep(web.sessions.delay(user)).await;
+    let (store, u, p) = (store.clone(), user.clone(), password.clone());
+    let checked = tokio::task::spawn_blocking(move || users::verify(&store, &u, &p)).await;
+    match checked {
+        Ok(Ok(Some(stamp))) => {
+            web.sessions.succeeded(user);
+            let token = web.sessions.start(user, stamp);
+            tracing::info!(user = %user, "Logged in to the dashboard.");
+            with_cookie(
+                redirect("/"),
+                format!("{SESSION}={token}; HttpOnly; SameSite=Strict; Path=/"),
+            )
+        }
+        Ok(Ok(None)) => {
+            web.sessions.failed(user);
+            tracing::warn!(user = %user, "Failed dashboard login.");
+            redirect("/login?failed=1")
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "Reading the users failed.");
+            warp::reply::with_status("store problem", StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "The password check stopped.");
+            warp::reply::with_status("internal error", StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response()
+        }
+    }
+}
+
+fn forbidden(why: &str) -> Response {
+    warp::reply::with_status(why.to_owned(), StatusCode::FORBIDDEN).into_response()
+}
+
+fn logout(form: Form, token: Option<String>, web: Arc<Web>) -> Response {
+    let Some(who) = web.who(token.as_deref()) else {
+        return redirect("/login");
+    };
+    if form.get("csrf").map(String::as_str) != Some(web.csrf(&who)) {
+        return forbidden("the form's token does not match; reload the page");
+    }
+    if let Some(t) = token {
+        web.sessions.end(&t);
+    }
+    with_cookie(
+        redirect("/login"),
+        format!("{SESSION}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    )
+}
+
+fn switch_lang(code: String, q: Form) -> Response {
+    let lang = Lang::parse(&code).unwrap_or(Lang::Nl);
+    with_cookie(
+        redirect(local_path(q.get("to"))),
+        format!(
+            "{LANG}={}; SameSite=Strict; Path=/; Max-Age=31536000",
+            lang.as_str()
+        ),
+    )
+}
+
+fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Response {
+    let Some(who) = web.who(token.as_deref()) else {
+        return redirect("/login");
+    };
+    let period = match q.get("period").map(String::as_str) {
+        Some("year") => PeriodKind::Year,
+        _ => PeriodKind::Month,
+    };
+    let live = web.live();
+    let bundles = web.bundles(period);
+    let strategy = web.strategy();
+    let csrf = match &who {
+        Who::User(_) => Some(web.csrf(&who)),
+        Who::Open => None,
+    };
+    let html = pages::overview(
+        lang,
+        &pages::Overview {
+            live: &live,
+            period: period.as_str(),
+            bundles: bundles.as_deref(),
+            strategy: &strategy,
+            csrf,
+        },
+    );
+    warp::reply::html(html).into_response()
+}
+
+fn live_stream(web: Arc<Web>) -> Response {
+    let state = (web.feeds.snapshot.clone(), None::<api::LiveView>);
+    let cancel = web.cancel.clone();
+    let flows = web.feeds.flows.clone();
+    let events = futures_util::stream::unfold(state, move |(mut rx, last)| {
+        let (cancel, flows) = (cancel.clone(), flows.clone());
+        async move {
+            loop {
+                if last.is_some() {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return None,
+                        r = rx.changed() => r.ok()?,
+                    }
+                }
+                let snap = rx.borrow_and_update().clone();
+                let now = api::LiveView::from(&flows.read(&snap));
+                if last.as_ref() != Some(&now) {
+                    let event = warp::sse::Event::default()
+                        .event("live")
+                        .json_data(&now)
+                        .ok()?;
+                    if last.is_some() {
+                        tokio::time::sleep(STREAM_EVERY).await;
+                    }
+                    return Some((Ok::<_, Infallible>(event), (rx, Some(now))));
+                }
+            }
+        }
+    });
+    warp::sse::reply(warp::sse::keep_alive().stream(events)).into_response()
+}

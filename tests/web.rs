@@ -1,0 +1,519 @@
+//! The dashboard and REST API over real HTTP against nomhub on the simulated
+//! dwelling: sessions, CSRF, the slow-down, every endpoint, the Live stream.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use nomhub::app;
+use nomhub::config::{Auth, WebSetup};
+use nomhub::web;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use ureq::Agent;
+
+const PASSWORD: &str = "zonnepanelen-op-het-dak";
+
+/// nomhub on the simulated dwelling (frozen, or at `speed`) with the dashboard on a
+/// free loopback port, and a user `anna`.
+async fn start_at(
+    speed: f64,
+    auth: Auth,
+    cancel: &CancellationToken,
+) -> (SocketAddr, app::App, TaskTracker, tempfile::TempDir) {
+    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
+    let sim = support::dwelling_at(speed, now, cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = nomhub::config::demo_text(sim.addr.port(), dir.path())
+        .replace("poll = \"2s\"", "poll = \"200ms\"");
+    let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
+    let tasks = TaskTracker::new();
+    let ledger = app::open_ledger(&cfg).unwrap();
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel);
+    web::users::add(app.store.as_ref().unwrap(), "anna", PASSWORD).unwrap();
+    let setup = WebSetup {
+        listen: ([127, 0, 0, 1], 0).into(),
+        auth,
+    };
+    let addr = web::start(
+        &setup,
+        app.web_feeds(),
+        app.store.clone(),
+        &tasks,
+        cancel.child_token(),
+    )
+    .unwrap();
+    (addr, app, tasks, dir)
+}
+
+async fn start(
+    auth: Auth,
+    cancel: &CancellationToken,
+) -> (SocketAddr, app::App, TaskTracker, tempfile::TempDir) {
+    start_at(0.0, auth, cancel).await
+}
+
+struct Got {
+    status: u16,
+    location: String,
+    cookies: Vec<String>,
+    body: String,
+}
+
+fn got(mut r: ureq::http::Response<ureq::Body>) -> Got {
+    let header = |k: &str| -> Vec<String> {
+        r.headers()
+            .get_all(k)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let (location, cookies) = (header("location").join(""), header("set-cookie"));
+    Got {
+        status: r.status().as_u16(),
+        location,
+        cookies,
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+/// `name=value` of the cookie `name` among the `set-cookie` headers.
+fn cookie(g: &Got, name: &str) -> Option<String> {
+    g.cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    html[at..at + 64].to_owned()
+}
+
+struct Client {
+    base: String,
+    agent: Agent,
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            base: format!("http://{addr}"),
+            agent: Agent::config_builder()
+                .max_redirects(0)
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+        }
+    }
+
+    fn get(&self, path: &str, cookies: &[&str]) -> Got {
+        let mut r = self.agent.get(format!("{}{path}", self.base));
+        if !cookies.is_empty() {
+            r = r.header("cookie", cookies.join("; "));
+        }
+        got(r.call().unwrap())
+    }
+
+    fn post(&self, path: &str, cookies: &[&str], form: &[(&str, &str)]) -> Got {
+        let mut r = self.agent.post(format!("{}{path}", self.base));
+        if !cookies.is_empty() {
+            r = r.header("cookie", cookies.join("; "));
+        }
+        got(r.send_form(form.iter().copied()).unwrap())
+    }
+
+    /// Logs in; returns the session cookie (None: refused) and the answer.
+    fn login(&self, user: &str, password: &str) -> (Option<String>, Got) {
+        let page = self.get("/login", &[]);
+        let login_cookie = cookie(&page, "nomhub_login").unwrap();
+        let csrf = csrf_in(&page.body);
+        let g = self.post(
+            "/login",
+            &[&login_cookie],
+            &[("csrf", &csrf), ("user", user), ("password", password)],
+        );
+        (cookie(&g, "nomhub_session"), g)
+    }
+}
+
+/// Runs blocking HTTP off the runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_session_pages_go_to_the_login_and_the_api_says_401() {
+    let cancel = CancellationToken::new();
+    let (addr, ..) = start(Auth::Users, &cancel).await;
+    blocking(move || {
+        let c = Client::new(addr);
+        let page = c.get("/", &[]);
+        assert_eq!((page.status, page.location.as_str()), (303, "/login"));
+        for path in [
+            "/api/v1/live",
+            "/api/v1/bundles?period=month",
+            "/api/v1/strategy",
+            "/api/v1/live/stream",
+        ] {
+            let g = c.get(path, &[]);
+            assert_eq!(g.status, 401, "{path}: {}", g.body);
+            assert!(g.body.contains("log in first"), "{path}: {}", g.body);
+        }
+        // A made-up session is no session.
+        let fake = format!("nomhub_session={}", "ab".repeat(32));
+        assert_eq!(c.get("/api/v1/live", &[&fake]).status, 401);
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_needs_its_form_token_and_wrong_passwords_slow_it_down() {
+    let cancel = CancellationToken::new();
+    let (addr, ..) = start(Auth::Users, &cancel).await;
+    blocking(move || {
+        let c = Client::new(addr);
+        // The form's token missing, or not the cookie's: refused before the password is read.
+        let page = c.get("/login", &[]);
+        let login_cookie = cookie(&page, "nomhub_login").unwrap();
+        assert!(page.cookies[0].contains("HttpOnly"));
+        assert!(page.cookies[0].contains("SameSite=Strict"));
+        let g = c.post(
+            "/login",
+            &[&login_cookie],
+            &[("user", "anna"), ("password", PASSWORD)],
+        );
+        assert_eq!(g.status, 403, "{}", g.body);
+        let csrf = csrf_in(&page.body);
+        let g = c.post(
+            "/login",
+            &[],
+            &[("csrf", &csrf), ("user", "anna"), ("password", PASSWORD)],
+        );
+        assert_eq!(g.status, 403, "{}", g.body);
+
+        // Wrong passwords: back to the form, and each next try waits longer.
+        for _ in 0..3 {
+            let (session, g) = c.login("anna", "wrong-password-here");
+            assert!(session.is_none());
+            assert_eq!((g.status, g.location.as_str()), (303, "/login?failed=1"));
+        }
+        let t = Instant::now();
+        let (session, _) = c.login("anna", "wrong-password-here");
+        assert!(session.is_none());
+        assert!(
+            t.elapsed() >= Duration::from_millis(1900),
+            "the fourth try took only {:?}",
+            t.elapsed()
+        );
+        let failed = c.get("/login?failed=1", &[]);
+        assert!(failed.body.contains("Gebruikersnaam of wachtwoord onjuist"));
+        // The right password still works (after the wait) and clears it.
+        let (session, g) = c.login("anna", PASSWORD);
+        assert_eq!((g.status, g.location.as_str()), (303, "/"));
+        let session = session.unwrap();
+        let set = g
+            .cookies
+            .iter()
+            .find(|c| c.starts_with("nomhub_session="))
+            .unwrap();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        let t = Instant::now();
+        let (again, _) = c.login("anna", PASSWORD);
+        assert!(again.is_some());
+        assert!(
+            t.elapsed() < Duration::from_millis(1900),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(c.get("/api/v1/live", &[&session]).status, 200);
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_json_for_a_session() {
+    let cancel = CancellationToken::new();
+    let (addr, ..) = start(Auth::Users, &cancel).await;
+    let session = blocking(move || Client::new(addr).login("anna", PASSWORD).0.unwrap()).await;
+    // Let the pollers report once.
+    let s = session.clone();
+    support::eventually(20, "live values", || {
+        let s = s.clone();
+        async move {
+            let live = blocking(move || Client::new(addr).get("/api/v1/live", &[&s])).await;
+            let v: serde_json::Value = serde_json::from_str(&live.body).ok()?;
+            (v["pv_w"].is_number() && v["tank_c"].is_number()).then_some(())
+        }
+    })
+    .await;
+    blocking(move || {
+        let c = Client::new(addr);
+        let s = [session.as_str()];
+        let live: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/live", &s).body).unwrap();
+        for k in [
+            "pv_w",
+            "grid_w",
+            "home_w",
+            "heat_pump_w",
+            "tank_c",
+            "outdoor_c",
+        ] {
+            assert!(live[k].is_number(), "{k} in {live}");
+        }
+        let home = live["home_w"].as_f64().unwrap();
+        let sum = live["grid_w"].as_f64().unwrap() + live["pv_w"].as_f64().unwrap();
+        assert!((home - sum).abs() <= 2.0, "home = grid + pv: {live}");
+
+        for period in ["month", "year", "settlement"] {
+            let g = c.get(&format!("/api/v1/bundles?period={period}"), &s);
+            assert_eq!(g.status, 200, "{}", g.body);
+            let b: serde_json::Value = serde_json::from_str(&g.body).unwrap();
+            let b = b.as_array().unwrap();
+            let names: Vec<_> = b.iter().map(|x| x["bundle"].as_str().unwrap()).collect();
+            assert!(
+                names.contains(&"pv") && names.contains(&"energy_used"),
+                "{period}: {names:?}"
+            );
+            for x in b {
+                assert_eq!(x["period"], period);
+                assert!(x["used_kwh"].as_f64().unwrap() >= 0.0);
+                let (exp, bundle) = (x["expected_kwh"].as_f64(), x["bundle_kwh"].as_f64());
+                assert!(exp.unwrap() <= bundle.unwrap() + 0.05, "{x}");
+                assert_eq!(x["running"], true);
+            }
+        }
+        let bad = c.get("/api/v1/bundles?period=fortnight", &s);
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.contains("fortnight"), "{}", bad.body);
+
+        let st: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/strategy", &s).body).unwrap();
+        assert_eq!(st["mode"], "smart");
+        assert_eq!(st["settings"]["solar_target"], 55.0);
+        assert!(st["points"].is_array());
+
+        assert_eq!(c.get("/api/v1/nothing", &s).status, 404);
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_stream_sends_live_events_as_the_dwelling_changes() {
+    let cancel = CancellationToken::new();
+    // Simulated time at 60x: the values move.
+    let (addr, ..) = start_at(60.0, Auth::Users, &cancel).await;
+    let events = blocking(move || {
+        let c = Client::new(addr);
+        let session = c.login("anna", PASSWORD).0.unwrap();
+        let r = c
+            .agent
+            .get(format!("{}/api/v1/live/stream", c.base))
+            .header("cookie", session)
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/event-stream"), "{kind}");
+        let mut lines = BufReader::new(r.into_body().into_reader()).lines();
+        let mut events = Vec::new();
+        while events.len() < 2 {
+            let line = lines.next().unwrap().unwrap();
+            if let Some(data) = line.strip_prefix("data:") {
+                events.push(serde_json::from_str::<serde_json::Value>(data).unwrap());
+            } else {
+                let known = line.is_empty() || line == "event:live" || line.starts_with(':');
+                assert!(known, "{line}");
+            }
+        }
+        events
+    })
+    .await;
+    assert!(
+        events.iter().all(|e| e.get("grid_w").is_some()),
+        "{events:?}"
+    );
+    assert_ne!(
+        events[0], events[1],
+        "an event is sent when something changed"
+    );
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_password_ends_older_sessions_and_logout_needs_the_token() {
+    let cancel = CancellationToken::new();
+    let (addr, app, ..) = start(Auth::Users, &cancel).await;
+    let store = app.store.clone().unwrap();
+    blocking(move || {
+        let c = Client::new(addr);
+        let session = c.login("anna", PASSWORD).0.unwrap();
+        let page = c.get("/", &[&session]);
+        assert_eq!(page.status, 200);
+        let csrf = csrf_in(&page.body);
+        // Logout without the page's token: refused, the session lives on.
+        assert_eq!(c.post("/logout", &[&session], &[]).status, 403);
+        assert_eq!(c.get("/api/v1/live", &[&session]).status, 200);
+        let out = c.post("/logout", &[&session], &[("csrf", &csrf)]);
+        assert_eq!((out.status, out.location.as_str()), (303, "/login"));
+        assert_eq!(c.get("/api/v1/live", &[&session]).status, 401);
+
+        let old = c.login("anna", PASSWORD).0.unwrap();
+        web::users::set_password(&store, "anna", "een-nieuw-wachtwoord").unwrap();
+        assert_eq!(c.get("/api/v1/live", &[&old]).status, 401);
+        assert_eq!(c.get("/", &[&old]).status, 303);
+        assert!(c.login("anna", PASSWORD).0.is_none());
+        assert!(c.login("anna", "een-nieuw-wachtwoord").0.is_some());
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_bars_with_the_expected_marker_in_either_language() {
+    let cancel = CancellationToken::new();
+    let (addr, ..) = start(Auth::None, &cancel).await;
+    blocking(move || {
+        let c = Client::new(addr);
+        // auth = "none": no login.
+        let nl = c.get("/", &[]);
+        assert_eq!(nl.status, 200);
+        for text in [
+            "<html lang=\"nl\"",
+            "Opwek zonnepanelen",
+            "Energieverbruik",
+            "class=\"expected\"",
+            "class=\"bar\"",
+            "Meer",
+            "id=\"period-year\"",
+        ] {
+            assert!(nl.body.contains(text), "missing {text:?}");
+        }
+        let switch = c.get("/lang/en?to=/%3Fperiod%3Dyear", &[]);
+        assert_eq!(switch.status, 303);
+        let lang = cookie(&switch, "lang").unwrap();
+        assert_eq!(lang, "lang=en");
+        let en = c.get("/?period=year", &[&lang]);
+        for text in [
+            "<html lang=\"en\"",
+            "PV generated",
+            "Energy used",
+            "Building-bound",
+            "aria-current=\"page\">Year",
+        ] {
+            assert!(en.body.contains(text), "missing {text:?}");
+        }
+        // A switch never sends anyone off the site.
+        let away = c.get("/lang/nl?to=//evil.example/", &[]);
+        assert_eq!(away.location, "/");
+        let css = c.get("/assets/app.css", &[]);
+        assert_eq!(css.status, 200);
+        assert!(css.body.contains(".bar"));
+    })
+    .await;
+    cancel.cancel();
+}
+
+/// `nomhub ARGS` with `input` on standard input.
+fn nomhub_stdin(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nomhub"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_added_with_the_cli_log_in_to_nomhub_run() {
+    let cancel = CancellationToken::new();
+    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
+    let sim = support::dwelling_at(0.0, now, &cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("nomhub.toml");
+    let text = nomhub::config::demo_text(sim.addr.port(), &dir.path().join("store"));
+    std::fs::write(
+        &config,
+        format!("{text}\n[web]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let c = config.to_str().unwrap().to_owned();
+
+    let short = nomhub_stdin(&["user", "add", "anna", "--config", &c], "kort\n");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
+    let added = nomhub_stdin(
+        &["user", "add", "anna", "--config", &c],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let twice = nomhub_stdin(
+        &["user", "add", "anna", "--config", &c],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("already exists"));
+
+    let daemon = support::daemon(&config);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    support::eventually(20, "the dashboard", || async move {
+        blocking(move || {
+            let c = Client::new(addr);
+            c.agent
+                .get(format!("{}/login", c.base))
+                .call()
+                .ok()
+                .map(|_| ())
+        })
+        .await
+    })
+    .await;
+    let session = blocking(move || Client::new(addr).login("anna", PASSWORD).0).await;
+    assert!(session.is_some(), "anna could not log in");
+    let log = support::sigterm(daemon);
+    assert!(log.contains("Dashboard at http://127.0.0.1:"), "{log}");
+
+    let changed = nomhub_stdin(
+        &["user", "passwd", "anna", "--config", &c],
+        "een-nieuw-wachtwoord\n",
+    );
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    let nobody = nomhub_stdin(
+        &["user", "passwd", "bob", "--config", &c],
+        "een-nieuw-wachtwoord\n",
+    );
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user `bob`"));
+    cancel.cancel();
+}
