@@ -2,7 +2,8 @@
 # The test command from the README: installs the external peers the tests use
 # (Debian's mbpoll, an independent Modbus client; socat for RTU over pseudo-terminals;
 # mosquitto, the MQTT broker the Home Assistant tests talk to; openssl, for the TLS test's
-# certificates) when missing, then runs every test.
+# certificates; Debian's chromium and chromium-driver for the dashboard's browser tests)
+# when missing, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")"
 need=()
@@ -10,6 +11,8 @@ command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]} (apt-get install -y ${need[*]})"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

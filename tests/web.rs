@@ -8,52 +8,14 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use nomhub::app;
-use nomhub::config::{Auth, WebSetup};
+use nomhub::config::Auth;
 use nomhub::web;
+use support::web::PASSWORD;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use ureq::Agent;
 
-const PASSWORD: &str = "zonnepanelen-op-het-dak";
-
-/// nomhub on the simulated dwelling (frozen, or at `speed`) with the dashboard on a
-/// free loopback port, and a user `anna`.
-async fn start_at(
-    speed: f64,
-    auth: Auth,
-    cancel: &CancellationToken,
-) -> (SocketAddr, app::App, TaskTracker, tempfile::TempDir) {
-    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
-    let sim = support::dwelling_at(speed, now, cancel).await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = nomhub::config::demo_text(sim.addr.port(), dir.path())
-        .replace("poll = \"2s\"", "poll = \"200ms\"");
-    let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
-    let tasks = TaskTracker::new();
-    let ledger = app::open_ledger(&cfg).unwrap();
-    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel);
-    web::users::add(app.store.as_ref().unwrap(), "anna", PASSWORD).unwrap();
-    let setup = WebSetup {
-        listen: ([127, 0, 0, 1], 0).into(),
-        auth,
-    };
-    let addr = web::start(
-        &setup,
-        app.web_feeds(),
-        app.store.clone(),
-        &tasks,
-        cancel.child_token(),
-    )
-    .unwrap();
-    (addr, app, tasks, dir)
-}
-
-async fn start(
-    auth: Auth,
-    cancel: &CancellationToken,
-) -> (SocketAddr, app::App, TaskTracker, tempfile::TempDir) {
-    start_at(0.0, auth, cancel).await
+async fn start(auth: Auth, cancel: &CancellationToken) -> support::web::Dashboard {
+    support::web::start_at(0.0, auth, cancel).await
 }
 
 struct Got {
@@ -149,7 +111,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_session_pages_go_to_the_login_and_the_api_says_401() {
     let cancel = CancellationToken::new();
-    let (addr, ..) = start(Auth::Users, &cancel).await;
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
     blocking(move || {
         let c = Client::new(addr);
         let page = c.get("/", &[]);
@@ -175,7 +138,8 @@ async fn without_a_session_pages_go_to_the_login_and_the_api_says_401() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_needs_its_form_token_and_wrong_passwords_slow_it_down() {
     let cancel = CancellationToken::new();
-    let (addr, ..) = start(Auth::Users, &cancel).await;
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
     blocking(move || {
         let c = Client::new(addr);
         // The form's token missing, or not the cookie's: refused before the password is read.
@@ -243,7 +207,8 @@ async fn a_login_needs_its_form_token_and_wrong_passwords_slow_it_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_answers_json_for_a_session() {
     let cancel = CancellationToken::new();
-    let (addr, ..) = start(Auth::Users, &cancel).await;
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
     let session = blocking(move || Client::new(addr).login("anna", PASSWORD).0.unwrap()).await;
     // Let the pollers report once.
     let s = session.clone();
@@ -313,7 +278,8 @@ async fn every_endpoint_answers_json_for_a_session() {
 async fn the_live_stream_sends_live_events_as_the_dwelling_changes() {
     let cancel = CancellationToken::new();
     // Simulated time at 60x: the values move.
-    let (addr, ..) = start_at(60.0, Auth::Users, &cancel).await;
+    let d = support::web::start_at(60.0, Auth::Users, &cancel).await;
+    let addr = d.addr;
     let events = blocking(move || {
         let c = Client::new(addr);
         let session = c.login("anna", PASSWORD).0.unwrap();
@@ -354,8 +320,8 @@ async fn the_live_stream_sends_live_events_as_the_dwelling_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_password_ends_older_sessions_and_logout_needs_the_token() {
     let cancel = CancellationToken::new();
-    let (addr, app, ..) = start(Auth::Users, &cancel).await;
-    let store = app.store.clone().unwrap();
+    let d = start(Auth::Users, &cancel).await;
+    let (addr, store) = (d.addr, d.app.store.clone().unwrap());
     blocking(move || {
         let c = Client::new(addr);
         let session = c.login("anna", PASSWORD).0.unwrap();
@@ -383,7 +349,8 @@ async fn a_new_password_ends_older_sessions_and_logout_needs_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overview_shows_bars_with_the_expected_marker_in_either_language() {
     let cancel = CancellationToken::new();
-    let (addr, ..) = start(Auth::None, &cancel).await;
+    let d = start(Auth::None, &cancel).await;
+    let addr = d.addr;
     blocking(move || {
         let c = Client::new(addr);
         // auth = "none": no login.

@@ -63,7 +63,7 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "s_on_track" => ("op koers", "on track"),
         "s_above" => ("boven verwachting", "above expected"),
         "s_below" => ("onder verwachting", "below expected"),
-        "strategy" => ("Warm water", "Hot water"),
+        "strategy" => ("Boilerregeling", "Hot-water control"),
         "mode" => ("Stand", "Mode"),
         "why" => ("Waarom", "Why"),
         "m_off" => (

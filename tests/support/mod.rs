@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod mqtt;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

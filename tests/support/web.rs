@@ -1,0 +1,54 @@
+//! nomhub on the simulated dwelling with its dashboard on a free loopback port.
+
+use std::net::SocketAddr;
+
+use nomhub::app;
+use nomhub::config::{Auth, WebSetup};
+use nomhub::web;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The password of the user `anna` that [`start_at`] adds.
+pub const PASSWORD: &str = "zonnepanelen-op-het-dak";
+
+pub struct Dashboard {
+    pub addr: SocketAddr,
+    pub app: app::App,
+    pub tasks: TaskTracker,
+    pub dir: tempfile::TempDir,
+}
+
+/// The dwelling frozen (`speed` 0) or running at `speed`, nomhub on it in-process
+/// with simulated history before today, the dashboard with `auth`, and a user `anna`.
+pub async fn start_at(speed: f64, auth: Auth, cancel: &CancellationToken) -> Dashboard {
+    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
+    let sim = super::dwelling_at(speed, now, cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = nomhub::config::demo_text(sim.addr.port(), dir.path())
+        .replace("poll = \"2s\"", "poll = \"200ms\"");
+    let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
+    let tasks = TaskTracker::new();
+    let mut ledger = app::open_ledger(&cfg).unwrap();
+    // The months before today, as the demo has them.
+    nomhub::sim::history::seed(ledger.as_mut().unwrap(), now).unwrap();
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel);
+    web::users::add(app.store.as_ref().unwrap(), "anna", PASSWORD).unwrap();
+    let setup = WebSetup {
+        listen: ([127, 0, 0, 1], 0).into(),
+        auth,
+    };
+    let addr = web::start(
+        &setup,
+        app.web_feeds(),
+        app.store.clone(),
+        &tasks,
+        cancel.child_token(),
+    )
+    .unwrap();
+    Dashboard {
+        addr,
+        app,
+        tasks,
+        dir,
+    }
+}
