@@ -484,3 +484,22 @@ async fn users_added_with_the_cli_log_in_to_nomhub_run() {
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user `bob`"));
     cancel.cancel();
 }
+
+#[test]
+fn the_openapi_file_describes_every_api_path() {
+    let spec = std::fs::read_to_string(support::root().join("docs/openapi.yaml")).unwrap();
+    for path in [
+        "/login",
+        "/api/v1/live",
+        "/api/v1/live/stream",
+        "/api/v1/bundles",
+        "/api/v1/strategy",
+    ] {
+        assert!(spec.contains(&format!("\n  {path}:\n")), "{path} missing");
+    }
+    let paths = spec.matches("\n  /").count();
+    assert_eq!(
+        paths, 5,
+        "a path in docs/openapi.yaml that nomhub does not serve?"
+    );
+}
