@@ -232,13 +232,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for w in &c.warnings {
                     eprintln!("warning: {w}");
                 }
+                let sections = [
+                    (c.ledger.is_some(), ", ledger"),
+                    (c.mqtt.is_some(), ", mqtt"),
+                    (c.control.is_some(), ", control"),
+                    (c.web.is_some(), ", web"),
+                ];
+                let with: String = sections
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, name)| *name)
+                    .collect();
                 println!(
-                    "{}: ok ({} buses, {} devices{}{})",
+                    "{}: ok ({} buses, {} devices{with})",
                     file.display(),
                     c.buses.len(),
                     c.devices.len(),
-                    if c.ledger.is_some() { ", ledger" } else { "" },
-                    if c.mqtt.is_some() { ", mqtt" } else { "" }
                 );
                 ExitCode::SUCCESS
             }
