@@ -7,68 +7,13 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::{Client, Locator};
 use nomhub::config::Auth;
+use support::browser::{browser, driver};
 use support::web::PASSWORD;
 use tokio_util::sync::CancellationToken;
-
-/// chromedriver on a free loopback port; killed when dropped.
-struct Driver(Child, u16);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-fn driver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "chromedriver: {e}. Install Debian's browser and driver: \
-                 sudo apt-get install chromium chromium-driver (./test.sh does)"
-            )
-        });
-    Driver(child, port)
-}
-
-async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", format!("--window-size={width},{height}")],
-        }),
-    );
-    let url = format!("http://127.0.0.1:{}", driver.1);
-    support::eventually(20, "chromedriver", || {
-        let (caps, url) = (caps.clone(), url.clone());
-        async move {
-            ClientBuilder::new(HttpConnector::new())
-                .capabilities(caps)
-                .connect(&url)
-                .await
-                .ok()
-        }
-    })
-    .await
-}
 
 async fn screenshot(c: &Client, name: &str) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))

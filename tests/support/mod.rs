@@ -1,6 +1,7 @@
 //! Shared test helpers: buses against the simulator, fixtures, polling until a condition.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
 pub mod mqtt;
 pub mod web;
 

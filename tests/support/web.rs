@@ -19,13 +19,27 @@ pub struct Dashboard {
 }
 
 /// The dwelling frozen (`speed` 0) or running at `speed`, nomhub on it in-process
-/// with simulated history before today, the dashboard with `auth`, and a user `anna`.
+/// (polling quickly, for tests) with simulated history before today, the dashboard
+/// with `auth`, and a user `anna`.
 pub async fn start_at(speed: f64, auth: Auth, cancel: &CancellationToken) -> Dashboard {
     let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
-    let sim = super::dwelling_at(speed, now, cancel).await;
+    start_polling("200ms", now, speed, auth, cancel).await
+}
+
+/// As [`start_at`], the dwelling's day starting at `at`, every device polled every
+/// `poll` (the demo's is "2s").
+pub async fn start_polling(
+    poll: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    speed: f64,
+    auth: Auth,
+    cancel: &CancellationToken,
+) -> Dashboard {
+    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
+    let sim = super::dwelling_at(speed, at, cancel).await;
     let dir = tempfile::tempdir().unwrap();
     let text = nomhub::config::demo_text(sim.addr.port(), dir.path())
-        .replace("poll = \"2s\"", "poll = \"200ms\"");
+        .replace("poll = \"2s\"", &format!("poll = \"{poll}\""));
     let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
     let tasks = TaskTracker::new();
     let mut ledger = app::open_ledger(&cfg).unwrap();
