@@ -61,90 +61,19 @@ pub struct Row {
     pub estimated_wh: Option<i64>,
 }
 
-/// The ledger: its configuration, its store and its pending bookings.
-pub struct Ledger {
-    pub setup: LedgerSetup,
-    store: Store,
-    booker: Booker,
-    /// Everything committed so far, per series (Wh).
-    totals: BTreeMap<Series, i64>,
+/// Reads over a ledger's store: what the bundles are, where they stand, history.
+/// The ledger reads with its pending bookings on top ([`Ledger::books`]); the
+/// dashboard reads the committed store alone (at most a commit interval behind).
+#[derive(Clone, Copy)]
+pub struct Books<'a> {
+    pub setup: &'a LedgerSetup,
+    pub store: &'a Store,
+    pub pending: Option<&'a Commit>,
 }
 
-/// Everything `c` adds, per series.
-fn add_days(totals: &mut BTreeMap<Series, i64>, c: &Commit) {
-    for (&(s, _), b) in &c.days {
-        *totals.entry(s).or_default() += b.wh;
-    }
-}
-
-impl Ledger {
-    pub fn open(setup: LedgerSetup) -> Result<Self, LedgerError> {
-        let store = Store::open(&setup.store)?;
-        let booker = Booker::new(&setup.series, &store.baselines()?);
-        let mut totals = BTreeMap::new();
-        for s in Series::ALL {
-            let all = store.days(s, NaiveDate::MIN, NaiveDate::MAX)?;
-            totals.insert(s, all.iter().map(|(_, b)| b.wh).sum());
-        }
-        Ok(Self {
-            setup,
-            store,
-            booker,
-            totals,
-        })
-    }
-
-    /// Everything booked in each series since the ledger began (Wh), pending included.
-    pub fn lifetime(&self) -> BTreeMap<Series, WattHours> {
-        let mut totals = self.totals.clone();
-        add_days(&mut totals, self.booker.pending());
-        totals
-            .into_iter()
-            .map(|(s, wh)| (s, WattHours(wh)))
-            .collect()
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// The counters the ledger follows.
-    pub fn counters(&self) -> Vec<(DeviceId, PointKey)> {
-        self.booker.counters().cloned().collect()
-    }
-
-    /// Books a counter reading (see [`Booker::reading`]).
-    pub fn reading(
-        &mut self,
-        device: &DeviceId,
-        point: &PointKey,
-        value: WattHours,
-        at: SystemTime,
-        trusted: bool,
-    ) -> Option<Booked> {
-        self.booker.reading(device, point, value, at, trusted)
-    }
-
-    /// Writes what is pending to the store. On failure nothing is lost: the pending
-    /// bookings stay and go with the next commit.
-    pub fn commit(&mut self) -> Result<(), LedgerError> {
-        let c = self.booker.take();
-        if let Err(e) = self.store.commit(&c) {
-            self.booker.restore(c);
-            return Err(e.into());
-        }
-        add_days(&mut self.totals, &c);
-        Ok(())
-    }
-
-    /// Drops 15-minute buckets older than `fine_days` before `now`.
-    pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, LedgerError> {
-        let keep = chrono::Duration::days(i64::from(self.setup.fine_days));
-        Ok(self.store.prune_quarters((now - keep).timestamp())?)
-    }
-
+impl Books<'_> {
     /// Day buckets of a series over `[from, to)`, pending bookings included.
-    fn days(
+    pub fn days(
         &self,
         s: Series,
         from: NaiveDate,
@@ -152,9 +81,11 @@ impl Ledger {
     ) -> Result<BTreeMap<NaiveDate, Bucket>, LedgerError> {
         let mut out: BTreeMap<NaiveDate, Bucket> =
             self.store.days(s, from, to)?.into_iter().collect();
-        for (&(ps, d), b) in self.booker.pending().days.range((s, from)..(s, to)) {
-            debug_assert_eq!(ps, s);
-            out.entry(d).or_default().add(*b);
+        if let Some(pending) = self.pending {
+            for (&(ps, d), b) in pending.days.range((s, from)..(s, to)) {
+                debug_assert_eq!(ps, s);
+                out.entry(d).or_default().add(*b);
+            }
         }
         Ok(out)
     }
@@ -253,6 +184,136 @@ impl Ledger {
             resolution,
             buckets,
         })
+    }
+}
+
+/// The ledger: its configuration, its store and its pending bookings.
+pub struct Ledger {
+    pub setup: LedgerSetup,
+    store: Store,
+    booker: Booker,
+    /// Everything committed so far, per series (Wh).
+    totals: BTreeMap<Series, i64>,
+}
+
+/// Everything `c` adds, per series.
+fn add_days(totals: &mut BTreeMap<Series, i64>, c: &Commit) {
+    for (&(s, _), b) in &c.days {
+        *totals.entry(s).or_default() += b.wh;
+    }
+}
+
+impl Ledger {
+    pub fn open(setup: LedgerSetup) -> Result<Self, LedgerError> {
+        let store = Store::open(&setup.store)?;
+        let booker = Booker::new(&setup.series, &store.baselines()?);
+        let mut totals = BTreeMap::new();
+        for s in Series::ALL {
+            let all = store.days(s, NaiveDate::MIN, NaiveDate::MAX)?;
+            totals.insert(s, all.iter().map(|(_, b)| b.wh).sum());
+        }
+        Ok(Self {
+            setup,
+            store,
+            booker,
+            totals,
+        })
+    }
+
+    /// Everything booked in each series since the ledger began (Wh), pending included.
+    pub fn lifetime(&self) -> BTreeMap<Series, WattHours> {
+        let mut totals = self.totals.clone();
+        add_days(&mut totals, self.booker.pending());
+        totals
+            .into_iter()
+            .map(|(s, wh)| (s, WattHours(wh)))
+            .collect()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The counters the ledger follows.
+    pub fn counters(&self) -> Vec<(DeviceId, PointKey)> {
+        self.booker.counters().cloned().collect()
+    }
+
+    /// Books a counter reading (see [`Booker::reading`]).
+    pub fn reading(
+        &mut self,
+        device: &DeviceId,
+        point: &PointKey,
+        value: WattHours,
+        at: SystemTime,
+        trusted: bool,
+    ) -> Option<Booked> {
+        self.booker.reading(device, point, value, at, trusted)
+    }
+
+    /// Writes what is pending to the store. On failure nothing is lost: the pending
+    /// bookings stay and go with the next commit.
+    pub fn commit(&mut self) -> Result<(), LedgerError> {
+        let c = self.booker.take();
+        if let Err(e) = self.store.commit(&c) {
+            self.booker.restore(c);
+            return Err(e.into());
+        }
+        add_days(&mut self.totals, &c);
+        Ok(())
+    }
+
+    /// Drops 15-minute buckets older than `fine_days` before `now`.
+    pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, LedgerError> {
+        let keep = chrono::Duration::days(i64::from(self.setup.fine_days));
+        Ok(self.store.prune_quarters((now - keep).timestamp())?)
+    }
+
+    /// Reads over the store with the pending bookings on top.
+    pub fn books(&self) -> Books<'_> {
+        Books {
+            setup: &self.setup,
+            store: &self.store,
+            pending: Some(self.booker.pending()),
+        }
+    }
+
+    fn days(
+        &self,
+        s: Series,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, Bucket>, LedgerError> {
+        self.books().days(s, from, to)
+    }
+
+    /// Energy of `series` in `[from, to)` local days.
+    pub fn sum(
+        &self,
+        series: &[Series],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Bucket, LedgerError> {
+        self.books().sum(series, from, to)
+    }
+
+    /// Where every configured bundle stands in `period`.
+    pub fn positions(
+        &self,
+        period: Period,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Position>, LedgerError> {
+        self.books().positions(period, now)
+    }
+
+    /// The period of `kind` containing `now`.
+    pub fn period(&self, kind: PeriodKind, now: DateTime<Utc>) -> Period {
+        self.books().period(kind, now)
+    }
+
+    /// History of `period` for graphs: per day for a day or month, else per month.
+    pub fn history(&self, period: Period) -> Result<History, LedgerError> {
+        self.books().history(period)
     }
 
     /// 15-minute buckets of every series from `from` to `to` (unix seconds), for live graphs.

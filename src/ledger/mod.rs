@@ -13,7 +13,7 @@ pub mod forecast;
 pub mod period;
 pub mod run;
 
-pub use books::{History, Ledger, LedgerError, Row};
+pub use books::{Books, History, Ledger, LedgerError, Row};
 pub use bundle::{Budget, BundleId, Position, Series, Status};
 pub use forecast::Forecast;
 pub use period::{Period, PeriodKind, SettlementRule};
