@@ -37,6 +37,8 @@ pub struct App {
     pub buses: HashMap<String, BusHandle>,
     /// The ledger's store (users of the dashboard live there too).
     pub store: Option<crate::store::Store>,
+    /// The bundles and settlement rule, when the config has a ledger.
+    pub ledger_setup: Option<crate::config::LedgerSetup>,
     pub flows: FlowMap,
 }
 
@@ -48,6 +50,7 @@ impl App {
             ledger: self.ledger.clone(),
             strategy: self.strategy.clone(),
             control: self.control.clone(),
+            ledger_setup: self.ledger_setup.clone(),
             flows: self.flows.clone(),
         }
     }
@@ -210,6 +213,7 @@ pub fn start(
         control,
         buses,
         store,
+        ledger_setup: config.ledger.clone(),
         flows: FlowMap::from_config(config),
     }
 }

@@ -119,6 +119,42 @@ async fn a_resident_logs_in_and_reads_the_overview() {
         .unwrap();
     assert!(household.is_displayed().await.unwrap());
 
+    // The month before: over, so no expected marker; and back.
+    let this_month = text_of(&c, "#period-name").await;
+    c.find(Locator::Id("prev"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("next"))
+        .await
+        .unwrap();
+    let last_month = text_of(&c, "#period-name").await;
+    assert_ne!(last_month, this_month);
+    assert!(
+        c.find_all(Locator::Css(".bar .expected"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no expected marker for a month that is over"
+    );
+    screenshot(&c, "overview-last-month-nl").await;
+    c.find(Locator::Id("next"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".bar .expected"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "#period-name").await, this_month);
+
     // Month → year.
     c.find(Locator::Id("period-year"))
         .await

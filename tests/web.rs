@@ -120,6 +120,7 @@ async fn without_a_session_pages_go_to_the_login_and_the_api_says_401() {
         for path in [
             "/api/v1/live",
             "/api/v1/bundles?period=month",
+            "/api/v1/history?period=month",
             "/api/v1/strategy",
             "/api/v1/live/stream",
         ] {
@@ -261,6 +262,52 @@ async fn every_endpoint_answers_json_for_a_session() {
         let bad = c.get("/api/v1/bundles?period=fortnight", &s);
         assert_eq!(bad.status, 400);
         assert!(bad.body.contains("fortnight"), "{}", bad.body);
+        let future = c.get("/api/v1/bundles?period=month&offset=1", &s);
+        assert_eq!(future.status, 400, "{}", future.body);
+        assert!(future.body.contains("offset `1`"), "{}", future.body);
+
+        // Last month, from the store: over, so expected is the whole bundle.
+        let g = c.get("/api/v1/bundles?period=month&offset=-1", &s);
+        assert_eq!(g.status, 200, "{}", g.body);
+        let last: serde_json::Value = serde_json::from_str(&g.body).unwrap();
+        let pv = last
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["bundle"] == "pv")
+            .unwrap();
+        assert_eq!(pv["running"], false);
+        assert_eq!(pv["expected_kwh"], pv["bundle_kwh"]);
+        assert!(
+            pv["used_kwh"].as_f64().unwrap() > 0.0,
+            "simulated history: {pv}"
+        );
+        let this: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/bundles?period=month", &s).body).unwrap();
+        assert!(
+            last[0]["end"] == this[0]["start"],
+            "{} / {}",
+            last[0],
+            this[0]
+        );
+
+        // History: a bucket per day of the month, per month of the year.
+        let h: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/history?period=month&offset=-1", &s).body)
+                .unwrap();
+        let days = h["buckets"].as_array().unwrap();
+        assert!((28..=31).contains(&days.len()), "{h}");
+        assert_eq!(h["resolution"], "day");
+        let household: i64 = days
+            .iter()
+            .map(|d| d["wh"]["household"].as_i64().unwrap())
+            .sum();
+        assert!(household > 0);
+        assert!(days[0]["bundle_wh"]["energy_used"].as_i64().unwrap() > 0);
+        let y: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/history?period=year", &s).body).unwrap();
+        assert_eq!(y["buckets"].as_array().unwrap().len(), 12);
+        assert_eq!(y["resolution"], "month");
 
         let st: serde_json::Value =
             serde_json::from_str(&c.get("/api/v1/strategy", &s).body).unwrap();
@@ -488,18 +535,21 @@ async fn users_added_with_the_cli_log_in_to_nomhub_run() {
 #[test]
 fn the_openapi_file_describes_every_api_path() {
     let spec = std::fs::read_to_string(support::root().join("docs/openapi.yaml")).unwrap();
-    for path in [
+    let served = [
         "/login",
         "/api/v1/live",
         "/api/v1/live/stream",
         "/api/v1/bundles",
+        "/api/v1/history",
         "/api/v1/strategy",
-    ] {
+    ];
+    for path in served {
         assert!(spec.contains(&format!("\n  {path}:\n")), "{path} missing");
     }
     let paths = spec.matches("\n  /").count();
     assert_eq!(
-        paths, 5,
+        paths,
+        served.len(),
         "a path in docs/openapi.yaml that nomhub does not serve?"
     );
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::control::ControlStatus;
-use crate::ledger::{LedgerStatus, PeriodKind};
+use crate::ledger::{LedgerStatus, Period, PeriodKind, Position, SettlementRule};
 use crate::live::Live;
 use crate::strategy::Settings;
 
@@ -63,13 +63,37 @@ pub fn period_kind(s: &str) -> Option<PeriodKind> {
         .find(|k| k.as_str() == s)
 }
 
-/// `/api/v1/bundles?period=…`: every bundle in the running period of `kind`.
-pub fn bundles(status: &LedgerStatus, kind: PeriodKind) -> Vec<BundleView> {
-    let kwh = |wh: crate::model::WattHours| (wh.0 as f64 / 100.0).round() / 10.0;
+/// The running period of `kind`'s positions from the ledger's status.
+pub fn running(status: &LedgerStatus, kind: PeriodKind) -> Vec<Position> {
     status
         .positions
         .iter()
         .filter(|p| p.period.kind == kind)
+        .cloned()
+        .collect()
+}
+
+/// The period `offset` periods of `kind` away from `current` (−1: the one before).
+pub fn shifted(current: Period, offset: i32, rule: &SettlementRule) -> Option<Period> {
+    let months = match current.kind {
+        PeriodKind::Day => return None,
+        PeriodKind::Month => offset.unsigned_abs(),
+        PeriodKind::Year | PeriodKind::Settlement => 12 * offset.unsigned_abs(),
+    };
+    let months = chrono::Months::new(months);
+    let date = if offset < 0 {
+        current.start.checked_sub_months(months)?
+    } else {
+        current.start.checked_add_months(months)?
+    };
+    Some(Period::containing(current.kind, date, rule))
+}
+
+/// `/api/v1/bundles?period=…&offset=…`: every bundle in a period.
+pub fn bundles(positions: &[Position]) -> Vec<BundleView> {
+    let kwh = |wh: crate::model::WattHours| (wh.0 as f64 / 100.0).round() / 10.0;
+    positions
+        .iter()
         .map(|p| BundleView {
             bundle: p.bundle_id.as_str(),
             period: p.period.kind.as_str(),

@@ -21,7 +21,7 @@ use warp::{Filter, Reply};
 
 use crate::config::{Auth, WebSetup};
 use crate::control::ControlStatus;
-use crate::ledger::{LedgerStatus, PeriodKind};
+use crate::ledger::{Books, History, LedgerStatus, Period, PeriodKind, Position};
 use crate::live::FlowMap;
 use crate::state::Snapshot;
 use crate::store::Store;
@@ -44,6 +44,8 @@ pub struct Feeds {
     pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
     pub strategy: StrategyHandle,
     pub control: Option<watch::Receiver<ControlStatus>>,
+    /// The bundles and settlement rule, for periods before the running one.
+    pub ledger_setup: Option<crate::config::LedgerSetup>,
     pub flows: FlowMap,
 }
 
@@ -152,6 +154,11 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .and(warp::path!("bundles"))
         .and(query)
         .map(|web: Arc<Web>, q: Form| web.bundles_reply(&q));
+    let history = api
+        .clone()
+        .and(warp::path!("history"))
+        .and(query)
+        .map(|web: Arc<Web>, q: Form| web.history_reply(&q));
     let strategy = api
         .and(warp::path!("strategy"))
         .map(|web: Arc<Web>| warp::reply::json(&web.strategy()).into_response());
@@ -172,6 +179,8 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .or(stream)
         .unify()
         .or(bundles)
+        .unify()
+        .or(history)
         .unify()
         .or(strategy)
         .unify()
@@ -245,6 +254,43 @@ fn local_path(to: Option<&String>) -> &str {
     }
 }
 
+/// Which period a request asks for.
+#[derive(Debug, Clone, Copy)]
+struct Which {
+    kind: PeriodKind,
+    /// 0: the running period; −1: the one before, and so on.
+    offset: i32,
+}
+
+/// `period` (month, year or settlement; month by default) and `offset` (0 or less).
+fn which(q: &Form) -> Result<Which, String> {
+    let p = q.get("period").map_or("month", String::as_str);
+    let kind = api::period_kind(p)
+        .ok_or_else(|| format!("period `{p}` is not month, year or settlement"))?;
+    let offset = match q.get("offset") {
+        None => 0,
+        Some(o) => o
+            .parse::<i32>()
+            .ok()
+            .filter(|o| (-120..=0).contains(o))
+            .ok_or_else(|| format!("offset `{o}` is not a whole number from -120 to 0"))?,
+    };
+    Ok(Which { kind, offset })
+}
+
+/// JSON for `Ok(Some)`, 400 for a bad request, 404 without a ledger.
+fn answer<T>(r: Result<Option<T>, String>, ok: impl FnOnce(T) -> Response) -> Response {
+    let error = |status, msg: &str| {
+        let body = warp::reply::json(&serde_json::json!({ "error": msg }));
+        warp::reply::with_status(body, status).into_response()
+    };
+    match r {
+        Ok(Some(t)) => ok(t),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no [ledger] in the config"),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
 /// Who is asking.
 enum Who {
     User(Session),
@@ -281,28 +327,62 @@ impl Web {
         api::LiveView::from(&self.feeds.flows.read(&snap))
     }
 
-    fn bundles(&self, kind: PeriodKind) -> Option<Vec<api::BundleView>> {
-        let l = self.feeds.ledger.as_ref()?;
-        Some(api::bundles(&l.borrow(), kind))
+    /// The period a request asks for, and its bundles: the running one from the
+    /// ledger's status (pending bookings included), earlier ones from the store.
+    /// `Ok(None)`: the config has no ledger.
+    fn positions(&self, w: Which) -> Result<Option<(Period, Vec<Position>)>, String> {
+        let (Some(l), Some(setup), Some(store)) = (
+            self.feeds.ledger.as_ref(),
+            self.feeds.ledger_setup.as_ref(),
+            self.store.as_ref(),
+        ) else {
+            return Ok(None);
+        };
+        let status = l.borrow().clone();
+        let Some(now) = status.at else {
+            return Err("the ledger has not reported yet; try again in a few seconds".into());
+        };
+        let current = Period::at(w.kind, now, &setup.rule);
+        if w.offset == 0 {
+            return Ok(Some((current, api::running(&status, w.kind))));
+        }
+        let period = api::shifted(current, w.offset, &setup.rule)
+            .ok_or_else(|| format!("no period {} away", w.offset))?;
+        let books = Books {
+            setup,
+            store,
+            pending: None,
+        };
+        let positions = books.positions(period, now).map_err(|e| e.to_string())?;
+        Ok(Some((period, positions)))
+    }
+
+    fn history(&self, w: Which) -> Result<Option<History>, String> {
+        let Some((period, _)) = self.positions(w)? else {
+            return Ok(None);
+        };
+        let (Some(setup), Some(store)) = (self.feeds.ledger_setup.as_ref(), self.store.as_ref())
+        else {
+            return Ok(None);
+        };
+        let books = Books {
+            setup,
+            store,
+            pending: None,
+        };
+        books.history(period).map(Some).map_err(|e| e.to_string())
     }
 
     fn bundles_reply(&self, q: &Form) -> Response {
-        let p = q.get("period").map_or("month", String::as_str);
-        let Some(kind) = api::period_kind(p) else {
-            let e = serde_json::json!({
-                "error": format!("period `{p}` is not month, year or settlement")
-            });
-            return warp::reply::with_status(warp::reply::json(&e), StatusCode::BAD_REQUEST)
-                .into_response();
-        };
-        match self.bundles(kind) {
-            Some(b) => warp::reply::json(&b).into_response(),
-            None => warp::reply::with_status(
-                warp::reply::json(&serde_json::json!({"error": "no [ledger] in the config"})),
-                StatusCode::NOT_FOUND,
-            )
-            .into_response(),
-        }
+        answer(which(q).and_then(|w| self.positions(w)), |(_, p)| {
+            warp::reply::json(&api::bundles(&p)).into_response()
+        })
+    }
+
+    fn history_reply(&self, q: &Form) -> Response {
+        answer(which(q).and_then(|w| self.history(w)), |h| {
+            warp::reply::json(&h).into_response()
+        })
     }
 
     fn strategy(&self) -> api::StrategyView {
@@ -399,12 +479,16 @@ fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respon
     let Some(who) = web.who(token.as_deref()) else {
         return redirect("/login");
     };
-    let period = match q.get("period").map(String::as_str) {
-        Some("year") => PeriodKind::Year,
-        _ => PeriodKind::Month,
-    };
+    let w = which(&q).unwrap_or(Which {
+        kind: PeriodKind::Month,
+        offset: 0,
+    });
     let live = web.live();
-    let bundles = web.bundles(period);
+    let (period, bundles) = match web.positions(w) {
+        Ok(Some((period, positions))) => (Some(period), Some(api::bundles(&positions))),
+        Ok(None) => (None, None),
+        Err(_) => (None, Some(Vec::new())),
+    };
     let strategy = web.strategy();
     let csrf = match &who {
         Who::User(_) => Some(web.csrf(&who)),
@@ -414,7 +498,9 @@ fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respon
         lang,
         &pages::Overview {
             live: &live,
-            period: period.as_str(),
+            kind: w.kind.as_str(),
+            offset: w.offset,
+            period,
             bundles: bundles.as_deref(),
             strategy: &strategy,
             csrf,

@@ -55,6 +55,8 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "of" => ("van", "of"),
         "expected" => ("verwacht", "expected"),
         "more" => ("Meer", "More"),
+        "previous" => ("Vorige", "Previous"),
+        "next" => ("Volgende", "Next"),
         "b_pv" => ("Opwek zonnepanelen", "PV generated"),
         "b_energy_used" => ("Energieverbruik", "Energy used"),
         "b_household" => ("Huishoudelijk", "Household"),
@@ -99,6 +101,39 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+const MONTHS: [(&str, &str); 12] = [
+    ("januari", "January"),
+    ("februari", "February"),
+    ("maart", "March"),
+    ("april", "April"),
+    ("mei", "May"),
+    ("juni", "June"),
+    ("juli", "July"),
+    ("augustus", "August"),
+    ("september", "September"),
+    ("oktober", "October"),
+    ("november", "November"),
+    ("december", "December"),
+];
+
+/// "november 2026", "2026", or the settlement year's first and last day.
+fn period_name(lang: Lang, p: &crate::ledger::Period) -> String {
+    use crate::ledger::PeriodKind;
+    use chrono::Datelike;
+    match p.kind {
+        PeriodKind::Month => {
+            let (nl, en) = MONTHS[p.start.month0() as usize];
+            let m = if lang == Lang::Nl { nl } else { en };
+            format!("{m} {}", p.start.year())
+        }
+        PeriodKind::Year => p.start.year().to_string(),
+        PeriodKind::Day | PeriodKind::Settlement => {
+            let last = p.end.pred_opt().unwrap_or(p.end);
+            format!("{} – {}", p.start, last)
+        }
+    }
 }
 
 /// A number the Dutch or English way.
@@ -248,8 +283,9 @@ fn bar(lang: Lang, b: &BundleView) -> String {
     )
 }
 
-fn bundles_block(lang: Lang, kind: &str, bundles: Option<&[BundleView]>) -> String {
-    let Some(bundles) = bundles else {
+fn bundles_block(lang: Lang, o: &Overview) -> String {
+    let (kind, offset) = (o.kind, o.offset);
+    let Some(bundles) = o.bundles else {
         return format!(
             r#"<section class="bundles"><p>{}</p></section>"#,
             t(lang, "no_ledger")
@@ -289,12 +325,23 @@ fn bundles_block(lang: Lang, kind: &str, bundles: Option<&[BundleView]>) -> Stri
             }
         }
     }
-    let dates = bundles
-        .first()
-        .map(|b| format!("{} – {}", b.start, b.end))
-        .unwrap_or_default();
+    let dates = o.period.map(|p| period_name(lang, &p)).unwrap_or_default();
+    let prev = format!(
+        r#"<a href="/?period={kind}&amp;offset={}" id="prev" rel="prev" aria-label="{}">‹</a>"#,
+        offset - 1,
+        t(lang, "previous")
+    );
+    let next = if offset < 0 {
+        format!(
+            r#"<a href="/?period={kind}&amp;offset={}" id="next" rel="next" aria-label="{}">›</a>"#,
+            offset + 1,
+            t(lang, "next")
+        )
+    } else {
+        r#"<span class="disabled" aria-hidden="true">›</span>"#.to_owned()
+    };
     format!(
-        r#"<section class="bundles"><h2>{title} <small id="period-dates">{dates}</small></h2><nav class="toggle">{toggle}</nav>{out}</section>"#,
+        r#"<section class="bundles"><h2>{title}</h2><nav class="toggle">{toggle}</nav><nav class="steps">{prev}<span id="period-name">{dates}</span>{next}</nav>{out}</section>"#,
         title = t(lang, "bundle"),
     )
 }
@@ -319,7 +366,11 @@ fn strategy_block(lang: Lang, s: &StrategyView) -> String {
 
 pub struct Overview<'a> {
     pub live: &'a LiveView,
-    pub period: &'a str,
+    /// `month` or `year` (the toggle), and how many periods back.
+    pub kind: &'a str,
+    pub offset: i32,
+    /// The period shown (None: no ledger, or it has not reported yet).
+    pub period: Option<crate::ledger::Period>,
     pub bundles: Option<&'a [BundleView]>,
     pub strategy: &'a StrategyView,
     pub csrf: Option<&'a str>,
@@ -330,12 +381,12 @@ pub fn overview(lang: Lang, o: &Overview) -> String {
         "<h1>{}</h1>{}{}{}",
         t(lang, "title"),
         live_block(lang, o.live),
-        bundles_block(lang, o.period, o.bundles),
+        bundles_block(lang, o),
         strategy_block(lang, o.strategy)
     );
     page(
         lang,
-        &format!("/?period={}", o.period),
+        &format!("/?period={}&offset={}", o.kind, o.offset),
         t(lang, "title"),
         &body,
         o.csrf,
