@@ -1,7 +1,7 @@
 //! The dashboard in a real headless Chromium (Debian's `chromium` and
 //! `chromium-driver`; ./test.sh installs them): log in, the overview with its bars
-//! and expected markers, Live values that move, the month/year toggle and the
-//! language switch. Screenshots go to `target/screenshots/`.
+//! and expected markers, Live values that move, the month before, the month/year
+//! toggle, the language switch and the graphs. Screenshots go to `target/screenshots/`.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -167,7 +167,10 @@ async fn a_resident_logs_in_and_reads_the_overview() {
         .for_element(Locator::Css("#period-year[aria-current=page]"))
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().query(), Some("period=year"));
+    assert_eq!(
+        c.current_url().await.unwrap().query(),
+        Some("period=year&offset=0")
+    );
 
     // Dutch → English, on the same view.
     c.find(Locator::Id("lang"))
@@ -182,9 +185,87 @@ async fn a_resident_logs_in_and_reads_the_overview() {
         .await
         .unwrap();
     assert_eq!(text_of(&c, "h1").await, "Overview");
-    assert_eq!(c.current_url().await.unwrap().query(), Some("period=year"));
+    assert_eq!(
+        c.current_url().await.unwrap().query(),
+        Some("period=year&offset=0")
+    );
     assert!(c.source().await.unwrap().contains("PV generated"));
     screenshot(&c, "overview-year-en").await;
+
+    // Graphs: energy used per day this month, household and building-bound stacked
+    // under the bundle line; then per month over the year.
+    c.find(Locator::Id("nav-graphs"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("svg.chart"))
+        .await
+        .unwrap();
+    let household = c
+        .find_all(Locator::Css("svg.chart rect.household"))
+        .await
+        .unwrap();
+    let building = c
+        .find_all(Locator::Css("svg.chart rect.building"))
+        .await
+        .unwrap();
+    assert!(
+        (28..=31).contains(&household.len()),
+        "{} days",
+        household.len()
+    );
+    assert_eq!(household.len(), building.len());
+    c.find(Locator::Css("svg.chart polyline.bundle-line"))
+        .await
+        .unwrap();
+    let colour = c
+        .execute(
+            "return getComputedStyle(document.querySelector('rect.household')).fill",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(colour, "rgb(58, 143, 58)", "household in green");
+    screenshot(&c, "graphs-month-en").await;
+    c.find(Locator::Id("period-year"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#period-year[aria-current=page]"))
+        .await
+        .unwrap();
+    let months = c
+        .find_all(Locator::Css("svg.chart rect.household"))
+        .await
+        .unwrap();
+    assert_eq!(months.len(), 12);
+    c.find(Locator::Id("graph-pv"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("svg.chart rect.pv"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find_all(Locator::Css("svg.chart rect.pv"))
+            .await
+            .unwrap()
+            .len(),
+        12
+    );
+    screenshot(&c, "graphs-year-pv-en").await;
     c.close().await.unwrap();
 
     // On a phone.

@@ -131,6 +131,13 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .and(lang)
         .and(with.clone())
         .map(overview);
+    let graphs = warp::path!("graphs")
+        .and(warp::get())
+        .and(query)
+        .and(session)
+        .and(lang)
+        .and(with.clone())
+        .map(graphs);
     let api = warp::path!("api" / "v1" / ..)
         .and(warp::get())
         .and(session)
@@ -173,6 +180,8 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .or(switch)
         .unify()
         .or(overview)
+        .unify()
+        .or(graphs)
         .unify()
         .or(live)
         .unify()
@@ -319,6 +328,14 @@ impl Web {
         match who {
             Who::User(s) => &s.csrf,
             Who::Open => &self.open_csrf,
+        }
+    }
+
+    /// The token a page's forms carry; None when nobody logs in (no logout form).
+    fn page_csrf<'a>(&'a self, who: &'a Who) -> Option<&'a str> {
+        match who {
+            Who::User(_) => Some(self.csrf(who)),
+            Who::Open => None,
         }
     }
 
@@ -490,10 +507,7 @@ fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respon
         Err(_) => (None, Some(Vec::new())),
     };
     let strategy = web.strategy();
-    let csrf = match &who {
-        Who::User(_) => Some(web.csrf(&who)),
-        Who::Open => None,
-    };
+    let csrf = web.page_csrf(&who);
     let html = pages::overview(
         lang,
         &pages::Overview {
@@ -539,4 +553,30 @@ fn live_stream(web: Arc<Web>) -> Response {
         }
     });
     warp::sse::reply(warp::sse::keep_alive().stream(events)).into_response()
+}
+
+fn graphs(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Response {
+    let Some(who) = web.who(token.as_deref()) else {
+        return redirect("/login");
+    };
+    let w = which(&q).unwrap_or(Which {
+        kind: PeriodKind::Month,
+        offset: 0,
+    });
+    let bundle = match q.get("bundle").map(String::as_str) {
+        Some(b @ ("pv" | "hot_water")) => b,
+        _ => "energy_used",
+    };
+    let history = web.history(w).ok().flatten();
+    let html = pages::graphs(
+        lang,
+        &pages::Graphs {
+            bundle,
+            kind: w.kind.as_str(),
+            offset: w.offset,
+            history: history.as_ref(),
+            csrf: web.page_csrf(&who),
+        },
+    );
+    warp::reply::html(html).into_response()
 }

@@ -55,6 +55,10 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "of" => ("van", "of"),
         "expected" => ("verwacht", "expected"),
         "more" => ("Meer", "More"),
+        "graphs" => ("Grafieken", "Graphs"),
+        "kwh_per_day" => ("kWh per dag", "kWh per day"),
+        "kwh_per_month" => ("kWh per maand", "kWh per month"),
+        "no_history" => ("Nog geen gegevens.", "No data yet."),
         "previous" => ("Vorige", "Previous"),
         "next" => ("Volgende", "Next"),
         "b_pv" => ("Opwek zonnepanelen", "PV generated"),
@@ -150,6 +154,16 @@ fn page(lang: Lang, path: &str, title: &str, body: &str, csrf: Option<&str>) -> 
         Lang::Nl => Lang::En,
         Lang::En => Lang::Nl,
     };
+    // The site's pages, for a logged-in (or open) visitor: the login page has none.
+    let site = if body.contains("action=\"/login\"") {
+        String::new()
+    } else {
+        format!(
+            r#"<nav class="site"><a href="/" id="nav-overview">{}</a><a href="/graphs" id="nav-graphs">{}</a></nav>"#,
+            t(lang, "title"),
+            t(lang, "graphs")
+        )
+    };
     let logout = csrf.map_or(String::new(), |c| {
         format!(
             r#"<form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{}"><button>{}</button></form>"#,
@@ -161,15 +175,27 @@ fn page(lang: Lang, path: &str, title: &str, body: &str, csrf: Option<&str>) -> 
         r#"<!doctype html>
 <html lang="{l}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · nomhub</title><link rel="stylesheet" href="/assets/app.css"></head>
-<body><header><strong>nomhub</strong><nav>
-<a href="/lang/{o}?to={path}" id="lang" hreflang="{o}">{O}</a>{logout}</nav></header>
+<body><header><strong>nomhub</strong>{site}<nav>
+<a href="/lang/{o}?to={to}" id="lang" hreflang="{o}">{O}</a>{logout}</nav></header>
 <main>{body}</main><script src="/assets/app.js" defer></script></body></html>"#,
         l = lang.as_str(),
         o = other.as_str(),
         O = other.as_str().to_uppercase(),
         title = esc(title),
-        path = esc(path),
+        to = esc(&query_value(path)),
     )
+}
+
+/// `s` as a query-string value: every byte but unreserved ones percent-encoded.
+fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub fn login(lang: Lang, csrf: &str, failed: bool) -> String {
@@ -283,28 +309,62 @@ fn bar(lang: Lang, b: &BundleView) -> String {
     )
 }
 
+/// Where a page with periods stands: its path with the query it keeps (e.g. the
+/// bundle of a graph), the Month/Year toggle, and which period.
+struct Steps<'a> {
+    path: &'a str,
+    keep: &'a str,
+    kind: &'a str,
+    offset: i32,
+    period: Option<crate::ledger::Period>,
+}
+
+/// The Month/Year toggle and the ‹ period › steps.
+fn period_nav(lang: Lang, s: &Steps) -> String {
+    let href =
+        |kind: &str, offset: i32| format!("{}?{}period={kind}&amp;offset={offset}", s.path, s.keep);
+    let toggle: String = ["month", "year"]
+        .iter()
+        .map(|k| {
+            let current = if *k == s.kind {
+                r#" aria-current="page""#
+            } else {
+                ""
+            };
+            format!(
+                r#"<a href="{}" id="period-{k}"{current}>{}</a>"#,
+                href(k, 0),
+                t(lang, k)
+            )
+        })
+        .collect();
+    let name = s.period.map(|p| period_name(lang, &p)).unwrap_or_default();
+    let prev = format!(
+        r#"<a href="{}" id="prev" rel="prev" aria-label="{}">‹</a>"#,
+        href(s.kind, s.offset - 1),
+        t(lang, "previous")
+    );
+    let next = if s.offset < 0 {
+        format!(
+            r#"<a href="{}" id="next" rel="next" aria-label="{}">›</a>"#,
+            href(s.kind, s.offset + 1),
+            t(lang, "next")
+        )
+    } else {
+        r#"<span class="disabled" aria-hidden="true">›</span>"#.to_owned()
+    };
+    format!(
+        r#"<nav class="toggle">{toggle}</nav><nav class="steps">{prev}<span id="period-name">{name}</span>{next}</nav>"#
+    )
+}
+
 fn bundles_block(lang: Lang, o: &Overview) -> String {
-    let (kind, offset) = (o.kind, o.offset);
     let Some(bundles) = o.bundles else {
         return format!(
             r#"<section class="bundles"><p>{}</p></section>"#,
             t(lang, "no_ledger")
         );
     };
-    let toggle = ["month", "year"]
-        .iter()
-        .map(|k| {
-            let current = if *k == kind {
-                r#" aria-current="page""#
-            } else {
-                ""
-            };
-            format!(
-                r#"<a href="/?period={k}" id="period-{k}"{current}>{}</a>"#,
-                t(lang, k)
-            )
-        })
-        .collect::<String>();
     let find = |id: &str| bundles.iter().find(|b| b.bundle == id);
     let mut out = String::new();
     for id in ["pv", "energy_used", "hot_water"] {
@@ -325,23 +385,18 @@ fn bundles_block(lang: Lang, o: &Overview) -> String {
             }
         }
     }
-    let dates = o.period.map(|p| period_name(lang, &p)).unwrap_or_default();
-    let prev = format!(
-        r#"<a href="/?period={kind}&amp;offset={}" id="prev" rel="prev" aria-label="{}">‹</a>"#,
-        offset - 1,
-        t(lang, "previous")
+    let nav = period_nav(
+        lang,
+        &Steps {
+            path: "/",
+            keep: "",
+            kind: o.kind,
+            offset: o.offset,
+            period: o.period,
+        },
     );
-    let next = if offset < 0 {
-        format!(
-            r#"<a href="/?period={kind}&amp;offset={}" id="next" rel="next" aria-label="{}">›</a>"#,
-            offset + 1,
-            t(lang, "next")
-        )
-    } else {
-        r#"<span class="disabled" aria-hidden="true">›</span>"#.to_owned()
-    };
     format!(
-        r#"<section class="bundles"><h2>{title}</h2><nav class="toggle">{toggle}</nav><nav class="steps">{prev}<span id="period-name">{dates}</span>{next}</nav>{out}</section>"#,
+        r#"<section class="bundles"><h2>{title}</h2>{nav}{out}</section>"#,
         title = t(lang, "bundle"),
     )
 }
@@ -393,6 +448,192 @@ pub fn overview(lang: Lang, o: &Overview) -> String {
     )
 }
 
+/// The graphs page: one bundle, a period, its history.
+pub struct Graphs<'a> {
+    /// `pv`, `energy_used` or `hot_water`.
+    pub bundle: &'a str,
+    pub kind: &'a str,
+    pub offset: i32,
+    pub history: Option<&'a crate::ledger::History>,
+    pub csrf: Option<&'a str>,
+}
+
+/// The graphed bundles and the series stacked in each (colour class, series).
+const GRAPHED: [(&str, &[(&str, &str)]); 3] = [
+    ("pv", &[("pv", "pv")]),
+    (
+        "energy_used",
+        &[("household", "household"), ("building", "building_bound")],
+    ),
+    ("hot_water", &[("hot-water", "hot_water")]),
+];
+
+/// Stacked bars per bucket with the bundle as a line, as SVG.
+fn chart(lang: Lang, bundle: &str, h: &crate::ledger::History) -> String {
+    use chrono::Datelike;
+    let stack = GRAPHED
+        .iter()
+        .find(|(b, _)| *b == bundle)
+        .map_or(&[][..], |(_, s)| *s);
+    let kwh = |wh: i64| wh as f64 / 1000.0;
+    let id = crate::ledger::BundleId::parse(bundle);
+    let rows: Vec<(Vec<f64>, Option<f64>)> = h
+        .buckets
+        .iter()
+        .map(|b| {
+            let parts = stack
+                .iter()
+                .map(|(_, series)| {
+                    crate::ledger::Series::parse(series)
+                        .and_then(|s| b.wh.get(&s))
+                        .map_or(0.0, |wh| kwh(*wh))
+                })
+                .collect();
+            (
+                parts,
+                id.and_then(|i| b.bundle_wh.get(&i)).map(|wh| kwh(*wh)),
+            )
+        })
+        .collect();
+    let top = rows
+        .iter()
+        .map(|(p, b)| p.iter().sum::<f64>().max(b.unwrap_or(0.0)))
+        .fold(0.0, f64::max)
+        .max(0.1)
+        * 1.1;
+    let (w, hgt, left, bottom) = (800.0, 300.0, 48.0, 24.0);
+    let n = rows.len().max(1) as f64;
+    let slot = (w - left) / n;
+    let y = |v: f64| (hgt - bottom) * (1.0 - v / top);
+    let mut svg = format!(
+        r#"<svg class="chart" viewBox="0 0 {w} {hgt}" role="img" aria-label="{}">"#,
+        t(lang, &format!("b_{bundle}"))
+    );
+    for frac in [0.0, 0.5, 1.0] {
+        let v = top / 1.1 * frac;
+        svg.push_str(&format!(
+            r#"<line class="grid" x1="{left}" x2="{w}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="{x}" y="{ty:.1}" text-anchor="end">{label}</text>"#,
+            y = y(v),
+            x = left - 6.0,
+            ty = y(v) + 4.0,
+            label = num(lang, v, if top < 10.0 { 1 } else { 0 }),
+        ));
+    }
+    let mut line = Vec::new();
+    for (i, ((parts, bundle_kwh), b)) in rows.iter().zip(&h.buckets).enumerate() {
+        let x = left + slot * i as f64;
+        let mut base = 0.0;
+        for ((class, _), v) in stack.iter().zip(parts) {
+            svg.push_str(&format!(
+                r#"<rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{} {} kWh</title></rect>"#,
+                x + slot * 0.15,
+                y(base + v),
+                slot * 0.7,
+                y(base) - y(base + v),
+                b.start,
+                num(lang, *v, 1),
+            ));
+            base += v;
+        }
+        if let Some(bk) = bundle_kwh {
+            line.push(format!(
+                "{:.1},{:.1} {:.1},{:.1}",
+                x,
+                y(*bk),
+                x + slot,
+                y(*bk)
+            ));
+        }
+        let label = if h.resolution == crate::ledger::PeriodKind::Day {
+            b.start.day().to_string()
+        } else {
+            let (nl, en) = MONTHS[b.start.month0() as usize];
+            let m = if lang == Lang::Nl { nl } else { en };
+            m.chars().take(3).collect()
+        };
+        if h.resolution != crate::ledger::PeriodKind::Day || b.start.day() % 5 == 1 {
+            svg.push_str(&format!(
+                r#"<text class="axis" x="{:.1}" y="{}" text-anchor="middle">{label}</text>"#,
+                x + slot / 2.0,
+                hgt - 6.0
+            ));
+        }
+    }
+    if !line.is_empty() {
+        svg.push_str(&format!(
+            r#"<polyline class="bundle-line" points="{}"/>"#,
+            line.join(" ")
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+pub fn graphs(lang: Lang, g: &Graphs) -> String {
+    let tabs: String = GRAPHED
+        .iter()
+        .map(|(b, _)| {
+            let current = if *b == g.bundle {
+                r#" aria-current="page""#
+            } else {
+                ""
+            };
+            format!(
+                r#"<a href="/graphs?bundle={b}&amp;period={}&amp;offset={}" id="graph-{b}"{current}>{}</a>"#,
+                g.kind,
+                g.offset,
+                t(lang, &format!("b_{b}"))
+            )
+        })
+        .collect();
+    let keep = format!("bundle={}&amp;", g.bundle);
+    let nav = period_nav(
+        lang,
+        &Steps {
+            path: "/graphs",
+            keep: &keep,
+            kind: g.kind,
+            offset: g.offset,
+            period: g.history.map(|h| h.period),
+        },
+    );
+    let chart = match g.history {
+        Some(h) if !h.buckets.is_empty() => chart(lang, g.bundle, h),
+        _ => format!("<p>{}</p>", t(lang, "no_history")),
+    };
+    let unit = match g.history.map(|h| h.resolution) {
+        Some(crate::ledger::PeriodKind::Day) => t(lang, "kwh_per_day"),
+        _ => t(lang, "kwh_per_month"),
+    };
+    let legend: String = GRAPHED
+        .iter()
+        .find(|(b, _)| *b == g.bundle)
+        .map_or(&[][..], |(_, s)| *s)
+        .iter()
+        .map(|(class, series)| {
+            format!(
+                r#"<span><i class="{class}"></i>{}</span>"#,
+                t(lang, &format!("b_{series}"))
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"<h1>{title}</h1><section class="graphs"><nav class="toggle tabs">{tabs}</nav>{nav}<p class="unit">{unit}</p>{chart}<p class="legend">{legend}<span><i class="bundle-line"></i>{bundle}</span></p></section>"#,
+        title = t(lang, "graphs"),
+        bundle = t(lang, "bundle"),
+    );
+    page(
+        lang,
+        &format!(
+            "/graphs?bundle={}&period={}&offset={}",
+            g.bundle, g.kind, g.offset
+        ),
+        t(lang, "graphs"),
+        &body,
+        g.csrf,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +665,14 @@ mod tests {
             assert_ne!(t(Lang::Nl, key), "?", "{key}");
             assert_ne!(t(Lang::En, key), "?", "{key}");
         }
+    }
+
+    #[test]
+    fn a_path_goes_into_a_query_value_whole() {
+        assert_eq!(
+            query_value("/?period=year&offset=-1"),
+            "/%3Fperiod%3Dyear%26offset%3D-1"
+        );
     }
 
     #[test]
