@@ -563,10 +563,11 @@ fn graphs(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Response
         kind: PeriodKind::Month,
         offset: 0,
     });
-    let bundle = match q.get("bundle").map(String::as_str) {
-        Some(b @ ("pv" | "hot_water")) => b,
-        _ => "energy_used",
-    };
+    let asked = q.get("bundle").map(String::as_str);
+    let bundle = ["pv", "energy_used", "hot_water"]
+        .into_iter()
+        .find(|b| asked == Some(*b))
+        .unwrap_or("energy_used");
     let history = web.history(w).ok().flatten();
     let html = pages::graphs(
         lang,
