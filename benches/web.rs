@@ -158,29 +158,7 @@ async fn main() {
     // ... and in Chromium.
     let driver = support::browser::driver();
     let c = support::browser::browser(&driver, 1280, 1000).await;
-    c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Css("input[name=user]"))
-        .await
-        .unwrap()
-        .send_keys("anna")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css("section.bundles"))
-        .await
-        .unwrap();
+    support::browser::log_in(&c, &base, "anna", PASSWORD).await;
     let (mut dom, mut live) = (Vec::new(), Vec::new());
     for _ in 0..10 {
         let t = Instant::now();

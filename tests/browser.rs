@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use nomhub::config::Auth;
-use support::browser::{browser, driver};
+use support::browser::{browser, click, count, driver, log_in, wait_for};
 use support::web::PASSWORD;
 use tokio_util::sync::CancellationToken;
 
@@ -49,179 +49,72 @@ async fn a_resident_logs_in_and_reads_the_overview() {
     assert_eq!(c.current_url().await.unwrap().path(), "/login");
     assert_eq!(text_of(&c, "h1").await, "Inloggen");
     screenshot(&c, "login-nl").await;
-    c.find(Locator::Css("input[name=user]"))
-        .await
-        .unwrap()
-        .send_keys("anna")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("section.bundles"))
-        .await
-        .unwrap();
+    log_in(&c, &base, "anna", PASSWORD).await;
     assert_eq!(c.current_url().await.unwrap().path(), "/");
     assert_eq!(text_of(&c, "h1").await, "Overzicht");
 
     // A bar per bundle, with the expected marker while the month runs.
-    let bars = c.find_all(Locator::Css(".bundle .bar")).await.unwrap();
-    assert!(bars.len() >= 3, "{} bars", bars.len());
-    let markers = c
-        .find_all(Locator::Css(".bundle .bar .expected"))
-        .await
-        .unwrap();
-    assert!(!markers.is_empty());
-    let width: f64 = c
+    assert!(count(&c, ".bundle .bar").await >= 3);
+    assert!(count(&c, ".bundle .bar .expected").await >= 3);
+    let width = c
         .execute(
             "return document.querySelector('.bundle[data-bundle=energy_used] .used').getBoundingClientRect().width",
             vec![],
         )
         .await
-        .unwrap()
-        .as_f64()
         .unwrap();
+    let width = width.as_f64().unwrap();
     assert!(width > 10.0, "the energy-used bar is drawn ({width} px)");
 
     // The Live block updates itself from the stream, without a reload.
-    let before = text_of(&c, "#live-grid_w").await;
     c.wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css("body[data-live-updates='2']"))
         .await
         .unwrap();
+    let grid = text_of(&c, "#live-grid_w").await;
+    assert!(grid.ends_with(" W"), "{grid}");
     screenshot(&c, "overview-month-nl").await;
-    let after = text_of(&c, "#live-grid_w").await;
-    assert!(after.ends_with(" W"), "{after}");
-    tracing_free_log(&format!("grid {before} → {after}"));
 
     // "Meer" opens household and building-bound.
-    c.find(Locator::Css("details.more summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let household = c
+    click(&c, "details.more summary").await;
+    let building = c
         .find(Locator::Css(".bundle[data-bundle=building_bound] h3"))
         .await
         .unwrap();
-    assert!(household.is_displayed().await.unwrap());
+    assert!(building.is_displayed().await.unwrap());
 
     // The month before: over, so no expected marker; and back.
     let this_month = text_of(&c, "#period-name").await;
-    c.find(Locator::Id("prev"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("next"))
-        .await
-        .unwrap();
-    let last_month = text_of(&c, "#period-name").await;
-    assert_ne!(last_month, this_month);
-    assert!(
-        c.find_all(Locator::Css(".bar .expected"))
-            .await
-            .unwrap()
-            .is_empty(),
-        "no expected marker for a month that is over"
-    );
+    click(&c, "#prev").await;
+    wait_for(&c, "#next").await;
+    assert_ne!(text_of(&c, "#period-name").await, this_month);
+    assert_eq!(count(&c, ".bar .expected").await, 0, "a month that is over");
     screenshot(&c, "overview-last-month-nl").await;
-    c.find(Locator::Id("next"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(".bar .expected"))
-        .await
-        .unwrap();
+    click(&c, "#next").await;
+    wait_for(&c, ".bar .expected").await;
     assert_eq!(text_of(&c, "#period-name").await, this_month);
 
-    // Month → year.
-    c.find(Locator::Id("period-year"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#period-year[aria-current=page]"))
-        .await
-        .unwrap();
-    assert_eq!(
-        c.current_url().await.unwrap().query(),
-        Some("period=year&offset=0")
-    );
-
-    // Dutch → English, on the same view.
-    c.find(Locator::Id("lang"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("html[lang=en]"))
-        .await
-        .unwrap();
+    // Month → year, then Dutch → English on the same view.
+    click(&c, "#period-year").await;
+    wait_for(&c, "#period-year[aria-current=page]").await;
+    let year_query = Some("period=year&offset=0");
+    assert_eq!(c.current_url().await.unwrap().query(), year_query);
+    click(&c, "#lang").await;
+    wait_for(&c, "html[lang=en]").await;
     assert_eq!(text_of(&c, "h1").await, "Overview");
-    assert_eq!(
-        c.current_url().await.unwrap().query(),
-        Some("period=year&offset=0")
-    );
+    assert_eq!(c.current_url().await.unwrap().query(), year_query);
     assert!(c.source().await.unwrap().contains("PV generated"));
     screenshot(&c, "overview-year-en").await;
 
     // Graphs: energy used per day this month, household and building-bound stacked
-    // under the bundle line; then per month over the year.
-    c.find(Locator::Id("nav-graphs"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("svg.chart"))
-        .await
-        .unwrap();
-    let household = c
-        .find_all(Locator::Css("svg.chart rect.household"))
-        .await
-        .unwrap();
-    let building = c
-        .find_all(Locator::Css("svg.chart rect.building"))
-        .await
-        .unwrap();
-    assert!(
-        (28..=31).contains(&household.len()),
-        "{} days",
-        household.len()
-    );
-    assert_eq!(household.len(), building.len());
-    c.find(Locator::Css("svg.chart polyline.bundle-line"))
-        .await
-        .unwrap();
+    // under the bundle line; then per month over the year, and PV.
+    click(&c, "#nav-graphs").await;
+    wait_for(&c, "svg.chart").await;
+    let days = count(&c, "svg.chart rect.household").await;
+    assert!((28..=31).contains(&days), "{days} days");
+    assert_eq!(count(&c, "svg.chart rect.building").await, days);
+    assert_eq!(count(&c, "svg.chart polyline.bundle-line").await, 1);
     let colour = c
         .execute(
             "return getComputedStyle(document.querySelector('rect.household')).fill",
@@ -231,40 +124,12 @@ async fn a_resident_logs_in_and_reads_the_overview() {
         .unwrap();
     assert_eq!(colour, "rgb(58, 143, 58)", "household in green");
     screenshot(&c, "graphs-month-en").await;
-    c.find(Locator::Id("period-year"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#period-year[aria-current=page]"))
-        .await
-        .unwrap();
-    let months = c
-        .find_all(Locator::Css("svg.chart rect.household"))
-        .await
-        .unwrap();
-    assert_eq!(months.len(), 12);
-    c.find(Locator::Id("graph-pv"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("svg.chart rect.pv"))
-        .await
-        .unwrap();
-    assert_eq!(
-        c.find_all(Locator::Css("svg.chart rect.pv"))
-            .await
-            .unwrap()
-            .len(),
-        12
-    );
+    click(&c, "#period-year").await;
+    wait_for(&c, "#period-year[aria-current=page]").await;
+    assert_eq!(count(&c, "svg.chart rect.household").await, 12);
+    click(&c, "#graph-pv").await;
+    wait_for(&c, "svg.chart rect.pv").await;
+    assert_eq!(count(&c, "svg.chart rect.pv").await, 12);
     screenshot(&c, "graphs-year-pv-en").await;
     c.close().await.unwrap();
 
@@ -274,9 +139,4 @@ async fn a_resident_logs_in_and_reads_the_overview() {
     screenshot(&phone, "login-phone").await;
     phone.close().await.unwrap();
     cancel.cancel();
-}
-
-/// Shown with `--nocapture`.
-fn tracing_free_log(s: &str) {
-    println!("{s}");
 }

@@ -3,7 +3,7 @@
 
 use std::process::{Child, Command, Stdio};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 /// chromedriver on a free loopback port; killed when dropped.
@@ -58,4 +58,43 @@ pub async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
         }
     })
     .await
+}
+
+/// Clicks the element `css` selects.
+pub async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+/// Waits up to ten seconds for an element `css` selects.
+pub async fn wait_for(c: &Client, css: &str) {
+    c.wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"));
+}
+
+/// How many elements `css` selects.
+pub async fn count(c: &Client, css: &str) -> usize {
+    c.find_all(Locator::Css(css)).await.unwrap().len()
+}
+
+/// Logs `user` in through the login form at `base` and waits for the overview.
+pub async fn log_in(c: &Client, base: &str, user: &str, password: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    for (field, text) in [("user", user), ("password", password)] {
+        c.find(Locator::Css(&format!("input[name={field}]")))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    click(c, "button[type=submit]").await;
+    wait_for(c, "section.bundles").await;
 }
