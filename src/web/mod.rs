@@ -271,6 +271,16 @@ struct Which {
     offset: i32,
 }
 
+/// A page asked for nothing (or something it cannot show): the running month.
+impl Default for Which {
+    fn default() -> Self {
+        Self {
+            kind: PeriodKind::Month,
+            offset: 0,
+        }
+    }
+}
+
 /// `period` (month, year or settlement; month by default) and `offset` (0 or less).
 fn which(q: &Form) -> Result<Which, String> {
     let p = q.get("period").map_or("month", String::as_str);
@@ -496,10 +506,7 @@ fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respon
     let Some(who) = web.who(token.as_deref()) else {
         return redirect("/login");
     };
-    let w = which(&q).unwrap_or(Which {
-        kind: PeriodKind::Month,
-        offset: 0,
-    });
+    let w = which(&q).unwrap_or_default();
     let live = web.live();
     let (period, bundles) = match web.positions(w) {
         Ok(Some((period, positions))) => (Some(period), Some(api::bundles(&positions))),
@@ -559,10 +566,7 @@ fn graphs(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Response
     let Some(who) = web.who(token.as_deref()) else {
         return redirect("/login");
     };
-    let w = which(&q).unwrap_or(Which {
-        kind: PeriodKind::Month,
-        offset: 0,
-    });
+    let w = which(&q).unwrap_or_default();
     let asked = q.get("bundle").map(String::as_str);
     let bundle = ["pv", "energy_used", "hot_water"]
         .into_iter()
