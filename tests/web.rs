@@ -553,3 +553,68 @@ fn the_openapi_file_describes_every_api_path() {
         "a path in docs/openapi.yaml that nomhub does not serve?"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_page_changes_the_password_and_ends_the_other_sessions() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    blocking(move || {
+        let c = Client::new(addr);
+        let here = c.login("anna", PASSWORD).0.unwrap();
+        let elsewhere = c.login("anna", PASSWORD).0.unwrap();
+        let page = c.get("/account", &[&here]);
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("<strong id=\"user\">anna</strong>"));
+        let csrf = csrf_in(&page.body);
+        let change = |current: &str, new: &str, again: &str, token: &str| {
+            c.post(
+                "/account/password",
+                &[&here],
+                &[
+                    ("csrf", token),
+                    ("current", current),
+                    ("new", new),
+                    ("again", again),
+                ],
+            )
+        };
+        let new = "een-nieuw-wachtwoord";
+        assert_eq!(change(PASSWORD, new, new, "").status, 403);
+        let wrong = change("not-the-password", new, new, &csrf);
+        assert_eq!(wrong.location, "/account?note=wrong");
+        assert_eq!(
+            change(PASSWORD, new, "another-one-here", &csrf).location,
+            "/account?note=differ"
+        );
+        assert_eq!(
+            change(PASSWORD, "kort", "kort", &csrf).location,
+            "/account?note=short"
+        );
+        let note = c.get("/account?note=short", &[&here]);
+        assert!(note.body.contains("minstens 10 tekens"), "{}", note.body);
+
+        let done = change(PASSWORD, new, new, &csrf);
+        assert_eq!(done.location, "/account?note=changed");
+        let fresh = cookie(&done, "nomhub_session").unwrap();
+        assert_eq!(c.get("/api/v1/live", &[&fresh]).status, 200);
+        assert_eq!(c.get("/api/v1/live", &[&here]).status, 401);
+        assert_eq!(c.get("/api/v1/live", &[&elsewhere]).status, 401);
+        assert!(c.login("anna", new).0.is_some());
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_none_there_is_no_account() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::None, &cancel).await;
+    let addr = d.addr;
+    blocking(move || {
+        let page = Client::new(addr).get("/account", &[]);
+        assert_eq!((page.status, page.location.as_str()), (303, "/"));
+    })
+    .await;
+    cancel.cancel();
+}

@@ -138,6 +138,19 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .and(lang)
         .and(with.clone())
         .map(graphs);
+    let account = warp::path!("account")
+        .and(warp::get())
+        .and(query)
+        .and(session)
+        .and(lang)
+        .and(with.clone())
+        .map(account);
+    let password = warp::path!("account" / "password")
+        .and(warp::post())
+        .and(form)
+        .and(session)
+        .and(with.clone())
+        .then(change_password);
     let api = warp::path!("api" / "v1" / ..)
         .and(warp::get())
         .and(session)
@@ -182,6 +195,10 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .or(overview)
         .unify()
         .or(graphs)
+        .unify()
+        .or(account)
+        .unify()
+        .or(password)
         .unify()
         .or(live)
         .unify()
@@ -249,6 +266,11 @@ fn redirect(to: &str) -> Response {
         .parse()
         .unwrap_or_else(|_| warp::http::Uri::from_static("/"));
     warp::redirect::see_other(uri).into_response()
+}
+
+/// The cookie that carries a session.
+fn session_cookie(token: &str) -> String {
+    format!("{SESSION}={token}; HttpOnly; SameSite=Strict; Path=/")
 }
 
 fn with_cookie(r: Response, cookie: String) -> Response {
@@ -448,10 +470,7 @@ async fn login(form: Form, cookie: Option<String>, web: Arc<Web>) -> Response {
             web.sessions.succeeded(user);
             let token = web.sessions.start(user, stamp);
             tracing::info!(user = %user, "Logged in to the dashboard.");
-            with_cookie(
-                redirect("/"),
-                format!("{SESSION}={token}; HttpOnly; SameSite=Strict; Path=/"),
-            )
+            with_cookie(redirect("/"), session_cookie(&token))
         }
         Ok(Ok(None)) => {
             web.sessions.failed(user);
@@ -584,4 +603,75 @@ fn graphs(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Response
         },
     );
     warp::reply::html(html).into_response()
+}
+
+fn account(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Response {
+    // Only a logged-in user has an account (not `auth = "none"`).
+    let s = match web.who(token.as_deref()) {
+        Some(Who::User(s)) => s,
+        Some(Who::Open) => return redirect("/"),
+        None => return redirect("/login"),
+    };
+    let note = q.get("note").and_then(|n| pages::PasswordNote::parse(n));
+    warp::reply::html(pages::account(lang, &s.user, &s.csrf, note)).into_response()
+}
+
+/// The account page's form: the current password, the new one twice. A new
+/// password ends every session of the user; this one goes on in a new session.
+async fn change_password(form: Form, token: Option<String>, web: Arc<Web>) -> Response {
+    use pages::PasswordNote as Note;
+    let (Some(Who::User(s)), Some(token), Some(store)) = (
+        web.who(token.as_deref()),
+        token.as_deref(),
+        web.store.clone(),
+    ) else {
+        return redirect("/login");
+    };
+    if form.get("csrf") != Some(&s.csrf) {
+        return forbidden("the form's token does not match; reload the page");
+    }
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (current, new, again) = (field("current"), field("new"), field("again"));
+    let back = |n: Note| redirect(&format!("/account?note={}", n.as_str()));
+    if new != again {
+        return back(Note::Differ);
+    }
+    if new.chars().count() < users::MIN_PASSWORD {
+        return back(Note::Short);
+    }
+    tokio::time::sleep(web.sessions.delay(&s.user)).await;
+    let user = s.user.clone();
+    let changed = tokio::task::spawn_blocking(move || -> Result<Option<String>, String> {
+        if users::verify(&store, &user, &current)
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        users::set_password(&store, &user, &new).map_err(|e| e.to_string())?;
+        users::stamp(&store, &user).map_err(|e| e.to_string())
+    })
+    .await;
+    match changed {
+        Ok(Ok(Some(stamp))) => {
+            web.sessions.end(token);
+            let fresh = web.sessions.start(&s.user, stamp);
+            tracing::info!(user = %s.user, "Dashboard password changed.");
+            with_cookie(back(Note::Changed), session_cookie(&fresh))
+        }
+        Ok(Ok(None)) => {
+            web.sessions.failed(&s.user);
+            back(Note::Wrong)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "Changing a password failed.");
+            warp::reply::with_status("store problem", StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "The password change stopped.");
+            warp::reply::with_status("internal error", StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response()
+        }
+    }
 }

@@ -56,6 +56,28 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "expected" => ("verwacht", "expected"),
         "more" => ("Meer", "More"),
         "graphs" => ("Grafieken", "Graphs"),
+        "account" => ("Account", "Account"),
+        "change_password" => ("Wachtwoord wijzigen", "Change password"),
+        "current_password" => ("Huidig wachtwoord", "Current password"),
+        "new_password" => ("Nieuw wachtwoord", "New password"),
+        "again" => ("Nogmaals", "Again"),
+        "pw_changed" => (
+            "Het wachtwoord is gewijzigd; andere sessies zijn beëindigd.",
+            "The password has been changed; other sessions have ended.",
+        ),
+        "pw_wrong" => (
+            "Het huidige wachtwoord klopt niet.",
+            "The current password is wrong.",
+        ),
+        "pw_differ" => (
+            "De nieuwe wachtwoorden verschillen.",
+            "The new passwords differ.",
+        ),
+        "pw_short" => (
+            "Een wachtwoord heeft minstens 10 tekens.",
+            "A password needs at least 10 characters.",
+        ),
+        "logged_in_as" => ("Ingelogd als", "Logged in as"),
         "kwh_per_day" => ("kWh per dag", "kWh per day"),
         "kwh_per_month" => ("kWh per maand", "kWh per month"),
         "no_history" => ("Nog geen gegevens.", "No data yet."),
@@ -159,9 +181,17 @@ fn page(lang: Lang, path: &str, title: &str, body: &str, csrf: Option<&str>) -> 
         String::new()
     } else {
         format!(
-            r#"<nav class="site"><a href="/" id="nav-overview">{}</a><a href="/graphs" id="nav-graphs">{}</a></nav>"#,
+            r#"<nav class="site"><a href="/" id="nav-overview">{}</a><a href="/graphs" id="nav-graphs">{}</a>{}</nav>"#,
             t(lang, "title"),
-            t(lang, "graphs")
+            t(lang, "graphs"),
+            if csrf.is_some() {
+                format!(
+                    r#"<a href="/account" id="nav-account">{}</a>"#,
+                    t(lang, "account")
+                )
+            } else {
+                String::new()
+            }
         )
     };
     let logout = csrf.map_or(String::new(), |c| {
@@ -632,6 +662,70 @@ pub fn graphs(lang: Lang, g: &Graphs) -> String {
         &body,
         g.csrf,
     )
+}
+
+/// What the last password change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordNote {
+    Changed,
+    Wrong,
+    Differ,
+    Short,
+}
+
+impl PasswordNote {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "changed" => Some(Self::Changed),
+            "wrong" => Some(Self::Wrong),
+            "differ" => Some(Self::Differ),
+            "short" => Some(Self::Short),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Changed => "changed",
+            Self::Wrong => "wrong",
+            Self::Differ => "differ",
+            Self::Short => "short",
+        }
+    }
+}
+
+/// The account page: who is logged in, and the password form.
+pub fn account(lang: Lang, user: &str, csrf: &str, note: Option<PasswordNote>) -> String {
+    let note = note.map_or(String::new(), |n| {
+        let (class, key) = match n {
+            PasswordNote::Changed => ("ok", "pw_changed"),
+            PasswordNote::Wrong => ("error", "pw_wrong"),
+            PasswordNote::Differ => ("error", "pw_differ"),
+            PasswordNote::Short => ("error", "pw_short"),
+        };
+        format!(
+            r#"<p class="{class}" role="status" id="password-note">{}</p>"#,
+            t(lang, key)
+        )
+    });
+    let body = format!(
+        r#"<h1>{account}</h1><section><p>{who} <strong id="user">{user}</strong></p>
+<h2>{change}</h2>{note}<form method="post" action="/account/password" class="login">
+<input type="hidden" name="csrf" value="{csrf}">
+<label>{current}<input name="current" type="password" autocomplete="current-password" required></label>
+<label>{new}<input name="new" type="password" autocomplete="new-password" minlength="10" required></label>
+<label>{again}<input name="again" type="password" autocomplete="new-password" minlength="10" required></label>
+<button type="submit">{change}</button></form></section>"#,
+        account = t(lang, "account"),
+        who = t(lang, "logged_in_as"),
+        user = esc(user),
+        change = t(lang, "change_password"),
+        current = t(lang, "current_password"),
+        new = t(lang, "new_password"),
+        again = t(lang, "again"),
+        csrf = esc(csrf),
+    );
+    page(lang, "/account", t(lang, "account"), &body, Some(csrf))
 }
 
 #[cfg(test)]
