@@ -40,6 +40,8 @@ pub struct App {
     /// The bundles and settlement rule, when the config has a ledger.
     pub ledger_setup: Option<crate::config::LedgerSetup>,
     pub flows: FlowMap,
+    /// The home as the dashboard shows it.
+    pub home: Arc<crate::config::Home>,
 }
 
 impl App {
@@ -51,6 +53,7 @@ impl App {
             strategy: self.strategy.clone(),
             control: self.control.clone(),
             ledger_setup: self.ledger_setup.clone(),
+            home: self.home.clone(),
             flows: self.flows.clone(),
         }
     }
@@ -214,6 +217,7 @@ pub fn start(
         buses,
         store,
         ledger_setup: config.ledger.clone(),
+        home: Arc::new(config.home.clone()),
         flows: FlowMap::from_config(config),
     }
 }

@@ -131,6 +131,49 @@ async fn a_resident_logs_in_and_reads_the_overview() {
     wait_for(&c, "svg.chart rect.pv").await;
     assert_eq!(count(&c, "svg.chart rect.pv").await, 12);
     screenshot(&c, "graphs-year-pv-en").await;
+
+    // Dwelling, back in Dutch: the address, the manuals, the year bundles with
+    // household and building-bound folded under "Meer".
+    click(&c, "#lang").await;
+    wait_for(&c, "html[lang=nl]").await;
+    click(&c, "#nav-dwelling").await;
+    wait_for(&c, "#year-bundles.folded").await;
+    assert!(text_of(&c, "#address").await.contains("De Bilt"));
+    assert_eq!(count(&c, "#manuals li").await, 2);
+    let shown = "return [...document.querySelectorAll('#year-bundles tbody tr[data-bundle]')].filter(r => r.offsetParent !== null).map(r => r.dataset.bundle)";
+    let rows = c.execute(shown, vec![]).await.unwrap();
+    assert_eq!(rows, serde_json::json!(["pv", "energy_used", "hot_water"]));
+    click(&c, "#year-more").await;
+    wait_for(&c, "#year-more[aria-expanded=true]").await;
+    let rows = c.execute(shown, vec![]).await.unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            "pv",
+            "energy_used",
+            "household",
+            "building_bound",
+            "hot_water"
+        ])
+    );
+    // Every month of the PV bundle, January first (the demo's figures).
+    let pv = c
+        .execute(
+            "return [...document.querySelectorAll('#year-bundles tr[data-bundle=pv] td')].map(t => t.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(pv[0], "103");
+    assert_eq!(pv[5], "808");
+    assert_eq!(pv[12], "5272");
+    screenshot(&c, "dwelling-nl").await;
+
+    // Contact: who installed and who maintains the home.
+    click(&c, "#nav-contact").await;
+    wait_for(&c, "section.contact[data-role=maintainer]").await;
+    assert_eq!(count(&c, "section.contact").await, 2);
+    screenshot(&c, "contact-nl").await;
     c.close().await.unwrap();
 
     // On a phone.

@@ -22,6 +22,9 @@ struct Got {
     status: u16,
     location: String,
     cookies: Vec<String>,
+    /// `content-type` and `content-disposition`.
+    kind: String,
+    disposition: String,
     body: String,
 }
 
@@ -34,10 +37,16 @@ fn got(mut r: ureq::http::Response<ureq::Body>) -> Got {
             .collect()
     };
     let (location, cookies) = (header("location").join(""), header("set-cookie"));
+    let (kind, disposition) = (
+        header("content-type").join(""),
+        header("content-disposition").join(""),
+    );
     Got {
         status: r.status().as_u16(),
         location,
         cookies,
+        kind,
+        disposition,
         body: r.body_mut().read_to_string().unwrap_or_default(),
     }
 }
@@ -122,6 +131,10 @@ async fn without_a_session_pages_go_to_the_login_and_the_api_says_401() {
             "/api/v1/bundles?period=month",
             "/api/v1/history?period=month",
             "/api/v1/strategy",
+            "/api/v1/settlement",
+            "/api/v1/guarantees",
+            "/api/v1/year-bundles",
+            "/api/v1/dwelling",
             "/api/v1/live/stream",
         ] {
             let g = c.get(path, &[]);
@@ -542,6 +555,10 @@ fn the_openapi_file_describes_every_api_path() {
         "/api/v1/bundles",
         "/api/v1/history",
         "/api/v1/strategy",
+        "/api/v1/settlement",
+        "/api/v1/guarantees",
+        "/api/v1/year-bundles",
+        "/api/v1/dwelling",
     ];
     for path in served {
         assert!(spec.contains(&format!("\n  {path}:\n")), "{path} missing");
@@ -614,6 +631,173 @@ async fn with_auth_none_there_is_no_account() {
     blocking(move || {
         let page = Client::new(addr).get("/account", &[]);
         assert_eq!((page.status, page.location.as_str()), (303, "/"));
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dwelling_its_manuals_and_the_contacts() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    blocking(move || {
+        let c = Client::new(addr);
+        // Without a session: no manual, no dwelling.
+        let href = "/manuals/Warmtepomp%20handleiding.pdf";
+        assert_eq!(c.get(href, &[]).location, "/login");
+        assert_eq!(c.get("/dwelling", &[]).location, "/login");
+        assert_eq!(c.get("/api/v1/dwelling", &[]).status, 401);
+
+        let session = c.login("anna", PASSWORD).0.unwrap();
+        let s = [session.as_str()];
+        let v: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/dwelling", &s).body).unwrap();
+        assert_eq!(v["address"], "Zonnelaan 1, 3731 AB De Bilt");
+        assert_eq!(v["pv_guarantee_kwh"], 4750.0);
+        assert_eq!(v["room_temperature_c"], 20.0);
+        let names: Vec<_> = v["manuals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [support::web::MANUAL, "schema.dwg"],
+            "no hidden files"
+        );
+        assert_eq!(v["manuals"][0]["href"], href);
+        let roles: Vec<_> = v["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["installer", "maintainer"]);
+
+        // A manual: a PDF shows in the browser, anything else downloads.
+        let pdf = c.get(href, &s);
+        assert_eq!(pdf.status, 200);
+        assert_eq!(pdf.kind, "application/pdf");
+        assert_eq!(pdf.body.as_bytes(), support::web::MANUAL_BYTES);
+        let dwg = c.get("/manuals/schema.dwg", &s);
+        assert_eq!((dwg.status, dwg.disposition.as_str()), (200, "attachment"));
+        // Nothing outside the folder, nothing it does not list.
+        for path in [
+            "/manuals/.hidden",
+            "/manuals/..%2Fmanuals%2Fschema.dwg",
+            "/manuals/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+            "/manuals/nothing.pdf",
+        ] {
+            assert_eq!(c.get(path, &s).status, 404, "{path}");
+        }
+
+        // The page: address, manuals, the year bundles (every month), the account.
+        let page = c.get("/dwelling", &s).body;
+        assert!(page.contains("Zonnelaan 1, 3731 AB De Bilt"), "{page}");
+        assert!(page.contains(&format!(r#"href="{href}""#)), "{page}");
+        assert!(page.contains(r#"id="year-bundles""#) && page.contains("Jaarbundels"));
+        assert!(page.contains(r#"href="/account""#));
+
+        // The year bundles: twelve months each, energy used = household + building-bound.
+        let y: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/year-bundles", &s).body).unwrap();
+        let find = |id: &str| {
+            y.as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["bundle"] == id)
+                .unwrap_or_else(|| panic!("{id} in {y}"))
+                .clone()
+        };
+        let month = |b: &serde_json::Value, m: usize| b["monthly_kwh"][m].as_f64().unwrap();
+        let (used, hh, bb) = (
+            find("energy_used"),
+            find("household"),
+            find("building_bound"),
+        );
+        for m in 0..12 {
+            assert!((month(&used, m) - month(&hh, m) - month(&bb, m)).abs() < 0.01);
+        }
+        assert_eq!(month(&find("pv"), 0), 103.0);
+        assert_eq!(find("pv")["yearly_kwh"], 5272.0);
+        assert_eq!(find("pv")["more_is_better"], true);
+
+        // Contact: both, the phone as a link that dials.
+        let page = c.get("/contact", &s).body;
+        assert!(page.contains("Warmtebouw Service (demo)"), "{page}");
+        assert!(page.contains(r#"href="tel:0300000001""#), "{page}");
+        assert!(page.contains("Onderhoud en storingen"), "{page}");
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_the_settlement_forecast_the_guarantees_and_the_next_charge() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    let session = blocking(move || Client::new(addr).login("anna", PASSWORD).0.unwrap()).await;
+    let s = session.clone();
+    support::eventually(20, "the ledger's first report", || {
+        let s = s.clone();
+        async move {
+            let g = blocking(move || Client::new(addr).get("/api/v1/settlement", &[&s])).await;
+            (g.status == 200).then_some(())
+        }
+    })
+    .await;
+    blocking(move || {
+        let c = Client::new(addr);
+        let s = [session.as_str()];
+        let f: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/settlement", &s).body).unwrap();
+        // The demo settles from 1 April, with prices.
+        assert!(f["start"].as_str().unwrap().ends_with("-04-01"), "{f}");
+        assert!(f["eur"].is_number(), "{f}");
+        let (import, export) = (
+            f["import_projected_kwh"].as_f64().unwrap(),
+            f["export_projected_kwh"].as_f64().unwrap(),
+        );
+        assert!(
+            (f["net_kwh"].as_f64().unwrap() - (import - export)).abs() < 0.2,
+            "{f}"
+        );
+        assert!(import >= f["import_so_far_kwh"].as_f64().unwrap(), "{f}");
+
+        let g: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/guarantees", &s).body).unwrap();
+        let pv = &g["pv"];
+        assert_eq!(pv["yearly_kwh"], 4750.0, "{g}");
+        assert_eq!(pv["start"], f["start"], "the settlement year");
+        let (by_now, guaranteed, generated) = (
+            pv["guaranteed_by_now_kwh"].as_f64().unwrap(),
+            pv["guaranteed_kwh"].as_f64().unwrap(),
+            pv["generated_kwh"].as_f64().unwrap(),
+        );
+        assert!(
+            0.0 < by_now && by_now < guaranteed && guaranteed <= 4750.0,
+            "{g}"
+        );
+        assert_eq!(pv["on_course"], generated >= by_now, "{g}");
+
+        let st: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/strategy", &s).body).unwrap();
+        let page = c.get("/", &s).body;
+        for id in [
+            r#"id="settlement-eur""#,
+            r#"id="settlement-net""#,
+            r#"id="guarantee-pv""#,
+        ] {
+            assert!(page.contains(id), "{id} in {page}");
+        }
+        // The next charge shows while smart mode plans (the frozen dwelling may
+        // leave it handed back: no fresh tank reading).
+        let planning = st["planning"] == true || st["charging"] == true;
+        assert_eq!(page.contains(r#"id="strategy-next""#), planning, "{st}");
+        assert!(page.contains("Jaarafrekening"), "{page}");
     })
     .await;
     cancel.cancel();

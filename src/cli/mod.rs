@@ -296,6 +296,9 @@ async fn wait_for_stop(run_for: Option<Duration>) {
     }
 }
 
+/// The demo's one "manual".
+const DEMO_MANUAL: &str = "nomhub demo\n\nIn een echte woning staan hier de handleidingen van de warmtepomp, de omvormer en\nde ventilatie: de installateur zet ze in de map die [dwelling] manuals noemt.\n\nIn a real home the manuals of the heat pump, the inverter and the ventilation are\nlisted here: the installer puts them in the folder [dwelling] manuals names.\n";
+
 async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let cancel = CancellationToken::new();
     let opts = SimOptions {
@@ -318,6 +321,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    // A manuals folder with a note, so the Dwelling page shows how documents appear.
+    let manuals = PathBuf::from(format!("{}-manuals", store.display()));
+    std::fs::create_dir_all(&manuals)?;
+    std::fs::write(manuals.join("lees-mij-read-me.txt"), DEMO_MANUAL)?;
+    config.home.manuals = Some(manuals.clone());
     if let Some(broker) = &args.mqtt {
         let (host, port) = match broker.rsplit_once(':') {
             Some((h, p)) => (
@@ -400,10 +408,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("Some tasks did not stop within 10 s.");
     }
     sim_cancel.cancel();
-    if args.store.is_none()
-        && let Err(e) = std::fs::remove_dir_all(&store)
-    {
-        tracing::warn!(store = %store.display(), error = %e, "Cannot remove the demo's ledger.");
+    if args.store.is_none() {
+        for dir in [&store, &manuals] {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "Cannot remove the demo's files.");
+            }
+        }
     }
     println!("Stopped.");
     Ok(ExitCode::SUCCESS)

@@ -13,19 +13,8 @@ use crate::ledger::{Budget, BundleId, Series, SettlementRule};
 use crate::model::{DeviceId, Dur, PointKey, WattHours};
 
 use super::DeviceConfig;
+use super::dwelling::DwellingConfig;
 use crate::profile::ProfileSet;
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DwellingConfig {
-    /// Usable floor area (GO, NEN 2580), m².
-    #[serde(default)]
-    pub floor_area: Option<f64>,
-    #[serde(default)]
-    pub persons: Option<f64>,
-    #[serde(default)]
-    pub address: Option<String>,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,6 +2,7 @@
 //! problem at once, each with file, line and column.
 
 pub mod control;
+pub mod dwelling;
 pub mod ledger;
 pub mod mqtt;
 pub mod web;
@@ -20,9 +21,9 @@ use crate::profile::ProfileSet;
 use crate::report::{Issue, Report};
 
 pub use control::{ControlConfig, ControlSetup};
+pub use dwelling::{Contact, DwellingConfig, Home, Role};
 pub use ledger::{
-    BundleConfig, DwellingConfig, LedgerConfig, LedgerSetup, SettlementConfig, Tariffs, Term,
-    TrustClock,
+    BundleConfig, LedgerConfig, LedgerSetup, SettlementConfig, Tariffs, Term, TrustClock,
 };
 pub use mqtt::{Deadband, MqttConfig, MqttSetup};
 pub use web::{Auth, WebConfig, WebSetup};
@@ -106,6 +107,8 @@ pub struct Config {
     pub devices: Vec<DeviceConfig>,
     pub profiles: ProfileSet,
     pub dwelling: DwellingConfig,
+    /// The home as the dashboard shows it (`[dwelling]`, `[[contact]]`).
+    pub home: Home,
     /// The ledger, when the file has a `[ledger]` section.
     pub ledger: Option<LedgerSetup>,
     /// Home Assistant over MQTT, when the file has an `[mqtt]` section.
@@ -208,6 +211,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut control_config: Option<ControlConfig> = None;
     let mut web_config: Option<WebConfig> = None;
     let mut rule_configs: Vec<crate::rules::RuleConfig> = Vec::new();
+    let mut contact_configs: Vec<dwelling::ContactConfig> = Vec::new();
     for (key, value) in doc {
         let key_span = key.span();
         match key.get_ref().as_ref() {
@@ -234,12 +238,15 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
             "control" => control_config = item(name, text, value, &mut report),
             "web" => web_config = item(name, text, value, &mut report),
             "rule" => rule_configs = items(name, text, "rule", key_span, value, &mut report),
+            "contact" => {
+                contact_configs = items(name, text, "contact", key_span, value, &mut report)
+            }
             other => report.push(Issue::at(
                 name,
                 text,
                 Some(key_span),
                 format!(
-                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `web`, `rule`"
+                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `web`, `rule`, `contact`"
                 ),
             )),
         }
@@ -283,6 +290,13 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let control = control_config
         .as_ref()
         .map(|c| control::resolve(c, &devices, &profiles, &mut problems));
+    let home = dwelling::resolve(
+        &dwelling,
+        &contact_configs,
+        Path::new(name),
+        &mut problems,
+        &mut warned,
+    );
     let web = web_config
         .as_ref()
         .map(|w| web::resolve(w, ledger.is_some(), &mut problems));
@@ -317,6 +331,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         devices,
         profiles,
         dwelling,
+        home,
         ledger,
         mqtt,
         control,

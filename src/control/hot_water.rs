@@ -74,6 +74,8 @@ pub struct HotWater {
     boost_seen: Option<DateTime<Utc>>,
     claimed: Option<(f64, DateTime<Utc>)>,
     reason: String,
+    /// Whether the strategy planned with current data at the last quarter.
+    planned: bool,
 }
 
 impl HotWater {
@@ -86,12 +88,28 @@ impl HotWater {
             boost_seen: None,
             claimed: None,
             reason: String::new(),
+            planned: false,
         }
     }
 
     /// Why the strategy wants what it wants, in a sentence.
     pub fn reason(&self) -> &str {
         &self.reason
+    }
+
+    /// The charge smart mode expects next (None in the other modes, while a charge
+    /// runs, or when none is needed within the strategy's horizon).
+    pub fn next_charge(&self, mode: Mode) -> Option<crate::strategy::smart::NextCharge> {
+        if self.planning(mode) && self.charge.is_none() {
+            self.smart.next_charge()
+        } else {
+            None
+        }
+    }
+
+    /// Whether smart mode plans with current data (not handed back).
+    pub fn planning(&self, mode: Mode) -> bool {
+        mode == Mode::Smart && self.planned
     }
 
     /// Whether the strategy has a charge under way.
@@ -114,6 +132,7 @@ impl HotWater {
         let (Some(tank), Some(grid)) = (live.tank_temperature, live.grid_power) else {
             self.charge = None;
             self.claimed = None;
+            self.planned = false;
             self.quarter = Quarter::default();
             self.reason = format!(
                 "handed back to the heat pump's own settings: no current {}",
@@ -170,6 +189,7 @@ impl HotWater {
             p.strict = strict;
             // The strategy learns in every mode, from what really happened.
             let decision = self.smart.decide(&obs);
+            self.planned = true;
             if settings.mode == Mode::Smart {
                 match decision {
                     Decision::Start { target_c } => self.charge = Some(target_c),

@@ -80,6 +80,12 @@ pub struct ControlStatus {
     pub points: Vec<PointStatus>,
     /// The hot-water strategy's own reason.
     pub strategy: String,
+    /// Whether the strategy has a charge under way.
+    pub charging: bool,
+    /// Whether smart mode plans with current data (false: off, boost, handed back).
+    pub planning: bool,
+    /// The charge the strategy expects next.
+    pub next_charge: Option<crate::strategy::smart::NextCharge>,
     /// Points held, with the values they get back.
     pub held: BTreeMap<String, Held>,
     /// The last notifications: (when, rule, text).
@@ -270,7 +276,10 @@ impl Control {
             });
             claims = hw.step(now, &live, dhw_active, &settings, strict);
             charging = hw.charging();
+            self.status.charging = charging;
+            self.status.planning = hw.planning(settings.mode);
             self.status.strategy = hw.reason().to_owned();
+            self.status.next_charge = hw.next_charge(settings.mode);
         }
         let seen = Seen {
             online: snap

@@ -148,6 +148,23 @@ struct Last {
     stopped: bool,
 }
 
+/// Where the heat for a charge is expected to come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Sun,
+    /// A comfort charge: the tank runs low before the sun comes.
+    Grid,
+}
+
+/// The charge the strategy expects to start next, as far as it can see now.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct NextCharge {
+    /// The start of the quarter hour it is expected in.
+    pub at: DateTime<Utc>,
+    pub source: Source,
+}
+
 #[derive(Debug, Clone)]
 pub struct Smart {
     pub params: SmartParams,
@@ -168,6 +185,7 @@ pub struct Smart {
     /// Heat pump electric power while charging, W (learned).
     charge_w: f64,
     reason: String,
+    next: Option<NextCharge>,
 }
 
 fn slot_of(t: NaiveDateTime) -> usize {
@@ -234,6 +252,7 @@ impl Smart {
             today_usual: 0.0,
             charge_w: 1300.0,
             reason: String::new(),
+            next: None,
         }
     }
 
@@ -260,6 +279,41 @@ impl Smart {
             need.push(self.observer.pattern[s] * DRAW_SAFETY + loss);
         }
         Outlook { surplus, need }
+    }
+
+    /// The next charge the outlook shows: with the sun when it comes before the tank
+    /// runs low and the tank has room for a sun charge by then, else from the grid
+    /// when it runs low (None: no charge needed within the horizon).
+    fn plan(
+        &self,
+        o: &Outlook,
+        usable: f64,
+        reserve: f64,
+        at: DateTime<Utc>,
+    ) -> Option<NextCharge> {
+        let full = self.full_kwh();
+        let low = o.runs_low_in(usable, reserve);
+        // Room in the tank by slot i: what there is now plus what is drawn until then.
+        let mut room = full - usable;
+        let sunny = (1..o.surplus.len()).find(|i| {
+            room += o.need[*i - 1];
+            o.surplus[*i] >= SUN_SHARE * self.charge_w && room >= SUN_ROOM_SHARE * full
+        });
+        let (slot, source) = match (sunny, low) {
+            (Some(s), l) if l.is_none_or(|l| s <= l) => (s, Source::Sun),
+            (_, Some(l)) => (l.max(1), Source::Grid),
+            _ => return None,
+        };
+        let quarter = at.timestamp() - at.timestamp().rem_euclid(900);
+        Some(NextCharge {
+            at: DateTime::from_timestamp(quarter, 0)? + Duration::minutes(15 * slot as i64),
+            source,
+        })
+    }
+
+    /// The charge expected next; None while one runs or none is needed soon.
+    pub fn next_charge(&self) -> Option<NextCharge> {
+        self.next
     }
 
     fn start(&mut self, kind: Kind, target_c: f64, now: NaiveDateTime, reason: String) -> Decision {
@@ -353,6 +407,7 @@ impl Smart {
         // Until the sun is expected back (or the horizon), with the reserve.
         let back = outlook.sun_back(self.charge_w).unwrap_or(HORIZON);
         let need_until_sun = outlook.need_over(back) + reserve;
+        self.next = self.plan(&outlook, usable, reserve, obs.at);
 
         if let Some(d) = self.legionella_due(obs, share) {
             return d;
@@ -452,6 +507,9 @@ impl Controller for Smart {
     fn decide(&mut self, obs: &Observation) -> Decision {
         self.learn(obs);
         let decision = self.choose(obs);
+        if matches!(decision, Decision::Start { .. }) || self.running.is_some() {
+            self.next = None;
+        }
         self.last = Some(Last {
             at: obs.local,
             target: match decision {
@@ -578,5 +636,69 @@ mod tests {
             o.grid_w = 1300.0;
             assert_eq!(s.decide(&o), Decision::Keep, "step {q}");
         }
+    }
+
+    /// An outlook with `sun_from..sun_to` sunny (2 kW) and `need` kWh drawn per slot.
+    fn outlook(sun_from: usize, sun_to: usize, need: f64) -> Outlook {
+        Outlook {
+            surplus: (0..HORIZON)
+                .map(|i| {
+                    if (sun_from..sun_to).contains(&i) {
+                        2000.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+            need: vec![need; HORIZON],
+        }
+    }
+
+    #[test]
+    fn the_next_charge_is_the_sun_when_it_comes_before_the_tank_runs_low() {
+        let s = Smart::new(SmartParams::default());
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 6, 6, 4, 7, 0)
+            .single()
+            .unwrap_or_default();
+        let quarter = |n: i64| {
+            chrono::Utc
+                .with_ymd_and_hms(2026, 6, 6, 4, 0, 0)
+                .single()
+                .unwrap_or_default()
+                + Duration::minutes(15 * n)
+        };
+        let full = s.full_kwh();
+        let (usable, reserve) = (0.6 * full, RESERVE_SHARE * full);
+        // Sun in 20 slots, the tank lasts 40: the sun, at its first quarter.
+        let next = s.plan(
+            &outlook(20, 40, (usable - reserve) / 40.0),
+            usable,
+            reserve,
+            at,
+        );
+        assert_eq!(
+            next,
+            Some(NextCharge {
+                at: quarter(20),
+                source: Source::Sun
+            })
+        );
+        // The tank runs low in 10 slots, the sun comes in 20: the grid, then.
+        let next = s.plan(
+            &outlook(20, 40, (usable - reserve) / 9.5),
+            usable,
+            reserve,
+            at,
+        );
+        assert_eq!(
+            next,
+            Some(NextCharge {
+                at: quarter(9),
+                source: Source::Grid
+            })
+        );
+        // A full tank that nothing draws from: no charge to plan.
+        assert_eq!(s.plan(&outlook(20, 40, 0.0), full, reserve, at), None);
     }
 }

@@ -91,7 +91,6 @@ pub fn shifted(current: Period, offset: i32, rule: &SettlementRule) -> Option<Pe
 
 /// `/api/v1/bundles?period=…&offset=…`: every bundle in a period.
 pub fn bundles(positions: &[Position]) -> Vec<BundleView> {
-    let kwh = |wh: crate::model::WattHours| (wh.0 as f64 / 100.0).round() / 10.0;
     positions
         .iter()
         .map(|p| BundleView {
@@ -123,6 +122,13 @@ pub struct StrategyView {
     pub settings: std::collections::BTreeMap<&'static str, f64>,
     /// The strategy's last decision and why (empty without `[control]`).
     pub reason: String,
+    /// Whether the strategy has a charge under way.
+    pub charging: bool,
+    /// Whether smart mode plans with current data (false: off, boost, handed back).
+    pub planning: bool,
+    /// The charge smart mode expects next (null while one runs or none is needed
+    /// within a day and a half).
+    pub next_charge: Option<crate::strategy::smart::NextCharge>,
     /// Every point nomhub sets, with its value, who set it and why.
     pub points: Vec<crate::control::PointStatus>,
 }
@@ -135,6 +141,321 @@ pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> Strateg
             .map(|s| (s.key(), settings.get(s)))
             .collect(),
         reason: control.map(|c| c.strategy.clone()).unwrap_or_default(),
+        charging: control.is_some_and(|c| c.charging),
+        planning: control.is_some_and(|c| c.planning),
+        next_charge: control.and_then(|c| c.next_charge),
         points: control.map(|c| c.points.clone()).unwrap_or_default(),
+    }
+}
+
+/// kWh from Wh, to a tenth.
+fn kwh(wh: crate::model::WattHours) -> f64 {
+    (wh.0 as f64 / 100.0).round() / 10.0
+}
+
+/// `/api/v1/settlement`: the settlement year's forecast.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SettlementView {
+    /// First day, and the first day after the settlement year.
+    pub start: String,
+    pub end: String,
+    pub import_so_far_kwh: f64,
+    pub export_so_far_kwh: f64,
+    pub import_projected_kwh: f64,
+    pub export_projected_kwh: f64,
+    /// Projected import minus export over the whole year.
+    pub net_kwh: f64,
+    /// `net_metering`, `no_net_metering` or `split` (net metering ends inside the year).
+    pub regime: crate::ledger::forecast::Regime,
+    /// Euros for the year under the rules that apply (negative: money back); null
+    /// without prices in the config.
+    pub eur: Option<f64>,
+    pub eur_with_net_metering: Option<f64>,
+    pub eur_without_net_metering: Option<f64>,
+}
+
+pub fn settlement(status: &LedgerStatus) -> Option<SettlementView> {
+    let f = status.forecast.as_ref()?;
+    let r1 = |x: f64| (x * 10.0).round() / 10.0;
+    let eur = |x: Option<f64>| x.map(|e| (e * 100.0).round() / 100.0);
+    Some(SettlementView {
+        start: f.period.start.to_string(),
+        end: f.period.end.to_string(),
+        import_so_far_kwh: r1(f.so_far.import_kwh),
+        export_so_far_kwh: r1(f.so_far.export_kwh),
+        import_projected_kwh: r1(f.projected.import_kwh),
+        export_projected_kwh: r1(f.projected.export_kwh),
+        net_kwh: r1(f.net_kwh),
+        regime: f.regime,
+        eur: eur(f.eur),
+        eur_with_net_metering: eur(f.eur_with_net_metering),
+        eur_without_net_metering: eur(f.eur_without_net_metering),
+    })
+}
+
+/// `/api/v1/guarantees`: what the contract guarantees against what the home does.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GuaranteesView {
+    /// Null without `pv_guarantee_kwh`, a PV bundle or a ledger.
+    pub pv: Option<PvGuarantee>,
+    /// Null where no room temperature is measured.
+    pub room: Option<RoomGuarantee>,
+}
+
+/// The minimum PV yield, over the running settlement year.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PvGuarantee {
+    pub start: String,
+    pub end: String,
+    /// The yearly minimum the contract names.
+    pub yearly_kwh: f64,
+    /// The minimum for this settlement year (less for a partial year).
+    pub guaranteed_kwh: f64,
+    /// The minimum for the time already past, spread like the PV bundle.
+    pub guaranteed_by_now_kwh: f64,
+    pub generated_kwh: f64,
+    pub projected_kwh: f64,
+    /// Whether the PV has generated at least the minimum for the time past.
+    pub on_course: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RoomGuarantee {
+    pub agreed_c: f64,
+    pub measured_c: f64,
+    /// Measured at least the agreed temperature (less [`ROOM_TOLERANCE_K`]).
+    pub met: bool,
+}
+
+/// A room this much below the agreed temperature still meets it (sensor and rounding).
+pub const ROOM_TOLERANCE_K: f64 = 0.5;
+
+/// `pv_yearly`: the PV bundle's year, which spreads the guarantee over the months.
+pub fn guarantees(
+    home: &crate::config::Home,
+    status: Option<&LedgerStatus>,
+    pv_yearly: Option<crate::model::WattHours>,
+    live: &LiveView,
+) -> GuaranteesView {
+    use crate::ledger::BundleId;
+    let pv = (|| {
+        let guarantee = home.pv_guarantee?;
+        let yearly = pv_yearly?;
+        let p = status?
+            .positions
+            .iter()
+            .find(|p| p.period.kind == PeriodKind::Settlement && p.bundle_id == BundleId::Pv)?;
+        if yearly.0 <= 0 {
+            return None;
+        }
+        let share = |wh: crate::model::WattHours| {
+            crate::model::WattHours(
+                (guarantee.0 as f64 * wh.0 as f64 / yearly.0 as f64).round() as i64
+            )
+        };
+        let by_now = share(p.expected);
+        Some(PvGuarantee {
+            start: p.period.start.to_string(),
+            end: p.period.end.to_string(),
+            yearly_kwh: kwh(guarantee),
+            guaranteed_kwh: kwh(share(p.bundle)),
+            guaranteed_by_now_kwh: kwh(by_now),
+            generated_kwh: kwh(p.used),
+            projected_kwh: kwh(p.projected),
+            on_course: p.used >= by_now,
+        })
+    })();
+    let room = live.room_c.map(|measured| {
+        let agreed = home.room_temperature.0;
+        RoomGuarantee {
+            agreed_c: agreed,
+            measured_c: measured,
+            met: measured >= agreed - ROOM_TOLERANCE_K,
+        }
+    });
+    GuaranteesView { pv, room }
+}
+
+/// `/api/v1/year-bundles`: every bundle's twelve months (January first), kWh.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct YearBundle {
+    pub bundle: &'static str,
+    pub monthly_kwh: [f64; 12],
+    pub yearly_kwh: f64,
+    pub more_is_better: bool,
+}
+
+pub fn year_bundles(setup: &crate::config::LedgerSetup) -> Vec<YearBundle> {
+    setup
+        .budgets
+        .iter()
+        .map(|(id, b)| YearBundle {
+            bundle: id.as_str(),
+            monthly_kwh: b.monthly.map(kwh),
+            yearly_kwh: kwh(b.yearly()),
+            more_is_better: id.more_is_better(),
+        })
+        .collect()
+}
+
+/// A document in the manuals folder.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Manual {
+    pub name: String,
+    pub bytes: u64,
+    /// Where the dashboard serves it.
+    pub href: String,
+}
+
+/// The manuals folder's files (not hidden ones, not folders), by name.
+pub fn manuals(dir: Option<&std::path::Path>) -> Vec<Manual> {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    // A path segment: everything but unreserved characters encoded.
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let Some(entries) = dir.and_then(|d| std::fs::read_dir(d).ok()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Manual> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let meta = e.metadata().ok().filter(std::fs::Metadata::is_file)?;
+            let name = e.file_name().into_string().ok()?;
+            (!name.starts_with('.')).then(|| Manual {
+                href: format!("/manuals/{}", utf8_percent_encode(&name, SEGMENT)),
+                name,
+                bytes: meta.len(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// `/api/v1/dwelling`: the home, its documents, who to call.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DwellingView {
+    pub address: Option<String>,
+    pub manuals: Vec<Manual>,
+    pub contacts: Vec<crate::config::Contact>,
+    pub pv_guarantee_kwh: Option<f64>,
+    pub room_temperature_c: f64,
+}
+
+pub fn dwelling(home: &crate::config::Home) -> DwellingView {
+    DwellingView {
+        address: home.address.clone(),
+        manuals: manuals(home.manuals.as_deref()),
+        contacts: home.contacts.clone(),
+        pv_guarantee_kwh: home.pv_guarantee.map(kwh),
+        room_temperature_c: home.room_temperature.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::config::Home;
+    use crate::ledger::{BundleId, Status};
+    use crate::model::{Celsius, WattHours};
+
+    fn live(room_c: Option<f64>) -> LiveView {
+        LiveView {
+            pv_w: None,
+            grid_w: None,
+            home_w: None,
+            heat_pump_w: None,
+            tank_c: None,
+            outdoor_c: None,
+            room_c,
+        }
+    }
+
+    /// The ledger's status with the settlement year's PV position.
+    fn status(used_kwh: i64, expected_kwh: i64, bundle_kwh: i64) -> LedgerStatus {
+        let d = |m| NaiveDate::from_ymd_opt(2026, m, 1).unwrap_or_default();
+        LedgerStatus {
+            at: None,
+            clock_trusted: true,
+            positions: vec![Position {
+                bundle_id: BundleId::Pv,
+                period: Period {
+                    kind: PeriodKind::Settlement,
+                    start: d(4),
+                    end: d(10),
+                },
+                used: WattHours(used_kwh * 1000),
+                estimated: WattHours(0),
+                bundle: WattHours(bundle_kwh * 1000),
+                expected: WattHours(expected_kwh * 1000),
+                projected: WattHours(used_kwh * 1000),
+                remaining: WattHours(0),
+                status: Status::OnTrack,
+                good: true,
+                running: true,
+            }],
+            lifetime: Default::default(),
+            forecast: None,
+            store_error: None,
+        }
+    }
+
+    #[test]
+    fn the_pv_guarantee_follows_the_bundle_and_a_partial_year_gets_its_share() {
+        let home = Home {
+            pv_guarantee: Some(WattHours(4_000_000)),
+            ..Home::default()
+        };
+        // A settlement year of six months holding 3000 of the bundle's 5000 kWh;
+        // 1000 kWh of the bundle is past, 700 kWh generated.
+        let g = guarantees(
+            &home,
+            Some(&status(700, 1000, 3000)),
+            Some(WattHours(5_000_000)),
+            &live(None),
+        );
+        let pv = g.pv.unwrap_or_else(|| panic!("a PV guarantee"));
+        assert_eq!(pv.yearly_kwh, 4000.0);
+        assert_eq!(pv.guaranteed_kwh, 2400.0);
+        assert_eq!(pv.guaranteed_by_now_kwh, 800.0);
+        assert!(!pv.on_course, "700 of 800 kWh");
+        let g = guarantees(
+            &home,
+            Some(&status(800, 1000, 3000)),
+            Some(WattHours(5_000_000)),
+            &live(None),
+        );
+        assert!(g.pv.is_some_and(|p| p.on_course), "800 of 800 kWh");
+        // No guarantee, or no PV bundle: nothing to show.
+        let none = guarantees(&Home::default(), Some(&status(1, 1, 1)), None, &live(None));
+        assert_eq!(
+            none,
+            GuaranteesView {
+                pv: None,
+                room: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_room_guarantee_allows_half_a_degree() {
+        let home = Home {
+            room_temperature: Celsius(20.0),
+            ..Home::default()
+        };
+        let met = |c| {
+            guarantees(&home, None, None, &live(Some(c)))
+                .room
+                .map(|r| r.met)
+        };
+        assert_eq!(met(20.5), Some(true));
+        assert_eq!(met(19.5), Some(true));
+        assert_eq!(met(19.4), Some(false));
+        assert_eq!(guarantees(&home, None, None, &live(None)).room, None);
     }
 }

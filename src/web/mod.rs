@@ -47,6 +47,8 @@ pub struct Feeds {
     /// The bundles and settlement rule, for periods before the running one.
     pub ledger_setup: Option<crate::config::LedgerSetup>,
     pub flows: FlowMap,
+    /// Address, manuals, guarantees and contacts.
+    pub home: Arc<crate::config::Home>,
 }
 
 struct Web {
@@ -151,6 +153,23 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .and(session)
         .and(with.clone())
         .then(change_password);
+    let dwelling = warp::path!("dwelling")
+        .and(warp::get())
+        .and(session)
+        .and(lang)
+        .and(with.clone())
+        .map(dwelling);
+    let contact = warp::path!("contact")
+        .and(warp::get())
+        .and(session)
+        .and(lang)
+        .and(with.clone())
+        .map(contact);
+    let manual = warp::path!("manuals" / String)
+        .and(warp::get())
+        .and(session)
+        .and(with.clone())
+        .then(manual);
     let api = warp::path!("api" / "v1" / ..)
         .and(warp::get())
         .and(session)
@@ -180,40 +199,53 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .and(query)
         .map(|web: Arc<Web>, q: Form| web.history_reply(&q));
     let strategy = api
+        .clone()
         .and(warp::path!("strategy"))
         .map(|web: Arc<Web>| warp::reply::json(&web.strategy()).into_response());
-    css.or(js)
-        .unify()
-        .or(login_page)
-        .unify()
-        .or(login)
-        .unify()
-        .or(logout)
-        .unify()
-        .or(switch)
-        .unify()
-        .or(overview)
-        .unify()
-        .or(graphs)
-        .unify()
-        .or(account)
-        .unify()
-        .or(password)
-        .unify()
-        .or(live)
-        .unify()
-        .or(stream)
-        .unify()
-        .or(bundles)
-        .unify()
-        .or(history)
-        .unify()
-        .or(strategy)
-        .unify()
-        .recover(recover)
-        .unify()
-        .map(secure)
-        .boxed()
+    let settlement = api
+        .clone()
+        .and(warp::path!("settlement"))
+        .map(|web: Arc<Web>| answer(web.settlement(), json));
+    let guarantees = api
+        .clone()
+        .and(warp::path!("guarantees"))
+        .map(|web: Arc<Web>| json(web.guarantees()));
+    let year_bundles = api
+        .clone()
+        .and(warp::path!("year-bundles"))
+        .map(|web: Arc<Web>| answer(Ok(web.year_bundles()), json));
+    let dwelling_api = api
+        .and(warp::path!("dwelling"))
+        .map(|web: Arc<Web>| json(api::dwelling(&web.feeds.home)));
+    // Each route boxed on its own: one long `or` chain makes warp's types (and the
+    // compile time) explode.
+    let rest: Vec<warp::filters::BoxedFilter<(Response,)>> = vec![
+        js.boxed(),
+        login_page.boxed(),
+        login.boxed(),
+        logout.boxed(),
+        switch.boxed(),
+        overview.boxed(),
+        graphs.boxed(),
+        account.boxed(),
+        dwelling.boxed(),
+        contact.boxed(),
+        manual.boxed(),
+        password.boxed(),
+        live.boxed(),
+        stream.boxed(),
+        bundles.boxed(),
+        history.boxed(),
+        strategy.boxed(),
+        settlement.boxed(),
+        guarantees.boxed(),
+        year_bundles.boxed(),
+        dwelling_api.boxed(),
+    ];
+    let all = rest
+        .into_iter()
+        .fold(css.boxed(), |a, b| a.or(b).unify().boxed());
+    all.recover(recover).unify().map(secure).boxed()
 }
 
 #[derive(Debug)]
@@ -254,6 +286,10 @@ fn secure(mut r: Response) -> Response {
         set(h, "cache-control", "no-store");
     }
     r
+}
+
+fn json<T: serde::Serialize>(t: T) -> Response {
+    warp::reply::json(&t).into_response()
 }
 
 fn asset(body: &'static str, kind: &'static str) -> Response {
@@ -380,16 +416,15 @@ impl Web {
     /// ledger's status (pending bookings included), earlier ones from the store.
     /// `Ok(None)`: the config has no ledger.
     fn positions(&self, w: Which) -> Result<Option<(Period, Vec<Position>)>, String> {
-        let (Some(l), Some(setup), Some(store)) = (
-            self.feeds.ledger.as_ref(),
+        let (Some(status), Some(setup), Some(store)) = (
+            self.ledger_status()?,
             self.feeds.ledger_setup.as_ref(),
             self.store.as_ref(),
         ) else {
             return Ok(None);
         };
-        let status = l.borrow().clone();
         let Some(now) = status.at else {
-            return Err("the ledger has not reported yet; try again in a few seconds".into());
+            return Ok(None);
         };
         let current = Period::at(w.kind, now, &setup.rule);
         if w.offset == 0 {
@@ -432,6 +467,40 @@ impl Web {
         answer(which(q).and_then(|w| self.history(w)), |h| {
             warp::reply::json(&h).into_response()
         })
+    }
+
+    /// The ledger's last status; `Ok(None)` without a ledger.
+    fn ledger_status(&self) -> Result<Option<Arc<LedgerStatus>>, String> {
+        let Some(l) = self.feeds.ledger.as_ref() else {
+            return Ok(None);
+        };
+        let status = l.borrow().clone();
+        if status.at.is_none() {
+            return Err("the ledger has not reported yet; try again in a few seconds".into());
+        }
+        Ok(Some(status))
+    }
+
+    fn settlement(&self) -> Result<Option<api::SettlementView>, String> {
+        Ok(self.ledger_status()?.and_then(|s| api::settlement(&s)))
+    }
+
+    fn guarantees(&self) -> api::GuaranteesView {
+        let status = self.ledger_status().ok().flatten();
+        api::guarantees(
+            &self.feeds.home,
+            status.as_deref(),
+            self.feeds
+                .ledger_setup
+                .as_ref()
+                .and_then(|s| s.budgets.get(&crate::ledger::BundleId::Pv))
+                .map(crate::ledger::Budget::yearly),
+            &self.live(),
+        )
+    }
+
+    fn year_bundles(&self) -> Option<Vec<api::YearBundle>> {
+        self.feeds.ledger_setup.as_ref().map(api::year_bundles)
     }
 
     fn strategy(&self) -> api::StrategyView {
@@ -533,6 +602,9 @@ fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respon
         Err(_) => (None, Some(Vec::new())),
     };
     let strategy = web.strategy();
+    let settlement = web.settlement().ok().flatten();
+    let guarantees = web.guarantees();
+    let now = web.ledger_status().ok().flatten().and_then(|s| s.at);
     let csrf = web.page_csrf(&who);
     let html = pages::overview(
         lang,
@@ -543,10 +615,72 @@ fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respon
             period,
             bundles: bundles.as_deref(),
             strategy: &strategy,
+            settlement: settlement.as_ref(),
+            guarantees: &guarantees,
+            now,
             csrf,
         },
     );
     warp::reply::html(html).into_response()
+}
+
+fn dwelling(token: Option<String>, lang: Lang, web: Arc<Web>) -> Response {
+    let Some(who) = web.who(token.as_deref()) else {
+        return redirect("/login");
+    };
+    let view = api::dwelling(&web.feeds.home);
+    let year = web.year_bundles();
+    let html = pages::dwelling(lang, &view, year.as_deref(), web.page_csrf(&who));
+    warp::reply::html(html).into_response()
+}
+
+fn contact(token: Option<String>, lang: Lang, web: Arc<Web>) -> Response {
+    let Some(who) = web.who(token.as_deref()) else {
+        return redirect("/login");
+    };
+    let html = pages::contact(lang, &web.feeds.home.contacts, web.page_csrf(&who));
+    warp::reply::html(html).into_response()
+}
+
+/// A document from the manuals folder: only a name the folder lists, so no path
+/// leaves it. PDFs, images and text show in the browser; anything else downloads.
+async fn manual(name: String, token: Option<String>, web: Arc<Web>) -> Response {
+    if web.who(token.as_deref()).is_none() {
+        return redirect("/login");
+    }
+    let not_found = || {
+        let body = warp::reply::json(&serde_json::json!({ "error": "no such manual" }));
+        warp::reply::with_status(body, StatusCode::NOT_FOUND).into_response()
+    };
+    let Ok(name) = percent_encoding::percent_decode_str(&name).decode_utf8() else {
+        return not_found();
+    };
+    let Some(dir) = web.feeds.home.manuals.as_deref() else {
+        return not_found();
+    };
+    if !api::manuals(Some(dir)).iter().any(|m| m.name == name) {
+        return not_found();
+    }
+    let Ok(bytes) = tokio::fs::read(dir.join(name.as_ref())).await else {
+        return not_found();
+    };
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let kind = match ext.as_deref() {
+        Some("pdf") => Some("application/pdf"),
+        Some("png") => Some("image/png"),
+        Some("jpg" | "jpeg") => Some("image/jpeg"),
+        Some("txt" | "md") => Some("text/plain; charset=utf-8"),
+        _ => None,
+    };
+    let r = warp::reply::with_header(
+        bytes,
+        "content-type",
+        kind.unwrap_or("application/octet-stream"),
+    );
+    match kind {
+        Some(_) => r.into_response(),
+        None => warp::reply::with_header(r, "content-disposition", "attachment").into_response(),
+    }
 }
 
 fn live_stream(web: Arc<Web>) -> Response {

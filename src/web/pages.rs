@@ -1,7 +1,12 @@
 //! The pages, rendered on the server in Dutch or English; `app.js` only keeps the
 //! Live block current.
 
-use super::api::{BundleView, LiveView, StrategyView};
+use chrono::{DateTime, Utc};
+
+use super::api::{
+    BundleView, DwellingView, GuaranteesView, LiveView, SettlementView, StrategyView, YearBundle,
+};
+use crate::config::Contact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -105,6 +110,78 @@ fn t(lang: Lang, key: &str) -> &'static str {
             "No bundles: the configuration has no [ledger].",
         ),
         "no_value" => ("–", "–"),
+        "dwelling" => ("Woning", "Dwelling"),
+        "contact" => ("Contact", "Contact"),
+        "address" => ("Adres", "Address"),
+        "no_address" => (
+            "Geen adres in de configuratie ([dwelling] address).",
+            "No address in the configuration ([dwelling] address).",
+        ),
+        "manuals" => ("Handleidingen", "Manuals"),
+        "no_manuals" => ("Geen handleidingen.", "No manuals."),
+        "year_bundles" => ("Jaarbundels", "Year bundles"),
+        "year_bundles_note" => (
+            "Per maand, in kWh, uit de energieprestatieberekening van de woning.",
+            "Per month, in kWh, from the dwelling's energy performance calculation.",
+        ),
+        "total" => ("Totaal", "Total"),
+        "account_link" => ("Account en wachtwoord", "Account and password"),
+        "no_contacts" => (
+            "Geen contactgegevens in de configuratie ([[contact]]).",
+            "No contacts in the configuration ([[contact]]).",
+        ),
+        "r_installer" => ("Installateur", "Installer"),
+        "r_maintainer" => ("Onderhoud en storingen", "Maintenance and faults"),
+        "r_landlord" => ("Verhuurder", "Landlord"),
+        "r_supplier" => ("Energieleverancier", "Energy supplier"),
+        "r_other" => ("Overig", "Other"),
+        "phone" => ("Telefoon", "Phone"),
+        "email" => ("E-mail", "Email"),
+        "web" => ("Website", "Website"),
+        "next_charge" => ("Volgende lading", "Next charge"),
+        "charging_now" => ("nu bezig", "under way"),
+        "none_needed" => (
+            "niet nodig in de komende anderhalve dag",
+            "none needed in the next day and a half",
+        ),
+        "with_sun" => ("met de zon", "with the sun"),
+        "from_grid" => (
+            "van het net (de zon komt te laat)",
+            "from the grid (the sun comes too late)",
+        ),
+        "today" => ("vandaag", "today"),
+        "tomorrow" => ("morgen", "tomorrow"),
+        "settlement_forecast" => ("Jaarafrekening (verwachting)", "Settlement forecast"),
+        "pay" => ("bijbetalen", "to pay"),
+        "back" => ("terug", "back"),
+        "net_import" => ("netto afname", "net import"),
+        "net_export" => ("netto teruglevering", "net export"),
+        "so_far" => ("tot nu toe", "so far"),
+        "for_the_year" => ("verwacht over het jaar", "expected for the year"),
+        "with_nm" => ("met saldering", "with net metering"),
+        "without_nm" => ("zonder saldering", "without net metering"),
+        "split_note" => (
+            "De saldering stopt binnen dit afrekenjaar.",
+            "Net metering ends within this settlement year.",
+        ),
+        "no_prices" => (
+            "Zonder prijzen in de configuratie ([settlement]) alleen in kWh.",
+            "Without prices in the configuration ([settlement]) in kWh only.",
+        ),
+        "guarantees" => ("Garanties", "Guarantees"),
+        "pv_guarantee" => ("Minimale opwek zonnepanelen", "Minimum PV yield"),
+        "room_guarantee" => ("Binnentemperatuur", "Room temperature"),
+        "agreed" => ("afgesproken", "agreed"),
+        "measured" => ("gemeten", "measured"),
+        "guaranteed_by_now" => ("gegarandeerd tot nu", "guaranteed by now"),
+        "on_course" => ("op koers", "on course"),
+        "behind" => ("achter", "behind"),
+        "met" => ("gehaald", "met"),
+        "not_met" => ("niet gehaald", "not met"),
+        "no_guarantees" => (
+            "Geen garanties in de configuratie ([dwelling] pv_guarantee_kwh) en geen gemeten binnentemperatuur.",
+            "No guarantees in the configuration ([dwelling] pv_guarantee_kwh) and no measured room temperature.",
+        ),
         _ => ("?", "?"),
     };
     match lang {
@@ -180,19 +257,26 @@ fn page(lang: Lang, path: &str, title: &str, body: &str, csrf: Option<&str>) -> 
     let site = if body.contains("action=\"/login\"") {
         String::new()
     } else {
-        format!(
-            r#"<nav class="site"><a href="/" id="nav-overview">{}</a><a href="/graphs" id="nav-graphs">{}</a>{}</nav>"#,
-            t(lang, "title"),
-            t(lang, "graphs"),
-            if csrf.is_some() {
-                format!(
-                    r#"<a href="/account" id="nav-account">{}</a>"#,
-                    t(lang, "account")
-                )
+        let links: String = [
+            ("/", "overview", "title"),
+            ("/graphs", "graphs", "graphs"),
+            ("/dwelling", "dwelling", "dwelling"),
+            ("/contact", "contact", "contact"),
+        ]
+        .iter()
+        .map(|(href, id, key)| {
+            let here = if path.split('?').next() == Some(*href) {
+                r#" aria-current="page""#
             } else {
-                String::new()
-            }
-        )
+                ""
+            };
+            format!(
+                r#"<a href="{href}" id="nav-{id}"{here}>{}</a>"#,
+                t(lang, key)
+            )
+        })
+        .collect();
+        format!(r#"<nav class="site">{links}</nav>"#)
     };
     let logout = csrf.map_or(String::new(), |c| {
         format!(
@@ -431,7 +515,7 @@ fn bundles_block(lang: Lang, o: &Overview) -> String {
     )
 }
 
-fn strategy_block(lang: Lang, s: &StrategyView) -> String {
+fn strategy_block(lang: Lang, s: &StrategyView, now: Option<DateTime<Utc>>) -> String {
     let why = if s.reason.is_empty() {
         String::new()
     } else {
@@ -442,10 +526,170 @@ fn strategy_block(lang: Lang, s: &StrategyView) -> String {
         )
     };
     format!(
-        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{why}</section>"#,
+        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{next}{why}</section>"#,
         title = t(lang, "strategy"),
         mode = t(lang, "mode"),
         m = t(lang, &format!("m_{}", s.mode)),
+        next = next_charge(lang, s, now),
+    )
+}
+
+/// Smart mode's next charge: "today 13:15, with the sun".
+fn next_charge(lang: Lang, s: &StrategyView, now: Option<DateTime<Utc>>) -> String {
+    use crate::strategy::smart::Source;
+    if !s.planning && !s.charging {
+        return String::new();
+    }
+    let text = match s.next_charge {
+        Some(n) => {
+            let at = n.at.with_timezone(&crate::clock::TZ);
+            let today = now.map(|t| t.with_timezone(&crate::clock::TZ).date_naive());
+            let day = match today {
+                Some(d) if d == at.date_naive() => t(lang, "today").to_owned(),
+                Some(d) if d.succ_opt() == Some(at.date_naive()) => t(lang, "tomorrow").to_owned(),
+                _ => at.format("%d-%m").to_string(),
+            };
+            let source = match n.source {
+                Source::Sun => t(lang, "with_sun"),
+                Source::Grid => t(lang, "from_grid"),
+            };
+            format!("{day} {}, {source}", at.format("%H:%M"))
+        }
+        None if s.charging => t(lang, "charging_now").to_owned(),
+        None => t(lang, "none_needed").to_owned(),
+    };
+    format!(
+        r#"<p><span>{}:</span> <span id="strategy-next">{}</span></p>"#,
+        t(lang, "next_charge"),
+        esc(&text)
+    )
+}
+
+/// Euros the Dutch or English way: "€ 123,45".
+fn eur(lang: Lang, x: f64) -> String {
+    format!("€ {}", num(lang, x.abs(), 2))
+}
+
+fn settlement_block(lang: Lang, s: Option<&SettlementView>) -> String {
+    let Some(s) = s else {
+        return String::new();
+    };
+    let kwh = |x: f64| format!("{} kWh", num(lang, x, 0));
+    let net = |x: f64| {
+        if x >= 0.0 {
+            format!("{} {}", kwh(x), t(lang, "net_import"))
+        } else {
+            format!("{} {}", kwh(-x), t(lang, "net_export"))
+        }
+    };
+    let money = |x: f64| {
+        let (class, word) = if x > 0.0 {
+            ("bad", "pay")
+        } else {
+            ("good", "back")
+        };
+        format!(
+            r#"<strong class="{class}">{} {}</strong>"#,
+            eur(lang, x),
+            t(lang, word)
+        )
+    };
+    let headline = match s.eur {
+        Some(e) => format!(
+            r#"<p class="headline" id="settlement-eur">{}</p>"#,
+            money(e)
+        ),
+        None => format!(r#"<p class="note">{}</p>"#, t(lang, "no_prices")),
+    };
+    let split = match (
+        s.regime,
+        s.eur_with_net_metering,
+        s.eur_without_net_metering,
+    ) {
+        (crate::ledger::forecast::Regime::Split, Some(with), Some(without)) => format!(
+            r#"<p class="note">{} {}: {} · {}: {}</p>"#,
+            t(lang, "split_note"),
+            t(lang, "with_nm"),
+            eur_signed(lang, with),
+            t(lang, "without_nm"),
+            eur_signed(lang, without)
+        ),
+        _ => String::new(),
+    };
+    let last = chrono::NaiveDate::parse_from_str(&s.end, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.pred_opt())
+        .map_or(s.end.clone(), |d| d.to_string());
+    format!(
+        r#"<section class="settlement"><h2>{title}</h2><p class="period">{start} – {last}</p>{headline}
+<dl><div><dt>{so_far}</dt><dd>{a} {import} · {b} {export}</dd></div>
+<div><dt>{year}</dt><dd id="settlement-net">{n}</dd></div></dl>{split}</section>"#,
+        title = t(lang, "settlement_forecast"),
+        start = s.start,
+        so_far = t(lang, "so_far"),
+        a = kwh(s.import_so_far_kwh),
+        import = t(lang, "import"),
+        b = kwh(s.export_so_far_kwh),
+        export = t(lang, "export"),
+        year = t(lang, "for_the_year"),
+        n = net(s.net_kwh),
+    )
+}
+
+/// "€ 12,34 to pay" or "€ 5,00 back".
+fn eur_signed(lang: Lang, x: f64) -> String {
+    let word = if x > 0.0 { "pay" } else { "back" };
+    format!("{} {}", eur(lang, x), t(lang, word))
+}
+
+fn guarantees_block(lang: Lang, g: &GuaranteesView) -> String {
+    let mut rows = String::new();
+    if let Some(pv) = &g.pv {
+        let (class, word) = if pv.on_course {
+            ("good", "on_course")
+        } else {
+            ("bad", "behind")
+        };
+        rows.push_str(&format!(
+            r#"<div id="guarantee-pv"><dt>{name}</dt><dd><strong>{gen} kWh</strong> {generated} · {by_now_t} {by_now} kWh · <span class="{class}">{status}</span><br><small>{year}: {proj} kWh {of} {min} kWh ({start} – {end})</small></dd></div>"#,
+            name = t(lang, "pv_guarantee"),
+            gen = num(lang, pv.generated_kwh, 0),
+            generated = t(lang, "generated"),
+            by_now_t = t(lang, "guaranteed_by_now"),
+            by_now = num(lang, pv.guaranteed_by_now_kwh, 0),
+            status = t(lang, word),
+            year = t(lang, "for_the_year"),
+            proj = num(lang, pv.projected_kwh, 0),
+            of = t(lang, "of"),
+            min = num(lang, pv.guaranteed_kwh, 0),
+            start = pv.start,
+            end = pv.end,
+        ));
+    }
+    if let Some(room) = &g.room {
+        let (class, word) = if room.met {
+            ("good", "met")
+        } else {
+            ("bad", "not_met")
+        };
+        rows.push_str(&format!(
+            r#"<div id="guarantee-room"><dt>{name}</dt><dd><strong>{m} °C</strong> {measured} · {agreed} {a} °C · <span class="{class}">{status}</span></dd></div>"#,
+            name = t(lang, "room_guarantee"),
+            m = num(lang, room.measured_c, 1),
+            measured = t(lang, "measured"),
+            agreed = t(lang, "agreed"),
+            a = num(lang, room.agreed_c, 1),
+            status = t(lang, word),
+        ));
+    }
+    let body = if rows.is_empty() {
+        format!(r#"<p class="note">{}</p>"#, t(lang, "no_guarantees"))
+    } else {
+        format!("<dl>{rows}</dl>")
+    };
+    format!(
+        r#"<section class="guarantees"><h2>{}</h2>{body}</section>"#,
+        t(lang, "guarantees")
     )
 }
 
@@ -458,16 +702,22 @@ pub struct Overview<'a> {
     pub period: Option<crate::ledger::Period>,
     pub bundles: Option<&'a [BundleView]>,
     pub strategy: &'a StrategyView,
+    pub settlement: Option<&'a SettlementView>,
+    pub guarantees: &'a GuaranteesView,
+    /// The ledger's time, for "today" and "tomorrow".
+    pub now: Option<DateTime<Utc>>,
     pub csrf: Option<&'a str>,
 }
 
 pub fn overview(lang: Lang, o: &Overview) -> String {
     let body = format!(
-        "<h1>{}</h1>{}{}{}",
+        "<h1>{}</h1>{}{}{}{}{}",
         t(lang, "title"),
         live_block(lang, o.live),
         bundles_block(lang, o),
-        strategy_block(lang, o.strategy)
+        strategy_block(lang, o.strategy, o.now),
+        settlement_block(lang, o.settlement),
+        guarantees_block(lang, o.guarantees),
     );
     page(
         lang,
@@ -661,6 +911,170 @@ pub fn graphs(lang: Lang, g: &Graphs) -> String {
         t(lang, "graphs"),
         &body,
         g.csrf,
+    )
+}
+
+/// The year bundles table: a row per bundle, a column per month; "More" opens
+/// household and building-bound under energy used.
+fn year_table(lang: Lang, year: &[YearBundle]) -> String {
+    let head: String = MONTHS
+        .iter()
+        .map(|(nl, en)| {
+            let m = if lang == Lang::Nl { nl } else { en };
+            format!(
+                "<th scope=\"col\">{}</th>",
+                m.chars().take(3).collect::<String>()
+            )
+        })
+        .collect();
+    let row = |b: &YearBundle, class: &str| {
+        let cells: String = b
+            .monthly_kwh
+            .iter()
+            .map(|v| format!("<td>{}</td>", num(lang, *v, 0)))
+            .collect();
+        format!(
+            r#"<tr class="{class}" data-bundle="{id}"><th scope="row">{name}</th>{cells}<td class="total">{total}</td></tr>"#,
+            id = b.bundle,
+            name = t(lang, &format!("b_{}", b.bundle)),
+            total = num(lang, b.yearly_kwh, 0),
+        )
+    };
+    let find = |id: &str| year.iter().find(|b| b.bundle == id);
+    let mut rows = String::new();
+    for id in ["pv", "energy_used", "hot_water"] {
+        if let Some(b) = find(id) {
+            rows.push_str(&row(b, "main"));
+        }
+        if id == "energy_used" {
+            let parts: Vec<&YearBundle> = ["household", "building_bound"]
+                .iter()
+                .filter_map(|p| find(p))
+                .collect();
+            if !parts.is_empty() {
+                rows.push_str(&format!(
+                    r#"<tr class="more-row"><td colspan="14"><button type="button" id="year-more" aria-expanded="false" aria-controls="year-parts">{}</button></td></tr>"#,
+                    t(lang, "more")
+                ));
+                for b in parts {
+                    rows.push_str(&row(b, "part"));
+                }
+            }
+        }
+    }
+    format!(
+        r#"<div class="table"><table id="year-bundles"><thead><tr><th></th>{head}<th scope="col">{total}</th></tr></thead><tbody>{rows}</tbody></table></div>"#,
+        total = t(lang, "total"),
+    )
+}
+
+/// The dwelling page: address, account, manuals, the year bundles.
+pub fn dwelling(
+    lang: Lang,
+    d: &DwellingView,
+    year: Option<&[YearBundle]>,
+    csrf: Option<&str>,
+) -> String {
+    let address = match &d.address {
+        Some(a) => format!(r#"<p id="address">{}</p>"#, esc(a)),
+        None => format!(r#"<p class="note">{}</p>"#, t(lang, "no_address")),
+    };
+    let account = if csrf.is_some() {
+        format!(
+            r#"<section><h2>{}</h2><p><a href="/account" id="account-link">{}</a></p></section>"#,
+            t(lang, "account"),
+            t(lang, "account_link")
+        )
+    } else {
+        String::new()
+    };
+    let manuals = if d.manuals.is_empty() {
+        format!(r#"<p class="note">{}</p>"#, t(lang, "no_manuals"))
+    } else {
+        let items: String = d
+            .manuals
+            .iter()
+            .map(|m| {
+                format!(
+                    r#"<li><a href="{}">{}</a> <small>{} kB</small></li>"#,
+                    esc(&m.href),
+                    esc(&m.name),
+                    num(lang, (m.bytes as f64 / 1024.0).ceil(), 0)
+                )
+            })
+            .collect();
+        format!(r#"<ul id="manuals">{items}</ul>"#)
+    };
+    let year = match year {
+        Some(y) => format!(
+            r#"<p class="note">{}</p>{}"#,
+            t(lang, "year_bundles_note"),
+            year_table(lang, y)
+        ),
+        None => format!(r#"<p class="note">{}</p>"#, t(lang, "no_ledger")),
+    };
+    let body = format!(
+        r#"<h1>{title}</h1><section><h2>{addr_t}</h2>{address}</section>{account}<section><h2>{man_t}</h2>{manuals}</section><section class="year"><h2>{year_t}</h2>{year}</section>"#,
+        title = t(lang, "dwelling"),
+        addr_t = t(lang, "address"),
+        man_t = t(lang, "manuals"),
+        year_t = t(lang, "year_bundles"),
+    );
+    page(lang, "/dwelling", t(lang, "dwelling"), &body, csrf)
+}
+
+/// The contact page: who installed, maintains and lets the home.
+pub fn contact(lang: Lang, contacts: &[Contact], csrf: Option<&str>) -> String {
+    let cards: String = contacts
+        .iter()
+        .map(|c| {
+            let mut lines = String::new();
+            if let Some(p) = &c.phone {
+                let tel: String = p.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+                lines.push_str(&format!(
+                    r#"<div><dt>{}</dt><dd><a href="tel:{}">{}</a></dd></div>"#,
+                    t(lang, "phone"),
+                    esc(&tel),
+                    esc(p)
+                ));
+            }
+            if let Some(e) = &c.email {
+                lines.push_str(&format!(
+                    r#"<div><dt>{}</dt><dd><a href="mailto:{e}">{e}</a></dd></div>"#,
+                    t(lang, "email"),
+                    e = esc(e)
+                ));
+            }
+            if let Some(w) = &c.web {
+                lines.push_str(&format!(
+                    r#"<div><dt>{}</dt><dd><a href="{w}" rel="noopener noreferrer">{w}</a></dd></div>"#,
+                    t(lang, "web"),
+                    w = esc(w)
+                ));
+            }
+            let note = c
+                .note
+                .as_ref()
+                .map_or(String::new(), |n| format!("<p>{}</p>", esc(n)));
+            format!(
+                r#"<section class="contact" data-role="{role}"><h2>{title}</h2><p><strong>{name}</strong></p><dl>{lines}</dl>{note}</section>"#,
+                role = c.role.as_str(),
+                title = t(lang, &format!("r_{}", c.role.as_str())),
+                name = esc(&c.name),
+            )
+        })
+        .collect();
+    let body = if cards.is_empty() {
+        format!(r#"<p class="note">{}</p>"#, t(lang, "no_contacts"))
+    } else {
+        cards
+    };
+    page(
+        lang,
+        "/contact",
+        t(lang, "contact"),
+        &format!("<h1>{}</h1>{body}", t(lang, "contact")),
+        csrf,
     )
 }
 

@@ -11,6 +11,10 @@ use tokio_util::task::TaskTracker;
 /// The password of the user `anna` that [`start_at`] adds.
 pub const PASSWORD: &str = "zonnepanelen-op-het-dak";
 
+/// The manual [`start_polling`] puts in the manuals folder, and its contents.
+pub const MANUAL: &str = "Warmtepomp handleiding.pdf";
+pub const MANUAL_BYTES: &[u8] = b"%PDF-1.4 handleiding";
+
 pub struct Dashboard {
     pub addr: SocketAddr,
     pub app: app::App,
@@ -40,7 +44,14 @@ pub async fn start_polling(
     let dir = tempfile::tempdir().unwrap();
     let text = nomhub::config::demo_text(sim.addr.port(), dir.path())
         .replace("poll = \"2s\"", &format!("poll = \"{poll}\""));
-    let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
+    let mut cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
+    // Manuals: a PDF, a drawing only a program opens, and a hidden file.
+    let manuals = dir.path().join("manuals");
+    std::fs::create_dir_all(&manuals).unwrap();
+    std::fs::write(manuals.join(MANUAL), MANUAL_BYTES).unwrap();
+    std::fs::write(manuals.join("schema.dwg"), b"drawing").unwrap();
+    std::fs::write(manuals.join(".hidden"), b"not listed").unwrap();
+    cfg.home.manuals = Some(manuals);
     let tasks = TaskTracker::new();
     let mut ledger = app::open_ledger(&cfg).unwrap();
     // The months before today, as the demo has them.

@@ -1,3 +1,15 @@
+// Folds the year bundles' household and building-bound rows under "More".
+(function () {
+  const table = document.getElementById("year-bundles");
+  const more = document.getElementById("year-more");
+  if (!table || !more) return;
+  table.classList.add("folded");
+  more.addEventListener("click", () => {
+    const open = table.classList.toggle("folded") === false;
+    more.setAttribute("aria-expanded", String(open));
+  });
+})();
+
 // Keeps the Live block current from /api/v1/live/stream (Server-Sent Events).
 (function () {
   const lang = document.documentElement.lang || "nl";
