@@ -183,7 +183,7 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
     let live = api
         .clone()
         .and(warp::path!("live"))
-        .map(|web: Arc<Web>| warp::reply::json(&web.live()).into_response());
+        .map(|web: Arc<Web>| json(web.live()));
     let stream = api
         .clone()
         .and(warp::path!("live" / "stream"))
@@ -201,7 +201,7 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
     let strategy = api
         .clone()
         .and(warp::path!("strategy"))
-        .map(|web: Arc<Web>| warp::reply::json(&web.strategy()).into_response());
+        .map(|web: Arc<Web>| json(web.strategy()));
     let settlement = api
         .clone()
         .and(warp::path!("settlement"))
@@ -264,8 +264,13 @@ async fn recover(r: warp::Rejection) -> Result<Response, Infallible> {
     } else {
         (StatusCode::BAD_REQUEST, "bad request")
     };
+    Ok(error(status, msg))
+}
+
+/// `{"error": msg}` with `status`.
+fn error(status: StatusCode, msg: &str) -> Response {
     let body = warp::reply::json(&serde_json::json!({ "error": msg }));
-    Ok(warp::reply::with_status(body, status).into_response())
+    warp::reply::with_status(body, status).into_response()
 }
 
 /// Headers every answer carries.
@@ -357,10 +362,6 @@ fn which(q: &Form) -> Result<Which, String> {
 
 /// JSON for `Ok(Some)`, 400 for a bad request, 404 without a ledger.
 fn answer<T>(r: Result<Option<T>, String>, ok: impl FnOnce(T) -> Response) -> Response {
-    let error = |status, msg: &str| {
-        let body = warp::reply::json(&serde_json::json!({ "error": msg }));
-        warp::reply::with_status(body, status).into_response()
-    };
     match r {
         Ok(Some(t)) => ok(t),
         Ok(None) => error(StatusCode::NOT_FOUND, "no [ledger] in the config"),
@@ -459,14 +460,12 @@ impl Web {
 
     fn bundles_reply(&self, q: &Form) -> Response {
         answer(which(q).and_then(|w| self.positions(w)), |(_, p)| {
-            warp::reply::json(&api::bundles(&p)).into_response()
+            json(api::bundles(&p))
         })
     }
 
     fn history_reply(&self, q: &Form) -> Response {
-        answer(which(q).and_then(|w| self.history(w)), |h| {
-            warp::reply::json(&h).into_response()
-        })
+        answer(which(q).and_then(|w| self.history(w)), json)
     }
 
     /// The ledger's last status; `Ok(None)` without a ledger.
@@ -648,10 +647,7 @@ async fn manual(name: String, token: Option<String>, web: Arc<Web>) -> Response 
     if web.who(token.as_deref()).is_none() {
         return redirect("/login");
     }
-    let not_found = || {
-        let body = warp::reply::json(&serde_json::json!({ "error": "no such manual" }));
-        warp::reply::with_status(body, StatusCode::NOT_FOUND).into_response()
-    };
+    let not_found = || error(StatusCode::NOT_FOUND, "no such manual");
     let Ok(name) = percent_encoding::percent_decode_str(&name).decode_utf8() else {
         return not_found();
     };

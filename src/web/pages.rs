@@ -583,15 +583,10 @@ fn settlement_block(lang: Lang, s: Option<&SettlementView>) -> String {
         }
     };
     let money = |x: f64| {
-        let (class, word) = if x > 0.0 {
-            ("bad", "pay")
-        } else {
-            ("good", "back")
-        };
+        let class = if x > 0.0 { "bad" } else { "good" };
         format!(
-            r#"<strong class="{class}">{} {}</strong>"#,
-            eur(lang, x),
-            t(lang, word)
+            r#"<strong class="{class}">{}</strong>"#,
+            eur_signed(lang, x)
         )
     };
     let headline = match s.eur {
