@@ -107,6 +107,11 @@ impl HotWater {
         }
     }
 
+    /// Whether the strategy has seen less than a day (its outlook is mostly empty).
+    pub fn learning(&self) -> bool {
+        self.smart.learning()
+    }
+
     /// Whether smart mode plans with current data (not handed back).
     pub fn planning(&self, mode: Mode) -> bool {
         mode == Mode::Smart && self.planned

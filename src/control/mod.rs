@@ -84,6 +84,8 @@ pub struct ControlStatus {
     pub charging: bool,
     /// Whether smart mode plans with current data (false: off, boost, handed back).
     pub planning: bool,
+    /// Whether the strategy has seen less than a day of the dwelling.
+    pub learning: bool,
     /// The charge the strategy expects next.
     pub next_charge: Option<crate::strategy::smart::NextCharge>,
     /// Points held, with the values they get back.
@@ -278,6 +280,7 @@ impl Control {
             charging = hw.charging();
             self.status.charging = charging;
             self.status.planning = hw.planning(settings.mode);
+            self.status.learning = hw.learning();
             self.status.strategy = hw.reason().to_owned();
             self.status.next_charge = hw.next_charge(settings.mode);
         }

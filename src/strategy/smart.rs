@@ -186,6 +186,10 @@ pub struct Smart {
     charge_w: f64,
     reason: String,
     next: Option<NextCharge>,
+    /// The first step the strategy saw.
+    first: Option<NaiveDateTime>,
+    /// The last step's local time.
+    now: Option<NaiveDateTime>,
 }
 
 fn slot_of(t: NaiveDateTime) -> usize {
@@ -253,6 +257,8 @@ impl Smart {
             charge_w: 1300.0,
             reason: String::new(),
             next: None,
+            first: None,
+            now: None,
         }
     }
 
@@ -314,6 +320,14 @@ impl Smart {
     /// The charge expected next; None while one runs or none is needed soon.
     pub fn next_charge(&self) -> Option<NextCharge> {
         self.next
+    }
+
+    /// Whether the strategy has seen less than a day: its outlook is still mostly empty.
+    pub fn learning(&self) -> bool {
+        match (self.first, self.now) {
+            (Some(first), Some(now)) => now - first < Duration::hours(24),
+            _ => true,
+        }
     }
 
     fn start(&mut self, kind: Kind, target_c: f64, now: NaiveDateTime, reason: String) -> Decision {
@@ -505,6 +519,8 @@ impl Smart {
 
 impl Controller for Smart {
     fn decide(&mut self, obs: &Observation) -> Decision {
+        self.first.get_or_insert(obs.local);
+        self.now = Some(obs.local);
         self.learn(obs);
         let decision = self.choose(obs);
         if matches!(decision, Decision::Start { .. }) || self.running.is_some() {
@@ -700,5 +716,17 @@ mod tests {
         );
         // A full tank that nothing draws from: no charge to plan.
         assert_eq!(s.plan(&outlook(20, 40, 0.0), full, reserve, at), None);
+    }
+
+    #[test]
+    fn the_strategy_is_learning_for_its_first_day() {
+        let mut s = Smart::new(SmartParams::default());
+        assert!(s.learning());
+        let friday = saturday().pred_opt().unwrap_or_default();
+        s.decide(&obs(friday, 12, 0, 0.0, 55.0));
+        s.decide(&obs(saturday(), 11, 45, 0.0, 55.0));
+        assert!(s.learning(), "23 h 45 min");
+        s.decide(&obs(saturday(), 12, 0, 0.0, 55.0));
+        assert!(!s.learning(), "a day");
     }
 }

@@ -126,6 +126,9 @@ pub struct StrategyView {
     pub charging: bool,
     /// Whether smart mode plans with current data (false: off, boost, handed back).
     pub planning: bool,
+    /// Whether the strategy has seen less than a day of the dwelling (it learns the
+    /// sun and the draws from what it sees, so it sees little ahead yet).
+    pub learning: bool,
     /// The charge smart mode expects next (null while one runs or none is needed
     /// within a day and a half).
     pub next_charge: Option<crate::strategy::smart::NextCharge>,
@@ -143,6 +146,7 @@ pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> Strateg
         reason: control.map(|c| c.strategy.clone()).unwrap_or_default(),
         charging: control.is_some_and(|c| c.charging),
         planning: control.is_some_and(|c| c.planning),
+        learning: control.is_some_and(|c| c.learning),
         next_charge: control.and_then(|c| c.next_charge),
         points: control.map(|c| c.points.clone()).unwrap_or_default(),
     }

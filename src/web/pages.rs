@@ -144,6 +144,10 @@ fn t(lang: Lang, key: &str) -> &'static str {
             "niet nodig in de komende anderhalve dag",
             "none needed in the next day and a half",
         ),
+        "learning" => (
+            "nog onbekend: de regeling leert de eerste dag de zon en het warmwatergebruik van de woning",
+            "not known yet: the first day the strategy learns the home's sun and hot-water use",
+        ),
         "with_sun" => ("met de zon", "with the sun"),
         "from_grid" => (
             "van het net (de zon komt te laat)",
@@ -556,6 +560,7 @@ fn next_charge(lang: Lang, s: &StrategyView, now: Option<DateTime<Utc>>) -> Stri
             format!("{day} {}, {source}", at.format("%H:%M"))
         }
         None if s.charging => t(lang, "charging_now").to_owned(),
+        None if s.learning => t(lang, "learning").to_owned(),
         None => t(lang, "none_needed").to_owned(),
     };
     format!(

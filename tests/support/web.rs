@@ -58,6 +58,15 @@ pub async fn start_polling(
     nomhub::sim::history::seed(ledger.as_mut().unwrap(), now).unwrap();
     let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel);
     web::users::add(app.store.as_ref().unwrap(), "anna", PASSWORD).unwrap();
+    // The pages show bundles once the ledger has reported.
+    let mut ledger = app.ledger.clone().unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        ledger.wait_for(|s| s.at.is_some()),
+    )
+    .await
+    .expect("the ledger reports within 20 s")
+    .unwrap();
     let setup = WebSetup {
         listen: ([127, 0, 0, 1], 0).into(),
         auth,
