@@ -1,5 +1,5 @@
 //! The pages, rendered on the server in Dutch or English; `app.js` only keeps the
-//! Live block current.
+//! Live block current and folds the year bundles' "More".
 
 use chrono::{DateTime, Utc};
 
@@ -1169,6 +1169,30 @@ mod tests {
             "m_off",
             "m_smart",
             "m_boost",
+            "dwelling",
+            "contact",
+            "manuals",
+            "year_bundles",
+            "r_installer",
+            "r_maintainer",
+            "r_landlord",
+            "r_supplier",
+            "r_other",
+            "next_charge",
+            "learning",
+            "none_needed",
+            "with_sun",
+            "from_grid",
+            "settlement_forecast",
+            "pay",
+            "back",
+            "guarantees",
+            "pv_guarantee",
+            "room_guarantee",
+            "on_course",
+            "behind",
+            "met",
+            "not_met",
         ] {
             assert_ne!(t(Lang::Nl, key), "?", "{key}");
             assert_ne!(t(Lang::En, key), "?", "{key}");
