@@ -686,34 +686,19 @@ mod tests {
         };
         let full = s.full_kwh();
         let (usable, reserve) = (0.6 * full, RESERVE_SHARE * full);
-        // Sun in 20 slots, the tank lasts 40: the sun, at its first quarter.
-        let next = s.plan(
-            &outlook(20, 40, (usable - reserve) / 40.0),
-            usable,
-            reserve,
-            at,
-        );
-        assert_eq!(
-            next,
-            Some(NextCharge {
-                at: quarter(20),
-                source: Source::Sun
-            })
-        );
-        // The tank runs low in 10 slots, the sun comes in 20: the grid, then.
-        let next = s.plan(
-            &outlook(20, 40, (usable - reserve) / 9.5),
-            usable,
-            reserve,
-            at,
-        );
-        assert_eq!(
-            next,
-            Some(NextCharge {
-                at: quarter(9),
-                source: Source::Grid
-            })
-        );
+        // Sun in 20 slots; the tank lasts 40 (the sun, at its first quarter) or runs
+        // low in 10 (the grid, then).
+        for (lasts, slot, source) in [(40.0, 20, Source::Sun), (9.5, 9, Source::Grid)] {
+            let o = outlook(20, 40, (usable - reserve) / lasts);
+            assert_eq!(
+                s.plan(&o, usable, reserve, at),
+                Some(NextCharge {
+                    at: quarter(slot),
+                    source
+                }),
+                "the tank lasts {lasts} slots"
+            );
+        }
         // A full tank that nothing draws from: no charge to plan.
         assert_eq!(s.plan(&outlook(20, 40, 0.0), full, reserve, at), None);
     }
