@@ -76,6 +76,11 @@ impl WattHours {
     pub fn kwh(self) -> f64 {
         self.0 as f64 / 1000.0
     }
+
+    /// `kwh` to the nearest Wh.
+    pub fn from_kwh(kwh: f64) -> Self {
+        WattHours((kwh * 1000.0).round() as i64)
+    }
 }
 
 /// The unit a profile point is given in. Values are normalised on decoding:

@@ -142,7 +142,7 @@ pub fn resolve(
     let pv_guarantee = d.pv_guarantee_kwh.as_ref().and_then(|g| {
         let kwh = *g.get_ref();
         if kwh.is_finite() && kwh > 0.0 {
-            Some(WattHours((kwh * 1000.0).round() as i64))
+            Some(WattHours::from_kwh(kwh))
         } else {
             problems.push((
                 Some(g.span()),

@@ -238,7 +238,7 @@ fn settlement_rule(c: &SettlementConfig, problems: &mut Vec<Problem>) -> Settlem
 }
 
 fn budget(name: &str, b: &BundleConfig, problems: &mut Vec<Problem>) -> Option<Budget> {
-    let kwh = |k: f64| WattHours((k * 1000.0).round() as i64);
+    let kwh = WattHours::from_kwh;
     let bad = |problems: &mut Vec<Problem>, msg: String| {
         problems.push((None, format!("bundle `{name}`: {msg}")));
         None

@@ -58,7 +58,7 @@ pub fn decode_point(p: &PointDef, block_addr: u16, words: &[u16]) -> Result<Valu
         Some(Unit::Watt) => Value::Power(Watts(v)),
         Some(Unit::Kilowatt) => Value::Power(Watts(v * 1000.0)),
         Some(Unit::WattHour) => Value::Energy(WattHours(v.round() as i64)),
-        Some(Unit::KilowattHour) => Value::Energy(WattHours((v * 1000.0).round() as i64)),
+        Some(Unit::KilowattHour) => Value::Energy(WattHours::from_kwh(v)),
         Some(Unit::Celsius) => Value::Temperature(Celsius(v)),
         unit => Value::Number { value: v, unit },
     })

@@ -161,8 +161,8 @@ fn kwh(wh: crate::model::WattHours) -> f64 {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SettlementView {
     /// First day, and the first day after the settlement year.
-    pub start: String,
-    pub end: String,
+    pub start: chrono::NaiveDate,
+    pub end: chrono::NaiveDate,
     pub import_so_far_kwh: f64,
     pub export_so_far_kwh: f64,
     pub import_projected_kwh: f64,
@@ -183,8 +183,8 @@ pub fn settlement(status: &LedgerStatus) -> Option<SettlementView> {
     let r1 = |x: f64| (x * 10.0).round() / 10.0;
     let eur = |x: Option<f64>| x.map(|e| (e * 100.0).round() / 100.0);
     Some(SettlementView {
-        start: f.period.start.to_string(),
-        end: f.period.end.to_string(),
+        start: f.period.start,
+        end: f.period.end,
         import_so_far_kwh: r1(f.so_far.import_kwh),
         export_so_far_kwh: r1(f.so_far.export_kwh),
         import_projected_kwh: r1(f.projected.import_kwh),
@@ -209,8 +209,9 @@ pub struct GuaranteesView {
 /// The minimum PV yield, over the running settlement year.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PvGuarantee {
-    pub start: String,
-    pub end: String,
+    /// First day, and the first day after the settlement year.
+    pub start: chrono::NaiveDate,
+    pub end: chrono::NaiveDate,
     /// The yearly minimum the contract names.
     pub yearly_kwh: f64,
     /// The minimum for this settlement year (less for a partial year).
@@ -259,8 +260,8 @@ pub fn guarantees(
         };
         let by_now = share(p.expected);
         Some(PvGuarantee {
-            start: p.period.start.to_string(),
-            end: p.period.end.to_string(),
+            start: p.period.start,
+            end: p.period.end,
             yearly_kwh: kwh(guarantee),
             guaranteed_kwh: kwh(share(p.bundle)),
             guaranteed_by_now_kwh: kwh(by_now),

@@ -236,11 +236,13 @@ fn period_name(lang: Lang, p: &crate::ledger::Period) -> String {
             format!("{m} {}", p.start.year())
         }
         PeriodKind::Year => p.start.year().to_string(),
-        PeriodKind::Day | PeriodKind::Settlement => {
-            let last = p.end.pred_opt().unwrap_or(p.end);
-            format!("{} – {}", p.start, last)
-        }
+        PeriodKind::Day | PeriodKind::Settlement => through(p.start, p.end),
     }
+}
+
+/// "2026-04-01 – 2027-03-31": the first and the last day of `start..end`.
+fn through(start: chrono::NaiveDate, end: chrono::NaiveDate) -> String {
+    format!("{start} – {}", end.pred_opt().unwrap_or(end))
 }
 
 /// A number the Dutch or English way.
@@ -616,16 +618,12 @@ fn settlement_block(lang: Lang, s: Option<&SettlementView>) -> String {
         ),
         _ => String::new(),
     };
-    let last = chrono::NaiveDate::parse_from_str(&s.end, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.pred_opt())
-        .map_or(s.end.clone(), |d| d.to_string());
     format!(
-        r#"<section class="settlement"><h2>{title}</h2><p class="period">{start} – {last}</p>{headline}
+        r#"<section class="settlement"><h2>{title}</h2><p class="period">{days}</p>{headline}
 <dl><div><dt>{so_far}</dt><dd>{a} {import} · {b} {export}</dd></div>
 <div><dt>{year}</dt><dd id="settlement-net">{n}</dd></div></dl>{split}</section>"#,
         title = t(lang, "settlement_forecast"),
-        start = s.start,
+        days = through(s.start, s.end),
         so_far = t(lang, "so_far"),
         a = kwh(s.import_so_far_kwh),
         import = t(lang, "import"),
@@ -651,7 +649,7 @@ fn guarantees_block(lang: Lang, g: &GuaranteesView) -> String {
             ("bad", "behind")
         };
         rows.push_str(&format!(
-            r#"<div id="guarantee-pv"><dt>{name}</dt><dd><strong>{gen} kWh</strong> {generated} · {by_now_t} {by_now} kWh · <span class="{class}">{status}</span><br><small>{year}: {proj} kWh {of} {min} kWh ({start} – {end})</small></dd></div>"#,
+            r#"<div id="guarantee-pv"><dt>{name}</dt><dd><strong>{gen} kWh</strong> {generated} · {by_now_t} {by_now} kWh · <span class="{class}">{status}</span><br><small>{year}: {proj} kWh {of} {min} kWh ({days})</small></dd></div>"#,
             name = t(lang, "pv_guarantee"),
             gen = num(lang, pv.generated_kwh, 0),
             generated = t(lang, "generated"),
@@ -662,8 +660,7 @@ fn guarantees_block(lang: Lang, g: &GuaranteesView) -> String {
             proj = num(lang, pv.projected_kwh, 0),
             of = t(lang, "of"),
             min = num(lang, pv.guaranteed_kwh, 0),
-            start = pv.start,
-            end = pv.end,
+            days = through(pv.start, pv.end),
         ));
     }
     if let Some(room) = &g.room {
