@@ -20,11 +20,13 @@ use crate::modbus::{BusHandle, bus};
 use crate::mqtt::{self, MqttStatus};
 use crate::state::{self, Snapshot};
 use crate::strategy::{self, Settings, StrategyHandle};
+use crate::supervisor::{Policy, Supervisor, infallible};
 
 /// How long control may take to hand the heat pump back at shutdown.
 const SHUTDOWN_WRITES: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Handles to a running nomhub.
+#[derive(Clone)]
 pub struct App {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     /// The ledger's status, when the config has a ledger.
@@ -42,6 +44,8 @@ pub struct App {
     pub flows: FlowMap,
     /// The home as the dashboard shows it.
     pub home: Arc<crate::config::Home>,
+    /// How the tasks are doing; fires `failed` when one is given up.
+    pub supervisor: Supervisor,
 }
 
 impl App {
@@ -55,6 +59,10 @@ impl App {
             ledger_setup: self.ledger_setup.clone(),
             home: self.home.clone(),
             flows: self.flows.clone(),
+            ops: crate::web::ops::OpsFeeds {
+                supervisor: self.supervisor.clone(),
+                mqtt: self.mqtt.clone(),
+            },
         }
     }
 }
@@ -102,8 +110,8 @@ pub fn open_ledger(config: &Config) -> anyhow::Result<Option<Ledger>> {
         .transpose()
 }
 
-/// Starts every task for `config` on `tasks`, the ledger's with `ledger` (from
-/// [`open_ledger`]); they stop when `cancel` fires.
+/// Starts every task for `config` on `tasks` under one [`Supervisor`], the ledger's with
+/// `ledger` (from [`open_ledger`]); they stop when `cancel` fires.
 pub fn start(
     config: &Config,
     ledger: Option<Ledger>,
@@ -111,33 +119,56 @@ pub fn start(
     tasks: &TaskTracker,
     cancel: &CancellationToken,
 ) -> App {
+    let supervisor = Supervisor::new(tasks, cancel);
     // The buses outlive everything else: control hands the heat pump back over them
     // after `cancel` fires, then they stop.
     let bus_cancel = CancellationToken::new();
     let buses = start_buses(config, &bus_cancel);
     let (report_tx, report_rx) = mpsc::channel(256);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
-    tasks.spawn(state::run(report_rx, snap_tx));
+    // The fold owns the report channel: it cannot be restarted, and without it nothing
+    // else has data.
+    let mut fold = Some(state::run(report_rx, snap_tx));
+    supervisor.spawn("state", Policy::Critical, move || {
+        let fold = fold.take();
+        async move {
+            match fold {
+                Some(f) => infallible(f).await,
+                None => anyhow::bail!("the state fold cannot be started twice"),
+            }
+        }
+    });
     for spec in device_specs(config, &buses, clock) {
-        tasks.spawn(poller::run(spec, report_tx.clone(), cancel.child_token()));
+        let (out, cancel) = (report_tx.clone(), cancel.clone());
+        let name = format!("poller {}", spec.id);
+        supervisor.spawn(&name, Policy::Restart, move || {
+            let task = poller::run(spec.clone(), out.clone(), cancel.child_token());
+            infallible(task)
+        });
     }
     let store = ledger.as_ref().map(|l| l.store().clone());
+    let ledger = ledger.map(|first| {
+        let (tx, rx) = watch::channel(Arc::new(LedgerStatus::default()));
+        let (clock, snap, cancel) = (clock.clone(), snap_rx.clone(), cancel.clone());
+        let (setup, store) = (first.setup.clone(), first.store().clone());
+        let mut first = Some(first);
+        supervisor.spawn("ledger", Policy::Restart, move || {
+            let ledger = first
+                .take()
+                .map_or_else(|| Ledger::with_store(setup.clone(), store.clone()), Ok);
+            let (clock, snap, tx, cancel) = (
+                clock.clone(),
+                snap.clone(),
+                tx.clone(),
+                cancel.child_token(),
+            );
+            async move { Ok(ledger::run::run(ledger?, clock, snap, tx, cancel).await?) }
+        });
+        rx
+    });
     let saved = match &config.control {
         Some(_) => control::load(store.as_ref()),
         None => control::Saved::default(),
-    };
-    let ledger = match ledger {
-        None => None,
-        Some(l) => {
-            let (tx, rx) = watch::channel(Arc::new(LedgerStatus::default()));
-            let (clock, snap, cancel) = (clock.clone(), snap_rx.clone(), cancel.child_token());
-            tasks.spawn(async move {
-                if let Err(e) = ledger::run::run(l, clock, snap, tx, cancel).await {
-                    tracing::error!(error = %e, "Ledger stopped.");
-                }
-            });
-            Some(rx)
-        }
     };
     let settings = saved.settings.clone().unwrap_or_else(|| Settings {
         mode: config
@@ -149,17 +180,35 @@ pub fn start(
     let strategy = strategy::spawn(settings, clock.clone(), tasks, cancel.child_token());
     let control = config.control.clone().map(|setup| {
         let (tx, rx) = watch::channel(ControlStatus::default());
-        let inputs = control::Inputs {
-            snapshot: snap_rx.clone(),
-            ledger: ledger.clone(),
-            strategy: strategy.clone(),
-            buses: buses.clone(),
-            store: store.clone(),
-            saved,
-        };
-        let task =
-            Control::new(config, setup, inputs, clock).run(clock.clone(), tx, cancel.child_token());
-        let done = tasks.spawn(task);
+        let (snap, ledger, strategy, buses, store) = (
+            snap_rx.clone(),
+            ledger.clone(),
+            strategy.clone(),
+            buses.clone(),
+            store.clone(),
+        );
+        let mut first = Some(saved);
+        let (config, clock, cancel2) = (Arc::new(config.clone()), clock.clone(), cancel.clone());
+        let done = supervisor.spawn("control", Policy::Restart, move || {
+            // A restart reads what the last run saved (what it holds and the originals).
+            let saved = first
+                .take()
+                .unwrap_or_else(|| control::load(store.as_ref()));
+            let inputs = control::Inputs {
+                snapshot: snap.clone(),
+                ledger: ledger.clone(),
+                strategy: strategy.clone(),
+                buses: buses.clone(),
+                store: store.clone(),
+                saved,
+            };
+            let task = Control::new(&config, setup.clone(), inputs, &clock).run(
+                clock.clone(),
+                tx.clone(),
+                cancel2.child_token(),
+            );
+            infallible(task)
+        });
         let (cancel, bus_cancel) = (cancel.clone(), bus_cancel.clone());
         tasks.spawn(async move {
             cancel.cancelled().await;
@@ -193,18 +242,17 @@ pub fn start(
             strategy: strategy.clone(),
             control: control.clone(),
         };
-        let task = mqtt::run(
-            setup.clone(),
-            discovery,
-            FlowMap::from_config(config),
-            feeds,
-            tx,
-            cancel.child_token(),
-        );
-        tasks.spawn(async move {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "MQTT stopped.");
-            }
+        let (setup, flows, cancel) = (setup.clone(), FlowMap::from_config(config), cancel.clone());
+        supervisor.spawn("mqtt", Policy::Restart, move || {
+            let task = mqtt::run(
+                setup.clone(),
+                discovery.clone(),
+                flows.clone(),
+                feeds.clone(),
+                tx.clone(),
+                cancel.child_token(),
+            );
+            async move { Ok(task.await?) }
         });
         Some(rx)
     });
@@ -219,5 +267,6 @@ pub fn start(
         ledger_setup: config.ledger.clone(),
         home: Arc::new(config.home.clone()),
         flows: FlowMap::from_config(config),
+        supervisor,
     }
 }

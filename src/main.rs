@@ -14,11 +14,21 @@ async fn main() -> ExitCode {
         _ => "debug,nomhub=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if nomhub::service::stderr_is_journal() {
+        let format = tracing_subscriber::fmt::format()
+            .without_time()
+            .with_level(false)
+            .with_target(false);
+        logs.with_ansi(false)
+            .event_format(nomhub::service::JournalFormat(format))
+            .init();
+    } else {
+        logs.init();
+    }
     match nomhub::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {

@@ -272,30 +272,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Waits for `run_for`, or else for Ctrl-C (SIGINT) or SIGTERM.
-async fn wait_for_stop(run_for: Option<Duration>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    if let Some(d) = run_for {
-        return tokio::time::sleep(d).await;
-    }
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "Cannot listen for SIGTERM.");
-            if let Err(e) = tokio::signal::ctrl_c().await {
-                tracing::error!(error = %e, "Cannot listen for Ctrl-C.");
-            }
-            return;
-        }
-    };
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => if let Err(e) = r {
-            tracing::error!(error = %e, "Cannot listen for Ctrl-C.");
-        },
-        _ = term.recv() => tracing::info!("SIGTERM received; stopping."),
-    }
-}
-
 /// The demo's one "manual".
 const DEMO_MANUAL: &str = "nomhub demo\n\nIn een echte woning staan hier de handleidingen van de warmtepomp, de omvormer en\nde ventilatie: de installateur zet ze in de map die [dwelling] manuals noemt.\n\nIn a real home the manuals of the heat pump, the inverter and the ventilation are\nlisted here: the installer puts them in the folder [dwelling] manuals names.\n";
 
@@ -397,16 +373,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
     });
-    wait_for_stop(args.run_for).await;
-    cancel.cancel();
+    let stop = serve(&app, &tasks, &cancel, args.run_for).await;
     printer.abort();
-    tasks.close();
-    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("Some tasks did not stop within 10 s.");
-    }
     sim_cancel.cancel();
     if args.store.is_none() {
         for dir in [&store, &manuals] {
@@ -416,7 +384,37 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("Stopped.");
-    Ok(ExitCode::SUCCESS)
+    Ok(stop)
+}
+
+/// Runs a started nomhub until it is asked to stop (or a task is given up), telling
+/// systemd, then stops every task: control hands the heat pump back, the ledger commits,
+/// MQTT says `offline`. The exit code says whether it ended well.
+async fn serve(
+    app: &crate::app::App,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+    run_for: Option<Duration>,
+) -> ExitCode {
+    crate::service::ready(app, tasks, cancel);
+    let stop = crate::service::wait(app, run_for).await;
+    crate::service::stopping();
+    cancel.cancel();
+    tasks.close();
+    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("Some tasks did not stop within 10 s.");
+    }
+    match stop {
+        crate::service::Stop::Asked => ExitCode::SUCCESS,
+        crate::service::Stop::Failed(why) => {
+            tracing::error!(error = %why, "nomhub stopped because a task failed.");
+            eprintln!("error: {why}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The demo's dashboard, with a `demo` user whose new password it prints.
@@ -441,6 +439,7 @@ fn demo_dashboard(
     let setup = config::WebSetup {
         listen: args.http,
         auth: config::Auth::Users,
+        metrics: true,
     };
     let addr = crate::web::start(
         &setup,
@@ -529,7 +528,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
     for (unit, fault) in faults {
         bank.set_fault(unit, Some(fault));
     }
-    wait_for_stop(None).await;
+    crate::service::wait_for_signal(None).await;
     cancel.cancel();
     Ok(ExitCode::SUCCESS)
 }
@@ -588,16 +587,7 @@ async fn run_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         }
     }
     tracing::info!(devices = config.devices.len(), "nomhub running.");
-    wait_for_stop(None).await;
-    cancel.cancel();
-    tasks.close();
-    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("Some tasks did not stop within 10 s.");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(serve(&app, &tasks, &cancel, None).await)
 }
 
 fn profiles(json: bool, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -949,6 +939,7 @@ async fn devices_check(path: &std::path::Path, json: bool) -> anyhow::Result<Exi
                     samples: vec![],
                     error: Some(e),
                     requests: 0,
+                    took: Duration::ZERO,
                 });
             }
         }

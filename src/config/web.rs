@@ -16,6 +16,13 @@ pub struct WebConfig {
     /// `users` (log in with a user from `nomhub user add`) or `none` (loopback only).
     #[serde(default = "default_auth")]
     pub auth: Spanned<String>,
+    /// Serve Prometheus metrics at `/metrics` (without login).
+    #[serde(default = "yes")]
+    pub metrics: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_listen() -> Spanned<String> {
@@ -38,6 +45,8 @@ pub enum Auth {
 pub struct WebSetup {
     pub listen: SocketAddr,
     pub auth: Auth,
+    /// Whether `/metrics` is served.
+    pub metrics: bool,
 }
 
 pub fn resolve(c: &WebConfig, has_store: bool, problems: &mut Vec<Problem>) -> WebSetup {
@@ -83,5 +92,6 @@ pub fn resolve(c: &WebConfig, has_store: bool, problems: &mut Vec<Problem>) -> W
     WebSetup {
         listen,
         auth: auth.unwrap_or(Auth::Users),
+        metrics: c.metrics,
     }
 }

@@ -26,6 +26,8 @@ pub struct PollReport {
     pub error: Option<String>,
     /// Requests sent in this poll.
     pub requests: usize,
+    /// How long the poll took on the wire (zero when nothing was sent).
+    pub took: Duration,
 }
 
 /// Everything a poller needs to know about its device.
@@ -109,6 +111,7 @@ impl Poller {
     pub async fn poll_tier(&mut self, t: usize) -> PollReport {
         // Taken out for the poll and put back after, so the plan is not copied each time.
         let (tier, blocks) = std::mem::take(&mut self.tiers[t]);
+        let began = Instant::now();
         let mut samples = Vec::new();
         let mut error = None;
         let mut requests = 0;
@@ -167,6 +170,7 @@ impl Poller {
             samples,
             error,
             requests,
+            took: began.elapsed(),
         }
     }
 
@@ -237,6 +241,7 @@ pub async fn run(spec: DeviceSpec, out: mpsc::Sender<PollReport>, cancel: Cancel
                     samples: Vec::new(),
                     error: Some(e),
                     requests: 0,
+                    took: Duration::ZERO,
                 };
                 if out.send(report).await.is_err() {
                     return;

@@ -206,6 +206,13 @@ fn add_days(totals: &mut BTreeMap<Series, i64>, c: &Commit) {
 impl Ledger {
     pub fn open(setup: LedgerSetup) -> Result<Self, LedgerError> {
         let store = Store::open(&setup.store)?;
+        Self::with_store(setup, store)
+    }
+
+    /// The ledger over an open store, from what it last committed (a restarted ledger
+    /// task starts here: what was booked and not committed is booked again from the
+    /// counters).
+    pub fn with_store(setup: LedgerSetup, store: Store) -> Result<Self, LedgerError> {
         let booker = Booker::new(&setup.series, &store.baselines()?);
         let mut totals = BTreeMap::new();
         for s in Series::ALL {

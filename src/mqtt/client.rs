@@ -39,6 +39,7 @@ pub struct MqttStatus {
 }
 
 /// What the MQTT task reads from.
+#[derive(Clone)]
 pub struct Feeds {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,

@@ -2,6 +2,7 @@
 //! pages rendered here, every asset embedded, live values over Server-Sent Events.
 
 pub mod api;
+pub mod ops;
 pub mod pages;
 pub mod session;
 pub mod users;
@@ -49,10 +50,14 @@ pub struct Feeds {
     pub flows: FlowMap,
     /// Address, manuals, guarantees and contacts.
     pub home: Arc<crate::config::Home>,
+    /// The tasks and the MQTT link, for `/api/health` and `/metrics`.
+    pub ops: ops::OpsFeeds,
 }
 
 struct Web {
     auth: Auth,
+    /// Whether `/metrics` is served.
+    metrics: bool,
     feeds: Feeds,
     store: Option<Store>,
     sessions: Sessions,
@@ -77,6 +82,7 @@ pub fn start(
     let addr = listener.local_addr()?;
     let web = Arc::new(Web {
         auth: setup.auth,
+        metrics: setup.metrics,
         feeds,
         store,
         sessions: Sessions::default(),
@@ -217,6 +223,33 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
     let dwelling_api = api
         .and(warp::path!("dwelling"))
         .map(|web: Arc<Web>| json(api::dwelling(&web.feeds.home)));
+    // For monitors and scrapers: no login (they say how nomhub runs; /metrics also the
+    // energy totals, so `[web] metrics = false` turns it off).
+    let health = warp::path!("api" / "health")
+        .and(warp::get())
+        .and(with.clone())
+        .map(|web: Arc<Web>| {
+            let h = ops::health(&web.feeds);
+            let code = match h.status {
+                "failing" => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::OK,
+            };
+            warp::reply::with_status(json(h), code).into_response()
+        });
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with.clone())
+        .and_then(|web: Arc<Web>| async move {
+            if !web.metrics {
+                return Err(warp::reject::not_found());
+            }
+            let r = warp::reply::with_header(
+                ops::metrics(&web.feeds),
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            );
+            Ok(r.into_response())
+        });
     // Each route boxed on its own: one long `or` chain makes warp's types (and the
     // compile time) explode.
     let rest: Vec<warp::filters::BoxedFilter<(Response,)>> = vec![
@@ -241,6 +274,8 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         guarantees.boxed(),
         year_bundles.boxed(),
         dwelling_api.boxed(),
+        health.boxed(),
+        metrics.boxed(),
     ];
     let all = rest
         .into_iter()

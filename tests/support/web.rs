@@ -70,6 +70,7 @@ pub async fn start_polling(
     let setup = WebSetup {
         listen: ([127, 0, 0, 1], 0).into(),
         auth,
+        metrics: true,
     };
     let addr = web::start(
         &setup,
