@@ -1,7 +1,8 @@
 //! Home Assistant over MQTT against a real mosquitto: discovery retained, states
 //! following the simulated dwelling, availability per device, the last will, the
 //! birth message, a broker restart, a broker that comes late, removed devices, and
-//! command payloads that must be refused.
+//! command payloads that must be refused; the retained-message and last-will tests also
+//! against the demo's embedded broker.
 
 #![allow(clippy::unwrap_used)] // test code may panic
 
@@ -183,7 +184,17 @@ impl Drop for Scene {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_is_retained_and_states_follow_the_simulator() {
-    let scene = Scene::new(Broker::start(), 60.0).await;
+    discovery_and_states(Broker::start()).await;
+}
+
+/// The demo's embedded broker passes the same test as mosquitto.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_keeps_discovery_retained() {
+    discovery_and_states(Broker::embedded()).await;
+}
+
+async fn discovery_and_states(broker: Broker) {
+    let scene = Scene::new(broker, 60.0).await;
     let run = scene.start(true);
     connected(&run).await;
     let first = Recorder::connect(scene.broker.port, &["homeassistant/device/+/config"]).await;
@@ -404,7 +415,17 @@ async fn a_broker_that_is_down_at_start_holds_nothing_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_removed_from_the_config_is_removed_from_home_assistant() {
-    let scene = Scene::new(Broker::start(), 0.0).await;
+    removed_device(Broker::start()).await;
+}
+
+/// The demo's embedded broker passes the same test as mosquitto.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_forgets_a_cleared_retained_config() {
+    removed_device(Broker::embedded()).await;
+}
+
+async fn removed_device(broker: Broker) {
+    let scene = Scene::new(broker, 0.0).await;
     let run = scene.start(true);
     connected(&run).await;
     let ha = Recorder::connect(scene.broker.port, &["homeassistant/device/+/config"]).await;
@@ -502,7 +523,17 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_will_fires_when_nomhub_is_killed() {
-    let scene = Scene::new(Broker::start(), 0.0).await;
+    last_will(Broker::start()).await;
+}
+
+/// The demo's embedded broker passes the same test as mosquitto.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_sends_the_last_will() {
+    last_will(Broker::embedded()).await;
+}
+
+async fn last_will(broker: Broker) {
+    let scene = Scene::new(broker, 0.0).await;
     let file = scene.store.path().join("nomhub.toml");
     std::fs::write(&file, scene.config(true)).unwrap();
     let ha = Recorder::connect(scene.broker.port, &["nomhub/status"]).await;

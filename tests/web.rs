@@ -559,6 +559,8 @@ fn the_openapi_file_describes_every_api_path() {
         "/api/v1/guarantees",
         "/api/v1/year-bundles",
         "/api/v1/dwelling",
+        "/api/health",
+        "/metrics",
     ];
     for path in served {
         assert!(spec.contains(&format!("\n  {path}:\n")), "{path} missing");

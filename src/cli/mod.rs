@@ -98,7 +98,8 @@ pub struct DemoArgs {
     /// Keep the demo's ledger in this directory (default: a temporary one, removed at the end).
     #[arg(long)]
     pub store: Option<PathBuf>,
-    /// Publish to this MQTT broker for Home Assistant (e.g. 127.0.0.1:1883).
+    /// Publish to this MQTT broker for Home Assistant (e.g. 192.168.1.10:1883); without
+    /// it the demo embeds a broker on 127.0.0.1:1883 (or a free port when that is taken).
     #[arg(long, value_name = "HOST:PORT")]
     pub mqtt: Option<String>,
     /// Serve the dashboard on this address (port 0: any free port).
@@ -302,20 +303,27 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&manuals)?;
     std::fs::write(manuals.join("lees-mij-read-me.txt"), DEMO_MANUAL)?;
     config.home.manuals = Some(manuals.clone());
-    if let Some(broker) = &args.mqtt {
-        let (host, port) = match broker.rsplit_once(':') {
+    let (host, port) = match &args.mqtt {
+        Some(broker) => match broker.rsplit_once(':') {
             Some((h, p)) => (
-                h,
+                h.to_owned(),
                 p.parse()
                     .map_err(|e| anyhow::anyhow!("--mqtt {broker}: bad port: {e}"))?,
             ),
-            None => (broker.as_str(), 1883),
-        };
-        config.mqtt = Some(config::MqttSetup::plain(host, port));
-        println!(
-            "Home Assistant: publishing to mqtt://{host}:{port}; watch with\n  mosquitto_sub -h {host} -p {port} -t 'homeassistant/device/#' -t 'nomhub/#' -v\n"
-        );
-    }
+            None => (broker.clone(), 1883),
+        },
+        None => {
+            let addr = embedded_broker()?;
+            println!(
+                "MQTT: an embedded broker on {addr} (loopback, for the demo; --mqtt HOST:PORT uses yours)."
+            );
+            (addr.ip().to_string(), addr.port())
+        }
+    };
+    config.mqtt = Some(config::MqttSetup::plain(&host, port));
+    println!(
+        "Home Assistant: publishing to mqtt://{host}:{port}; watch with\n  mosquitto_sub -h {host} -p {port} -t 'homeassistant/device/#' -t 'nomhub/#' -v\n"
+    );
     println!(
         "nomhub demo: a simulated dwelling on modbus tcp://{} (units 1 inverter, 2 grid meter, 3 installations meter, 4 heat pump)",
         handle.addr
@@ -414,6 +422,17 @@ async fn serve(
             eprintln!("error: {why}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The demo's own broker: on the usual port 1883 when it is free, else on any free port.
+fn embedded_broker() -> anyhow::Result<std::net::SocketAddr> {
+    let usual = std::net::SocketAddr::from(([127, 0, 0, 1], 1883));
+    match crate::mqtt::broker::start(usual) {
+        Err(crate::mqtt::broker::BrokerError::Listen { .. }) => {
+            Ok(crate::mqtt::broker::start(([127, 0, 0, 1], 0).into())?)
+        }
+        other => Ok(other?),
     }
 }
 

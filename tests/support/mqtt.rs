@@ -57,6 +57,18 @@ fn free_port() -> u16 {
 }
 
 impl Broker {
+    /// The broker `nomhub demo` embeds, in this process, on a free port (it cannot be
+    /// restarted or stopped).
+    pub fn embedded() -> Broker {
+        let addr = nomhub::mqtt::broker::start(([127, 0, 0, 1], 0).into()).unwrap();
+        Broker {
+            port: addr.port(),
+            tls: None,
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn start() -> Broker {
         let mut b = Broker {
             port: free_port(),
