@@ -5,12 +5,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
+// Two workers: nomhub waits on the network most of the time, and each worker costs
+// memory (a Pi 4 would start four).
+#[tokio::main(worker_threads = 2)]
 async fn main() -> ExitCode {
     let cli = nomhub::cli::Cli::parse();
     let level = match cli.verbose {
-        0 => "warn,nomhub=info",
-        1 => "info,nomhub=debug",
+        0 => "warn,nomhub=info,rumqttd=off",
+        1 => "info,nomhub=debug,rumqttd=warn",
         _ => "debug,nomhub=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));

@@ -144,6 +144,21 @@ async fn without_a_session_pages_go_to_the_login_and_the_api_says_401() {
         // A made-up session is no session.
         let fake = format!("nomhub_session={}", "ab".repeat(32));
         assert_eq!(c.get("/api/v1/live", &[&fake]).status, 401);
+        // Health and metrics are for monitors: no login, and they say how nomhub runs.
+        let health = c.get("/api/health", &[]);
+        assert_eq!(health.status, 200, "{}", health.body);
+        let h: serde_json::Value = serde_json::from_str(&health.body).unwrap();
+        assert_eq!(h["status"], "ok", "{h}");
+        assert_eq!(h["tasks"]["ledger"]["running"], true, "{h}");
+        let metrics = c.get("/metrics", &[]);
+        assert_eq!(metrics.status, 200);
+        assert!(metrics.kind.starts_with("application/openmetrics-text"));
+        assert!(metrics.body.ends_with("# EOF\n"), "{}", metrics.body);
+        assert!(
+            metrics
+                .body
+                .contains("nomhub_device_up{device=\"heat_pump\"} 1")
+        );
     })
     .await;
     cancel.cancel();

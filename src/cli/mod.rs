@@ -322,7 +322,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     config.mqtt = Some(config::MqttSetup::plain(&host, port));
     println!(
-        "Home Assistant: publishing to mqtt://{host}:{port}; watch with\n  mosquitto_sub -h {host} -p {port} -t 'homeassistant/device/#' -t 'nomhub/#' -v\n"
+        "Home Assistant: publishing to mqtt://{host}:{port}; watch with (Debian: apt-get install mosquitto-clients)\n  mosquitto_sub -h {host} -p {port} -t 'homeassistant/device/#' -t 'nomhub/#' -v\n"
     );
     println!(
         "nomhub demo: a simulated dwelling on modbus tcp://{} (units 1 inverter, 2 grid meter, 3 installations meter, 4 heat pump)",

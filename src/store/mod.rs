@@ -133,6 +133,9 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// sled's page cache.
+const CACHE_BYTES: u64 = 2 * 1024 * 1024;
+
 impl Store {
     /// Opens (or creates) the store at `path`.
     #[allow(clippy::disallowed_methods)] // the one place sled is opened
@@ -140,7 +143,11 @@ impl Store {
         let config = sled::Config::new()
             .path(path)
             // Commits flush explicitly; no background flush wearing the SD card.
-            .flush_every_ms(None);
+            .flush_every_ms(None)
+            // sled caches up to 1 GiB by default; the ledger's reads are a few hundred
+            // day records (the kernel's page cache keeps the file), so a small cache keeps
+            // a Pi's memory free (docs/performance.md, footprint).
+            .cache_capacity(CACHE_BYTES);
         // A store just closed (by this process or one that is exiting) can hold its
         // lock a moment longer; wait up to two seconds for it.
         let mut tries = 0;
