@@ -83,8 +83,10 @@ fn metric_sum(text: &str, name: &str) -> f64 {
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // Already gone is fine.
+        if self.0.kill().is_ok() {
+            self.0.wait().ok();
+        }
     }
 }
 
