@@ -554,6 +554,7 @@ async fn last_will(broker: Broker) {
         assert!(killed.success());
         child.wait().unwrap();
         // SIGKILL: the broker sends the will; SIGTERM: nomhub says it itself.
+        eprintln!("waiting for `offline` after {signal}");
         let m = ha.wait(10, "nomhub/status", |_| true).await;
         assert_eq!(m.text(), "offline", "after {signal}");
     }

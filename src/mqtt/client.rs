@@ -377,6 +377,27 @@ pub async fn run(
             QoS::AtLeastOnce,
             b"offline".to_vec(),
         );
+        // Wait for the broker's PUBACK of `offline` before disconnecting: a broker may
+        // drop a publish that arrives just before a DISCONNECT (rumqttd was seen to), and
+        // then Home Assistant would never hear that nomhub stopped. `offline` was queued
+        // last, so the acknowledgement of the latest publish sent is its.
+        let acked = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut last_sent = None;
+            loop {
+                match events.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => last_sent = Some(pkid),
+                    Ok(Event::Incoming(Packet::PubAck(ack))) if Some(ack.pkid) == last_sent => {
+                        break;
+                    }
+                    Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        if acked.is_err() {
+            tracing::warn!("The broker did not acknowledge `offline` within 2 s.");
+        }
         if let Err(e) = p.client.try_disconnect() {
             tracing::warn!(error = %e, "Cannot queue the MQTT disconnect.");
         }
