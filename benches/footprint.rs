@@ -49,14 +49,6 @@ fn ticks_per_second() -> f64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn get(url: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -100,7 +92,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let broker = support::mqtt::Broker::start();
 
-    let sim_port = free_port();
+    let sim_port = support::free_port();
     let _sim = Killed(
         Command::new(bin)
             .args(["sim", "--port", &sim_port.to_string(), "--speed", "1"])
@@ -109,7 +101,7 @@ fn main() {
             .spawn()
             .unwrap(),
     );
-    let web = format!("127.0.0.1:{}", free_port());
+    let web = format!("127.0.0.1:{}", support::free_port());
     let text = nomhub::config::demo_text(sim_port, &dir.path().join("store"));
     assert!(
         text.matches("poll = \"2s\"").count() == 4,

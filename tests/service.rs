@@ -65,14 +65,6 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_systemd_it_notifies_feeds_the_watchdog_logs_by_priority_and_stops_cleanly() {
     let cancel = CancellationToken::new();
@@ -83,7 +75,7 @@ async fn under_systemd_it_notifies_feeds_the_watchdog_logs_by_priority_and_stops
         .with_timezone(&chrono::Utc);
     let sim = support::dwelling_at(0.0, noon, &cancel).await;
     let dir = tempfile::tempdir().unwrap();
-    let web = format!("127.0.0.1:{}", free_port());
+    let web = format!("127.0.0.1:{}", support::free_port());
     let text = nomhub::config::demo_text(sim.addr.port(), &dir.path().join("store"))
         .replace("poll = \"2s\"", "poll = \"300ms\"")
         .replace("[control]\n", "[control]\ntick = \"300ms\"\n");

@@ -19,6 +19,15 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A free TCP port on loopback (free when asked; a test binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A bus actor to `addr` with a short timeout and backoff, as tests want.
 pub fn tcp_bus(addr: SocketAddr, cancel: &CancellationToken) -> BusHandle {
     let mut s = BusSettings::new(

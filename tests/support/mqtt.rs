@@ -48,14 +48,6 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Broker {
     /// The broker `nomhub demo` embeds, in this process, on a free port (it cannot be
     /// restarted or stopped).
@@ -71,7 +63,7 @@ impl Broker {
 
     pub fn start() -> Broker {
         let mut b = Broker {
-            port: free_port(),
+            port: super::free_port(),
             tls: None,
             child: None,
             dir: tempfile::tempdir().unwrap(),
@@ -153,8 +145,8 @@ impl Broker {
         );
         let ca = d.join("ca.pem");
         let mut b = Broker {
-            port: free_port(),
-            tls: Some((free_port(), ca)),
+            port: super::free_port(),
+            tls: Some((super::free_port(), ca)),
             child: None,
             dir,
         };
