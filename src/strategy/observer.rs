@@ -35,6 +35,8 @@ pub struct Observer {
     /// Draw inferred per slot today, before it is folded into the pattern.
     today: [f64; SLOTS],
     seen_slots: [bool; SLOTS],
+    /// Days the pattern has learned from.
+    days: u32,
 }
 
 impl Observer {
@@ -47,6 +49,7 @@ impl Observer {
             excess_kwh: 0.0,
             today: [0.0; SLOTS],
             seen_slots: [false; SLOTS],
+            days: 0,
         }
     }
 
@@ -174,8 +177,12 @@ impl Observer {
         let usual: f64 = self.pattern.iter().sum();
         // A day without draws is a day away: it says nothing about the habits.
         if seen >= 0.1 * usual {
+            // A plain mean over the first days (a pattern that starts from nothing
+            // would take weeks to grow), then a moving one.
+            self.days = self.days.saturating_add(1);
+            let learn = LEARN.max(1.0 / f64::from(self.days));
             for i in 0..SLOTS {
-                self.pattern[i] = (1.0 - LEARN) * self.pattern[i] + LEARN * self.today[i];
+                self.pattern[i] = (1.0 - learn) * self.pattern[i] + learn * self.today[i];
             }
         }
         self.today = [0.0; SLOTS];
@@ -222,15 +229,34 @@ mod tests {
         let heat = tank.heat(5.0, 55.0);
         assert!(tank.charged(55.0));
         obs.update(29, 0.0, heat, Some(55.0), true, tank.sensor());
-        // Folded at the end of the day: the pattern now expects about 2 kWh a day.
+        // Folded at the end of the day: the first day is all the pattern knows, so it
+        // now expects about 2 kWh a day.
         for slot in 30..SLOTS {
             obs.update(slot, 0.0, 0.0, None, false, tank.sensor());
         }
         let learned: f64 = obs.pattern.iter().sum();
-        assert!(
-            (learned - 0.2).abs() < 0.05,
-            "learned {learned:.2} kWh (10 % of 2)"
-        );
+        assert!((learned - 2.0).abs() < 0.2, "learned {learned:.2} kWh of 2");
+    }
+
+    #[test]
+    fn the_first_days_are_averaged_then_habits_move_slowly() {
+        let (_, mut obs) = full();
+        let day = |obs: &mut Observer, kwh: f64| {
+            obs.today[28] = kwh;
+            obs.seen_slots[28] = true;
+            obs.fold_day();
+            obs.pattern[28]
+        };
+        assert!((day(&mut obs, 2.0) - 2.0).abs() < 1e-9);
+        // The second day counts as much as the first: the mean of 2 and 4.
+        assert!((day(&mut obs, 4.0) - 3.0).abs() < 1e-9);
+        for _ in 0..20 {
+            day(&mut obs, 3.0);
+        }
+        // Settled: a single odd day moves the pattern by a tenth of the difference.
+        let before = obs.pattern[28];
+        let after = day(&mut obs, before + 1.0);
+        assert!((after - before - LEARN).abs() < 1e-9, "{before} → {after}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The smart hot-water strategy (docs/strategy.md). At every step it looks a day
 //! ahead with what it has learned, and charges the tank
 //!
-//! - with the sun whenever the surplus carries most of a charge and the tank has room
-//!   (and the day's starts allow it), to the heat pump's maximum when the sun pays
-//!   for all of it;
+//! - with the sun late in the sunny hours, so the tank is full for the evening and
+//!   the next morning, to the heat pump's maximum when the sun pays for (nearly) all
+//!   of it; earlier in the day only when the tank would not last until then;
 //! - at the sunniest moment the forecast offers before the tank would run low, when
 //!   the sun alone does not fill it (winter);
 //! - from the grid only at the last moment comfort allows, and only as much as is
@@ -40,7 +40,12 @@ const SUN_SHARE: f64 = 0.7;
 const SUN_ROOM_SHARE: f64 = 0.25;
 /// The late sun charge starts this many slots before the sun's usual hours would
 /// just fill the tank.
-const LATE_SLACK_SLOTS: f64 = 2.0;
+const LATE_SLACK_SLOTS: f64 = 4.0;
+/// … to the heat pump's maximum when the surplus carries this share of its power.
+const LATE_TOP_SHARE: f64 = 0.8;
+/// The late sun charge is left to do the day's charging when the tank lasts this
+/// many slots beyond the day's last sunny slot.
+const LATE_COVERS_SLOTS: usize = 2;
 /// … and no sun charge for less room than this share of a full charge.
 const LAST_ROOM_SHARE: f64 = 0.08;
 /// A charge the tank needs anyway starts with the sun when now is at least this good
@@ -179,6 +184,8 @@ pub struct Smart {
     starts: f64,
     /// Surplus per slot, averaged over recent days, W.
     surplus: [f64; SLOTS],
+    /// Days each slot of the surplus profile has learned from.
+    learned: [u32; SLOTS],
     /// Today's surplus so far and what the profile expected for the same slots, W·slots.
     today_seen: f64,
     today_usual: f64,
@@ -252,6 +259,7 @@ impl Smart {
             last_end: None,
             last_hot: None,
             surplus: [0.0; SLOTS],
+            learned: [0; SLOTS],
             today_seen: 0.0,
             today_usual: 0.0,
             charge_w: 1300.0,
@@ -361,7 +369,10 @@ impl Smart {
         let surplus = obs.surplus_w();
         self.today_seen += surplus;
         self.today_usual += self.surplus[slot];
-        self.surplus[slot] = (1.0 - SURPLUS_LEARN) * self.surplus[slot] + SURPLUS_LEARN * surplus;
+        // A plain mean over the first days, then a moving one.
+        self.learned[slot] = self.learned[slot].saturating_add(1);
+        let learn = SURPLUS_LEARN.max(1.0 / f64::from(self.learned[slot]));
+        self.surplus[slot] = (1.0 - learn) * self.surplus[slot] + learn * surplus;
         if obs.charging.is_some() && obs.dhw_w > 100.0 {
             self.charge_w = 0.9 * self.charge_w + 0.1 * obs.dhw_w;
         }
@@ -471,7 +482,7 @@ impl Smart {
         // Late in the sunny hours: fill the tank for the evening and the night, while
         // the sun still carries the charge and has just enough hours left to fill it.
         let top = self.params.tank.t_max_hp_c.max(solar);
-        let target = if share >= 1.05 { top } else { solar };
+        let target = if share >= LATE_TOP_SHARE { top } else { solar };
         let room = self.params.tank.full_charge_kwh(target) - usable;
         let per_slot = self.charge_w / 1000.0 / SLOTS_PER_HOUR
             * self.params.heat_pump.dhw_cop(target, obs.outdoor_c);
@@ -497,7 +508,16 @@ impl Smart {
             );
         }
         // The tank will need a charge before long: take the best sun on the way.
-        if let Some(low) = low_in.filter(|_| room >= SUN_ROOM_SHARE * full && rested) {
+        // … unless the tank lasts until the late sun charge can fill it: a tank filled
+        // late holds more for the evening and the next morning.
+        let last_sunny = outlook.surplus[..today_left]
+            .iter()
+            .rposition(|s| *s >= SUN_SHARE * self.charge_w);
+        let late_covers =
+            last_sunny.is_some_and(|e| low_in.is_none_or(|l| l > e + LATE_COVERS_SLOTS));
+        if let Some(low) =
+            low_in.filter(|_| room >= SUN_ROOM_SHARE * full && rested && !late_covers)
+        {
             let best = outlook.surplus[1..low]
                 .iter()
                 .fold(0.0_f64, |a, b| a.max(*b))
@@ -701,6 +721,41 @@ mod tests {
         }
         // A full tank that nothing draws from: no charge to plan.
         assert_eq!(s.plan(&outlook(20, 40, 0.0), full, reserve, at), None);
+    }
+
+    #[test]
+    fn a_tank_that_lasts_until_the_late_sun_waits_for_it_and_fills_to_the_top() {
+        let mut s = Smart::new(SmartParams {
+            legionella: None,
+            ..SmartParams::default()
+        });
+        let sunny = |q: u32| if (32..72).contains(&q) { 1500.0 } else { 0.0 };
+        let monday = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap_or_default();
+        // Three sunny days (08:00–18:00) with a full tank that nobody uses.
+        for day in monday.iter_days().take(3) {
+            for q in 0..96 {
+                s.decide(&obs(day, q / 4, (q % 4) * 15, sunny(q), 55.0));
+            }
+        }
+        // Thursday morning a long shower leaves the sensor at 40 °C: room for a
+        // charge, but hot water enough for the day.
+        let thursday = monday + Duration::days(3);
+        let mut starts = Vec::new();
+        for q in 40..76 {
+            let mut o = obs(thursday, q / 4, (q % 4) * 15, sunny(q), 40.0);
+            o.charging = starts.last().map(|(_, t)| *t);
+            if let Decision::Start { target_c } = s.decide(&o) {
+                starts.push((format!("{:02}:{:02}", q / 4, (q % 4) * 15), target_c));
+            }
+        }
+        assert_eq!(starts.len(), 1, "{starts:?}");
+        let (at, target) = &starts[0];
+        assert!(
+            at.as_str() >= "14:00",
+            "started at {at}, before the late sun"
+        );
+        assert_eq!(*target, 60.0, "the sun carries it to the top");
+        assert!(s.reason().contains("for the evening"), "{}", s.reason());
     }
 
     #[test]
