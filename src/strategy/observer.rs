@@ -21,6 +21,13 @@ const BLIND_SAFETY: f64 = 2.0;
 /// A sensor this close to mains temperature sits in cold water.
 const COLD_SATURATED_K: f64 = 8.0;
 
+/// How much the `samples`-th sample weighs in an average that moves at `rate`: a
+/// plain mean over the first samples (an average that starts from nothing would
+/// take weeks to grow), then the moving one.
+pub fn settling(rate: f64, samples: u32) -> f64 {
+    rate.max(1.0 / f64::from(samples.max(1)))
+}
+
 #[derive(Debug, Clone)]
 pub struct Observer {
     pub est: Tank,
@@ -177,10 +184,8 @@ impl Observer {
         let usual: f64 = self.pattern.iter().sum();
         // A day without draws is a day away: it says nothing about the habits.
         if seen >= 0.1 * usual {
-            // A plain mean over the first days (a pattern that starts from nothing
-            // would take weeks to grow), then a moving one.
             self.days = self.days.saturating_add(1);
-            let learn = LEARN.max(1.0 / f64::from(self.days));
+            let learn = settling(LEARN, self.days);
             for i in 0..SLOTS {
                 self.pattern[i] = (1.0 - learn) * self.pattern[i] + learn * self.today[i];
             }

@@ -22,7 +22,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 use super::controller::{Controller, Decision, Observation};
 use super::heat_pump::HeatPumpParams;
-use super::observer::{Observer, SLOTS};
+use super::observer::{Observer, SLOTS, settling};
 use super::tank::TankParams;
 use crate::clock::TZ;
 
@@ -369,9 +369,8 @@ impl Smart {
         let surplus = obs.surplus_w();
         self.today_seen += surplus;
         self.today_usual += self.surplus[slot];
-        // A plain mean over the first days, then a moving one.
         self.learned[slot] = self.learned[slot].saturating_add(1);
-        let learn = SURPLUS_LEARN.max(1.0 / f64::from(self.learned[slot]));
+        let learn = settling(SURPLUS_LEARN, self.learned[slot]);
         self.surplus[slot] = (1.0 - learn) * self.surplus[slot] + learn * surplus;
         if obs.charging.is_some() && obs.dhw_w > 100.0 {
             self.charge_w = 0.9 * self.charge_w + 0.1 * obs.dhw_w;
