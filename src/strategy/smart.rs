@@ -486,14 +486,13 @@ impl Smart {
         let per_slot = self.charge_w / 1000.0 / SLOTS_PER_HOUR
             * self.params.heat_pump.dhw_cop(target, obs.outdoor_c);
         let fill_slots = room / per_slot.max(0.1);
-        let today_left = SLOTS - slot_of(now);
-        let sunny_left = outlook.surplus[..today_left]
-            .iter()
-            .filter(|s| **s >= SUN_SHARE * self.charge_w)
-            .count() as f64;
+        // Today's quarter hours (from now) whose usual sun carries most of a charge.
+        let sunny_today: Vec<usize> = (0..SLOTS - slot_of(now))
+            .filter(|i| outlook.surplus[*i] >= SUN_SHARE * self.charge_w)
+            .collect();
         if share >= SUN_SHARE
             && room >= LAST_ROOM_SHARE * full
-            && sunny_left <= fill_slots + LATE_SLACK_SLOTS
+            && sunny_today.len() as f64 <= fill_slots + LATE_SLACK_SLOTS
             && rested
             && self.starts >= 1.0
         {
@@ -509,11 +508,9 @@ impl Smart {
         // The tank will need a charge before long: take the best sun on the way.
         // … unless the tank lasts until the late sun charge can fill it: a tank filled
         // late holds more for the evening and the next morning.
-        let last_sunny = outlook.surplus[..today_left]
-            .iter()
-            .rposition(|s| *s >= SUN_SHARE * self.charge_w);
-        let late_covers =
-            last_sunny.is_some_and(|e| low_in.is_none_or(|l| l > e + LATE_COVERS_SLOTS));
+        let late_covers = sunny_today
+            .last()
+            .is_some_and(|e| low_in.is_none_or(|l| l > e + LATE_COVERS_SLOTS));
         if let Some(low) =
             low_in.filter(|_| room >= SUN_ROOM_SHARE * full && rested && !late_covers)
         {
