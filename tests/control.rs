@@ -1,7 +1,8 @@
 //! nomhub acting on the simulated dwelling: the strategy and a rule write the
 //! Luxtronik's hot-water registers within bounds, hand them back when the data goes
 //! stale and at shutdown, and a restart after SIGKILL restores the values from
-//! before nomhub took over (not the ones it left behind).
+//! before nomhub took over (not the ones it left behind); the strategy's learned
+//! habits survive a restart.
 
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
@@ -13,6 +14,8 @@ use chrono::TimeZone;
 use nomhub::app;
 use nomhub::modbus::RegisterKind;
 use nomhub::sim::{Bank, Fault, SimHandle, UNIT_GRID_METER, UNIT_HEAT_PUMP};
+use nomhub::store::Store;
+use nomhub::strategy::smart::Habits;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -306,5 +309,105 @@ port = {}
     );
     assert!(!msg["decision"].as_str().unwrap().is_empty());
     stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
+    sim_cancel.cancel();
+}
+
+/// Ten days of habits, as a run before the restart saved them: a shower at 07:00,
+/// sun from 10:00 to 16:00.
+fn ten_days() -> Habits {
+    Habits {
+        draw_kwh: (0..96).map(|q| if q == 28 { 1.5 } else { 0.0 }).collect(),
+        draw_days: 10,
+        surplus_w: (0..96)
+            .map(|q| if (40..64).contains(&q) { 2500.0 } else { 0.0 })
+            .collect(),
+        surplus_days: vec![10; 96],
+        charge_w: 1200.0,
+        last_hot: None,
+    }
+}
+
+/// Puts `value` in the store's record `v1/state/strategy` before nomhub starts.
+fn seed_habits(store: &std::path::Path, value: &serde_json::Value) {
+    let s = Store::open(store).unwrap();
+    s.set_state("strategy", value).unwrap();
+}
+
+async fn stop(cancel: &CancellationToken, tasks: TaskTracker) {
+    cancel.cancel();
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(15), tasks.wait())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_takes_up_the_habits_the_strategy_learned_and_saves_them_again() {
+    let sim_cancel = CancellationToken::new();
+    let sim = sunny_noon(&sim_cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    seed_habits(&store, &serde_json::to_value(ten_days()).unwrap());
+
+    let cancel = CancellationToken::new();
+    let (app, tasks) = start_app(&sim, &store, "", &cancel);
+    let status = app.control.clone().unwrap();
+    let s = support::eventually(20, "smart mode plans", || {
+        let s = status.borrow().clone();
+        async move { s.planning.then_some(s) }
+    })
+    .await;
+    // A fresh strategy is learning for its first day; this one knows ten.
+    assert!(!s.learning, "{s:?}");
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    stop(&cancel, tasks).await;
+    drop(app); // lets go of the store
+
+    // Saved again at shutdown: the ten days' pattern is still there for the next run.
+    let saved: Habits = Store::open(&store)
+        .unwrap()
+        .state("strategy")
+        .unwrap()
+        .unwrap();
+    assert!(saved.draw_days >= 10, "{saved:?}");
+    assert!((saved.draw_kwh[28] - 1.5).abs() < 0.2, "{saved:?}");
+    assert!(saved.surplus_w[48] > 2000.0, "{saved:?}");
+    sim_cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_habits_are_reported_and_the_strategy_learns_afresh() {
+    let sim_cancel = CancellationToken::new();
+    let sim = sunny_noon(&sim_cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut damaged = serde_json::to_value(ten_days()).unwrap();
+    damaged["surplus_w"] = serde_json::json!([1.0, 2.0]);
+    seed_habits(&store, &damaged);
+
+    let cancel = CancellationToken::new();
+    let (app, tasks) = start_app(&sim, &store, "", &cancel);
+    let status = app.control.clone().unwrap();
+    let s = support::eventually(20, "smart mode plans", || {
+        let s = status.borrow().clone();
+        async move { s.planning.then_some(s) }
+    })
+    .await;
+    assert!(s.learning, "nothing taken up: {s:?}");
+    assert!(
+        s.problems.iter().any(|(_, p)| p.contains("v1/state/strategy")
+            && p.contains("`surplus_w` has 2 values")),
+        "{:?}",
+        s.problems
+    );
+    stop(&cancel, tasks).await;
+    drop(app); // lets go of the store
+    // What it learned since replaces the damaged record.
+    let saved: Habits = Store::open(&store)
+        .unwrap()
+        .state("strategy")
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.surplus_w.len(), 96);
     sim_cancel.cancel();
 }

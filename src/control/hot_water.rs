@@ -12,7 +12,7 @@ use crate::clock::TZ;
 use crate::live::Live;
 use crate::profile::{ResolvedProfile, Role};
 use crate::rules::Claim;
-use crate::strategy::smart::{Smart, SmartParams};
+use crate::strategy::smart::{Habits, Smart, SmartParams};
 use crate::strategy::{Controller, Decision, Mode, Observation, Setting, Settings};
 
 /// The strategy's claims rank below every rule's.
@@ -105,6 +105,16 @@ impl HotWater {
         } else {
             None
         }
+    }
+
+    /// What the strategy has learned about the dwelling.
+    pub fn habits(&self) -> Habits {
+        self.smart.habits()
+    }
+
+    /// Takes up habits saved before a restart (see [`Smart::resume`]).
+    pub fn resume(&mut self, habits: &Habits) -> Result<(), String> {
+        self.smart.resume(habits)
     }
 
     /// Whether the strategy has seen less than a day (its outlook is mostly empty).

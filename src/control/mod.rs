@@ -47,6 +47,9 @@ pub struct Saved {
 }
 
 const RECORD: &str = "control";
+/// The store record with the hot-water strategy's learned habits
+/// (`v1/state/strategy`), saved every hour and at shutdown.
+const HABITS: &str = "strategy";
 /// Notes and problems kept for the status.
 const KEEP: usize = 20;
 
@@ -60,6 +63,32 @@ pub fn load(store: Option<&Store>) -> Saved {
             Saved::default()
         }
         _ => Saved::default(),
+    }
+}
+
+/// Takes up the habits the strategy saved before the restart, if any. A damaged
+/// record is the problem returned; the strategy then learns afresh.
+fn resume_habits(hw: &mut HotWater, store: &Store) -> Option<String> {
+    let result = match store.state::<crate::strategy::smart::Habits>(HABITS) {
+        Ok(None) => return None,
+        Ok(Some(habits)) => hw.resume(&habits).map(|()| habits.draw_days),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(days) => {
+            tracing::info!(
+                days,
+                "The hot-water strategy takes up the habits it learned before the restart."
+            );
+            None
+        }
+        Err(e) => {
+            let problem = format!(
+                "the strategy's saved habits (v1/state/{HABITS}) cannot be used, it learns afresh: {e}"
+            );
+            tracing::warn!(problem = %problem, "Cannot take up what the strategy learned.");
+            Some(problem)
+        }
     }
 }
 
@@ -154,6 +183,8 @@ pub struct Control {
     inputs: Inputs,
     seen: Option<Seen>,
     last_saved: Vec<u8>,
+    /// The hour (Unix hours) the habits were last saved in.
+    habits_saved: Option<i64>,
     logged: BTreeMap<String, String>,
     status: ControlStatus,
 }
@@ -189,7 +220,7 @@ impl Control {
                 },
             );
         }
-        let hot_water = setup.heat_pump.as_ref().and_then(|id| {
+        let mut hot_water = setup.heat_pump.as_ref().and_then(|id| {
             let p = targets.get(id.as_str())?.profile.as_ref()?;
             let hp = HeatPump::from_profile(id.as_str(), p)?;
             let params = SmartParams {
@@ -198,6 +229,12 @@ impl Control {
             };
             Some(HotWater::new(hp, params))
         });
+        let mut status = ControlStatus::default();
+        if let (Some(hw), Some(store)) = (&mut hot_water, &inputs.store)
+            && let Some(problem) = resume_habits(hw, store)
+        {
+            ControlStatus::push(&mut status.problems, (clock_now(clock), problem));
+        }
         let now = clock_now(clock);
         let settlement = config
             .ledger
@@ -223,8 +260,9 @@ impl Control {
             inputs,
             seen: None,
             last_saved: Vec::new(),
+            habits_saved: None,
             logged: BTreeMap::new(),
-            status: ControlStatus::default(),
+            status,
         }
     }
 
@@ -284,6 +322,7 @@ impl Control {
             self.status.strategy = hw.reason().to_owned();
             self.status.next_charge = hw.next_charge(settings.mode);
         }
+        self.save_habits(now, false);
         let seen = Seen {
             online: snap
                 .devices
@@ -424,10 +463,26 @@ impl Control {
         }
     }
 
+    /// Saves the strategy's habits once an hour (`force`: now).
+    fn save_habits(&mut self, now: DateTime<Utc>, force: bool) {
+        let (Some(store), Some(hw)) = (&self.inputs.store, &self.hot_water) else {
+            return;
+        };
+        let hour = now.timestamp().div_euclid(3600);
+        if !force && self.habits_saved == Some(hour) {
+            return;
+        }
+        match store.set_state(HABITS, &hw.habits()) {
+            Ok(()) => self.habits_saved = Some(hour),
+            Err(e) => tracing::error!(error = %e, "Cannot save what the strategy learned."),
+        }
+    }
+
     /// Every held point back to its original; what could not be restored stays
     /// saved, to be restored at the next start.
     pub async fn shutdown(&mut self, clock: &Clock) {
         let now = clock_now(clock);
+        self.save_habits(now, true);
         for w in self.actuator.restore_all() {
             let ok = self.write(&w, now).await;
             self.actuator.done(&w, ok, now);

@@ -60,6 +60,18 @@ impl Observer {
         }
     }
 
+    /// Days the pattern has learned from.
+    pub fn days(&self) -> u32 {
+        self.days
+    }
+
+    /// Takes up a pattern learned before (a restart): `pattern` per slot, kWh, from
+    /// `days` days.
+    pub fn resume(&mut self, pattern: [f64; SLOTS], days: u32) {
+        self.pattern = pattern;
+        self.days = days;
+    }
+
     /// Expected draw over `slots` slots from `from`, kWh.
     pub fn expected(&self, from: usize, slots: usize) -> f64 {
         (0..slots).map(|i| self.pattern[(from + i) % SLOTS]).sum()

@@ -170,6 +170,51 @@ pub struct NextCharge {
     pub source: Source,
 }
 
+/// What the strategy has learned about the dwelling: saved by the daemon (store
+/// record `v1/state/strategy`) so a restart picks up where it left off.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Habits {
+    /// Mean heat drawn per quarter hour of the local day from 00:00, kWh (96 values).
+    pub draw_kwh: Vec<f64>,
+    /// Days the draw pattern has learned from.
+    pub draw_days: u32,
+    /// Mean PV surplus per quarter hour of the local day, W (96 values).
+    pub surplus_w: Vec<f64>,
+    /// Days each quarter hour of the surplus profile has learned from (96 values).
+    pub surplus_days: Vec<u32>,
+    /// The heat pump's electric power while it heats hot water, W.
+    pub charge_w: f64,
+    /// When a charge last brought the whole tank to the legionella temperature
+    /// (local time).
+    pub last_hot: Option<NaiveDateTime>,
+}
+
+/// One value per quarter hour of the day, or what is wrong with `list`.
+fn per_slot<T: Copy>(name: &str, list: &[T]) -> Result<[T; SLOTS], String> {
+    list.try_into().map_err(|_| {
+        format!(
+            "`{name}` has {} values, not one per quarter hour ({SLOTS})",
+            list.len()
+        )
+    })
+}
+
+/// `list` if every value is within 0..=`max`, else which one is not.
+fn within<'a>(name: &str, list: &'a [f64], max: f64) -> Result<&'a [f64], String> {
+    match list.iter().position(|v| !(0.0..=max).contains(v)) {
+        Some(i) => Err(format!(
+            "`{name}` at quarter hour {i} is {}, outside 0..={max}",
+            list[i]
+        )),
+        None => Ok(list),
+    }
+}
+
+/// Saved habits beyond these are damaged: a quarter hour's draw, kWh …
+const MAX_DRAW_KWH: f64 = 50.0;
+/// … and a surplus or heat pump power, W.
+const MAX_SURPLUS_W: f64 = 100_000.0;
+
 #[derive(Debug, Clone)]
 pub struct Smart {
     pub params: SmartParams,
@@ -195,6 +240,8 @@ pub struct Smart {
     next: Option<NextCharge>,
     /// The first step the strategy saw.
     first: Option<NaiveDateTime>,
+    /// It took up habits learned over at least a day before a restart.
+    resumed: bool,
     /// The last step's local time.
     now: Option<NaiveDateTime>,
 }
@@ -266,8 +313,50 @@ impl Smart {
             reason: String::new(),
             next: None,
             first: None,
+            resumed: false,
             now: None,
         }
+    }
+
+    /// What the strategy has learned so far.
+    pub fn habits(&self) -> Habits {
+        Habits {
+            draw_kwh: self.observer.pattern.to_vec(),
+            draw_days: self.observer.days(),
+            surplus_w: self.surplus.to_vec(),
+            surplus_days: self.learned.to_vec(),
+            charge_w: self.charge_w,
+            last_hot: self.last_hot,
+        }
+    }
+
+    /// Takes up habits learned before a restart; damaged ones are refused whole,
+    /// with what is wrong, and the strategy learns afresh.
+    pub fn resume(&mut self, habits: &Habits) -> Result<(), String> {
+        let draws = per_slot(
+            "draw_kwh",
+            within("draw_kwh", &habits.draw_kwh, MAX_DRAW_KWH)?,
+        )?;
+        let surplus = per_slot(
+            "surplus_w",
+            within("surplus_w", &habits.surplus_w, MAX_SURPLUS_W)?,
+        )?;
+        let days = per_slot("surplus_days", &habits.surplus_days)?;
+        if !(0.0..=MAX_SURPLUS_W).contains(&habits.charge_w) {
+            return Err(format!(
+                "`charge_w` is {}, outside 0..={MAX_SURPLUS_W}",
+                habits.charge_w
+            ));
+        }
+        self.observer.resume(draws, habits.draw_days);
+        self.surplus = surplus;
+        self.learned = days;
+        if habits.charge_w > 0.0 {
+            self.charge_w = habits.charge_w;
+        }
+        self.last_hot = habits.last_hot;
+        self.resumed = habits.draw_days > 0;
+        Ok(())
     }
 
     fn full_kwh(&self) -> f64 {
@@ -330,8 +419,12 @@ impl Smart {
         self.next
     }
 
-    /// Whether the strategy has seen less than a day: its outlook is still mostly empty.
+    /// Whether the strategy has seen less than a day (and took up no habits from
+    /// before a restart): its outlook is still mostly empty.
     pub fn learning(&self) -> bool {
+        if self.resumed {
+            return false;
+        }
         match (self.first, self.now) {
             (Some(first), Some(now)) => now - first < Duration::hours(24),
             _ => true,
@@ -752,6 +845,75 @@ mod tests {
         );
         assert_eq!(*target, 60.0, "the sun carries it to the top");
         assert!(s.reason().contains("for the evening"), "{}", s.reason());
+    }
+
+    /// Three sunny days (08:00–18:00, 1.5 kW) with a 5 kWh bath at 07:00 each, and
+    /// the tank full again (unseen) at midnight.
+    fn three_days_learned() -> Smart {
+        let mut s = Smart::new(SmartParams {
+            legionella: None,
+            ..SmartParams::default()
+        });
+        let monday = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap_or_default();
+        for day in monday.iter_days().take(3) {
+            let mut tank = super::super::tank::Tank::new(TankParams {
+                t_init_c: 55.0,
+                ..TankParams::default()
+            });
+            for q in 0..96 {
+                let sun = if (32..72).contains(&q) { 1500.0 } else { 0.0 };
+                s.decide(&obs(day, q / 4, (q % 4) * 15, sun, tank.sensor()));
+                if q == 28 {
+                    tank.draw(5.0);
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn habits_survive_a_restart_through_their_saved_form() {
+        let before = three_days_learned();
+        let habits = before.habits();
+        assert!(habits.draw_days >= 2, "{habits:?}");
+        assert!(habits.draw_kwh.iter().sum::<f64>() > 1.0, "{habits:?}");
+        let saved = serde_json::to_string(&habits).unwrap_or_default();
+        let back: Habits = serde_json::from_str(&saved).unwrap_or_else(|e| panic!("{e}"));
+
+        let mut after = Smart::new(before.params.clone());
+        assert!(after.learning());
+        assert_eq!(after.resume(&back), Ok(()));
+        assert_eq!(after.habits(), back);
+        assert!(!after.learning(), "habits from before the restart count");
+        // The same outlook for the day ahead: sun and draws where they were.
+        let (a, b) = (before.outlook(0), after.outlook(0));
+        let apart = |x: &[f64], y: &[f64]| {
+            x.iter()
+                .zip(y)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max)
+        };
+        assert!(apart(&a.surplus, &b.surplus) < 1e-9 && apart(&a.need, &b.need) < 1e-9);
+        assert!(b.surplus[48] > 1000.0 && b.need[28] > b.need[20]);
+    }
+
+    #[test]
+    fn damaged_habits_are_refused_whole_with_what_is_wrong() {
+        let good = three_days_learned().habits();
+        let mut short = good.clone();
+        short.draw_kwh.pop();
+        let mut negative = good.clone();
+        negative.surplus_w[50] = -3.0;
+        for (habits, wanted) in [
+            (short, "`draw_kwh` has 95 values"),
+            (negative, "`surplus_w` at quarter hour 50 is -3"),
+        ] {
+            let mut s = Smart::new(SmartParams::default());
+            let err = s.resume(&habits).err().unwrap_or_default();
+            assert!(err.contains(wanted), "{err}");
+            assert_eq!(s.habits().draw_days, 0, "nothing taken up");
+            assert!(s.learning());
+        }
     }
 
     #[test]
