@@ -174,6 +174,71 @@ fn simulate_prints_json_with_the_year_and_every_month() {
 }
 
 #[test]
+fn simulate_traces_every_step_and_the_steps_add_up_to_the_year() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.csv");
+    let out = nomhub(&[
+        "simulate",
+        "--year",
+        year_a().to_str().unwrap(),
+        "--json",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut r = csv::Reader::from_path(&trace).unwrap();
+    let head = r.headers().unwrap().clone();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let (import, decision, reason, cold) = (
+        col("dhw_grid_import_kwh"),
+        col("decision"),
+        col("reason"),
+        col("comfort_shortfall_kwh"),
+    );
+    let (mut steps, mut sum, mut starts, mut short) = (0, 0.0, 0, 0);
+    for row in r.records() {
+        let row = row.unwrap();
+        steps += 1;
+        sum += row[import].parse::<f64>().unwrap();
+        if &row[decision] == "start" {
+            starts += 1;
+            assert!(!row[reason].is_empty(), "a start says why: {row:?}");
+        }
+        short += usize::from(row[cold].parse::<f64>().unwrap() > 0.010);
+    }
+    assert_eq!(steps, v["steps"].as_u64().unwrap());
+    let year = &v["year"];
+    // Each step is rounded to 1 Wh: the sum stays within a fraction of a kWh.
+    assert!(
+        (sum - year["dhw_grid_import_kwh"].as_f64().unwrap()).abs() < 0.5,
+        "{sum}"
+    );
+    assert!(starts > 0 && starts <= steps);
+    assert_eq!(
+        15 * short as u64,
+        year["comfort_violation_minutes"].as_u64().unwrap()
+    );
+
+    let out = nomhub(&[
+        "simulate",
+        "--year",
+        year_a().to_str().unwrap(),
+        "--trace",
+        "/nonexistent/trace.csv",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot write the trace /nonexistent/trace.csv"),
+        "{err}"
+    );
+}
+
+#[test]
 fn simulate_names_the_file_and_line_of_a_bad_row_and_unknown_strategies() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("year.csv");

@@ -7,6 +7,6 @@ pub mod strategies;
 pub mod year;
 
 pub use ruled::{RuleStat, Ruled};
-pub use run::{Metrics, Outcome, run};
+pub use run::{Metrics, Outcome, Trace, TraceRow, run, run_traced};
 pub use strategies::StrategySpec;
 pub use year::{Dwelling, Row, YearError, load_dwelling, load_rows, sidecar_of};

@@ -100,6 +100,8 @@ struct StepResult {
     shortfall_kwh: f64,
     started: bool,
     pv_kwh: f64,
+    /// PV surplus after every load but hot water, kW.
+    surplus_kw: f64,
     import_kwh: f64,
     export_kwh: f64,
 }
@@ -201,11 +203,41 @@ impl<'a> Simulation<'a> {
             shortfall_kwh: drawn.cold_kwh + drawn.unmet_kwh,
             started,
             pv_kwh: pv_kw * STEP_H,
+            surplus_kw,
             import_kwh: net_kw.max(0.0) * STEP_H,
             export_kwh: (-net_kw).max(0.0) * STEP_H,
         }
     }
 }
+
+/// One step as it went, for `nomhub simulate --trace`: what the controller saw and
+/// decided, and what the tank and the meters did in the step.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceRow {
+    /// The step's start, local time.
+    pub local: String,
+    /// `keep`, `start` or `stop`.
+    pub decision: &'static str,
+    /// The charge target a `start` asks for, °C.
+    pub target_c: Option<f64>,
+    /// Why the controller started or stopped a charge (empty for a `keep`).
+    pub reason: String,
+    /// The tank sensor at the step's start, °C.
+    pub tank_sensor_c: f64,
+    /// Usable heat in the modelled tank at the step's start (water at or above the
+    /// use minimum), kWh: what the controller cannot see.
+    pub tank_usable_kwh: f64,
+    pub pv_surplus_kw: f64,
+    pub dhw_heat_kwh: f64,
+    pub dhw_electricity_kwh: f64,
+    pub dhw_pv_covered_kwh: f64,
+    pub dhw_grid_import_kwh: f64,
+    pub draw_kwh: f64,
+    pub comfort_shortfall_kwh: f64,
+}
+
+/// Where a traced run hands each step; an error stops the run.
+pub type Trace<'a, E> = &'a mut dyn FnMut(&TraceRow) -> Result<(), E>;
 
 /// Runs `controller` through every row; it sees only what came before each step.
 pub fn run(
@@ -214,14 +246,58 @@ pub fn run(
     rows: &[Row],
     controller: &mut dyn Controller,
 ) -> Outcome {
+    run_traced::<std::convert::Infallible>(name, dwelling, rows, controller, None)
+        .unwrap_or_else(|e| match e {})
+}
+
+/// [`run`], handing every step to `trace` if there is one (it may stop the run
+/// with an error).
+pub fn run_traced<E>(
+    name: &str,
+    dwelling: &Dwelling,
+    rows: &[Row],
+    controller: &mut dyn Controller,
+    mut trace: Option<Trace<'_, E>>,
+) -> Result<Outcome, E> {
     let mut year = Metrics::default();
     let mut months: Vec<MonthMetrics> = Vec::new();
     if let Some(first) = rows.first() {
         let mut sim = Simulation::new(dwelling, first);
         for row in rows {
             let obs = sim.observe(row);
+            let usable = sim.tank.usable_kwh();
             let decision = controller.decide(&obs);
             let r = sim.step(row, decision);
+            if let Some(trace) = &mut trace {
+                // Three decimals are plenty for a reader (and keep the file small).
+                let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+                trace(&TraceRow {
+                    local: row.local.format("%Y-%m-%d %H:%M").to_string(),
+                    decision: match decision {
+                        Decision::Keep => "keep",
+                        Decision::Start { .. } => "start",
+                        Decision::Stop => "stop",
+                    },
+                    target_c: match decision {
+                        Decision::Start { target_c } => Some(target_c),
+                        _ => None,
+                    },
+                    reason: if decision == Decision::Keep {
+                        String::new()
+                    } else {
+                        controller.reason()
+                    },
+                    tank_sensor_c: r3(obs.tank_c),
+                    tank_usable_kwh: r3(usable),
+                    pv_surplus_kw: r3(r.surplus_kw),
+                    dhw_heat_kwh: r3(r.heat_kwh),
+                    dhw_electricity_kwh: r3(r.dhw_kwh),
+                    dhw_pv_covered_kwh: r3(r.pv_covered_kwh),
+                    dhw_grid_import_kwh: r3(r.dhw_kwh - r.pv_covered_kwh),
+                    draw_kwh: r3(r.draw_kwh),
+                    comfort_shortfall_kwh: r3(r.shortfall_kwh),
+                })?;
+            }
             let key = format!("{:04}-{:02}", row.local.year(), row.local.month());
             if months.last().is_none_or(|m| m.month != key) {
                 months.push(MonthMetrics {
@@ -239,12 +315,12 @@ pub fn run(
     for m in &mut months {
         m.metrics.finish();
     }
-    Outcome {
+    Ok(Outcome {
         strategy: name.to_owned(),
         dwelling: dwelling.name.clone(),
         steps: rows.len(),
         year,
         months,
         rules: Vec::new(),
-    }
+    })
 }

@@ -1,12 +1,13 @@
 //! `nomhub simulate`: a year of hot-water control against the tank model, as a
-//! per-month and year table or as JSON.
+//! per-month and year table or as JSON, and with `--trace` every step as CSV.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
 
-use crate::backtest::{self, Outcome, Ruled, StrategySpec};
+use crate::backtest::{self, Outcome, Ruled, StrategySpec, Trace, TraceRow};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -26,6 +27,9 @@ pub struct SimulateArgs {
     /// One object with `year` and `months` instead of the tables.
     #[arg(long)]
     pub json: bool,
+    /// Also write every step (decision, reason, tank, heat, import) to this CSV file.
+    #[arg(long, value_name = "CSV")]
+    pub trace: Option<PathBuf>,
 }
 
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
@@ -36,14 +40,27 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let dwelling = backtest::load_dwelling(&sidecar)?;
     let rows = backtest::load_rows(&args.year)?;
     let strategy = args.strategy.controller(&dwelling);
-    let mut outcome = match &args.rules {
+    let mut writer = match &args.trace {
+        Some(path) => Some(
+            csv::Writer::from_path(path)
+                .with_context(|| format!("cannot write the trace {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut write = |row: &TraceRow| match &mut writer {
+        Some(w) => w.serialize(row),
+        None => Ok(()),
+    };
+    let trace: Option<Trace<'_, csv::Error>> = args.trace.is_some().then_some(&mut write);
+    let outcome: Result<Outcome, csv::Error> = match &args.rules {
         None => {
             let mut controller = strategy;
-            backtest::run(
+            backtest::run_traced(
                 &args.strategy.to_string(),
                 &dwelling,
                 &rows,
                 controller.as_mut(),
+                trace,
             )
         }
         Some(path) => {
@@ -51,11 +68,19 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|r| anyhow::anyhow!("{r}"))?;
             let mut ruled = Ruled::new(rules, strategy, dwelling.tank.clone());
             let name = format!("{} with rules {}", args.strategy, path.display());
-            let mut outcome = backtest::run(&name, &dwelling, &rows, &mut ruled);
-            outcome.rules = ruled.stats();
-            outcome
+            backtest::run_traced(&name, &dwelling, &rows, &mut ruled, trace).map(|mut outcome| {
+                outcome.rules = ruled.stats();
+                outcome
+            })
         }
     };
+    // Only the trace can fail a run.
+    let trace_path = args.trace.as_deref().unwrap_or(std::path::Path::new("-"));
+    let cannot = || format!("cannot write the trace {}", trace_path.display());
+    let mut outcome = outcome.with_context(cannot)?;
+    if let Some(w) = &mut writer {
+        w.flush().with_context(cannot)?;
+    }
     outcome.rules.sort_by(|a, b| a.name.cmp(&b.name));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
