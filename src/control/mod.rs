@@ -229,13 +229,13 @@ impl Control {
             };
             Some(HotWater::new(hp, params))
         });
+        let now = clock_now(clock);
         let mut status = ControlStatus::default();
         if let (Some(hw), Some(store)) = (&mut hot_water, &inputs.store)
             && let Some(problem) = resume_habits(hw, store)
         {
-            ControlStatus::push(&mut status.problems, (clock_now(clock), problem));
+            ControlStatus::push(&mut status.problems, (now, problem));
         }
-        let now = clock_now(clock);
         let settlement = config
             .ledger
             .as_ref()
@@ -463,7 +463,8 @@ impl Control {
         }
     }
 
-    /// Saves the strategy's habits once an hour (`force`: now).
+    /// Saves the strategy's habits once an hour (`force`: now). A failed save is
+    /// logged and tried again the next hour.
     fn save_habits(&mut self, now: DateTime<Utc>, force: bool) {
         let (Some(store), Some(hw)) = (&self.inputs.store, &self.hot_water) else {
             return;
@@ -472,9 +473,9 @@ impl Control {
         if !force && self.habits_saved == Some(hour) {
             return;
         }
-        match store.set_state(HABITS, &hw.habits()) {
-            Ok(()) => self.habits_saved = Some(hour),
-            Err(e) => tracing::error!(error = %e, "Cannot save what the strategy learned."),
+        self.habits_saved = Some(hour);
+        if let Err(e) = store.set_state(HABITS, &hw.habits()) {
+            tracing::error!(error = %e, "Cannot save what the strategy learned.");
         }
     }
 
