@@ -83,13 +83,18 @@ fn start_app(
     (app, tasks)
 }
 
-/// Stops the in-process nomhub; the heat pump must have its own values back.
-async fn stop_and_expect_factory(cancel: &CancellationToken, tasks: TaskTracker, bank: &Bank) {
+/// Stops the in-process nomhub and waits for every task to end.
+async fn stop(cancel: &CancellationToken, tasks: TaskTracker) {
     cancel.cancel();
     tasks.close();
     tokio::time::timeout(Duration::from_secs(15), tasks.wait())
         .await
         .unwrap();
+}
+
+/// Stops the in-process nomhub; the heat pump must have its own values back.
+async fn stop_and_expect_factory(cancel: &CancellationToken, tasks: TaskTracker, bank: &Bank) {
+    stop(cancel, tasks).await;
     assert_eq!(registers(bank), FACTORY);
 }
 
@@ -331,14 +336,6 @@ fn ten_days() -> Habits {
 fn seed_habits(store: &std::path::Path, value: &serde_json::Value) {
     let s = Store::open(store).unwrap();
     s.set_state("strategy", value).unwrap();
-}
-
-async fn stop(cancel: &CancellationToken, tasks: TaskTracker) {
-    cancel.cancel();
-    tasks.close();
-    tokio::time::timeout(Duration::from_secs(15), tasks.wait())
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
