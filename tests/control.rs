@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use nomhub::app;
+use nomhub::control::ControlStatus;
 use nomhub::modbus::RegisterKind;
 use nomhub::sim::{Bank, Fault, SimHandle, UNIT_GRID_METER, UNIT_HEAT_PUMP};
 use nomhub::store::Store;
@@ -332,19 +333,17 @@ fn ten_days() -> Habits {
     }
 }
 
-/// Puts `value` in the store's record `v1/state/strategy` before nomhub starts.
-fn seed_habits(store: &std::path::Path, value: &serde_json::Value) {
-    let s = Store::open(store).unwrap();
-    s.set_state("strategy", value).unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_takes_up_the_habits_the_strategy_learned_and_saves_them_again() {
+/// nomhub on the sunny noon with `habits` in the store's record `v1/state/strategy`:
+/// the control status once smart mode plans, and the record after a clean stop.
+async fn run_with_saved_habits(habits: &serde_json::Value) -> (ControlStatus, Habits) {
     let sim_cancel = CancellationToken::new();
     let sim = sunny_noon(&sim_cancel).await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    seed_habits(&store, &serde_json::to_value(ten_days()).unwrap());
+    Store::open(&store)
+        .unwrap()
+        .set_state("strategy", habits)
+        .unwrap();
 
     let cancel = CancellationToken::new();
     let (app, tasks) = start_app(&sim, &store, "", &cancel);
@@ -354,42 +353,34 @@ async fn a_restart_takes_up_the_habits_the_strategy_learned_and_saves_them_again
         async move { s.planning.then_some(s) }
     })
     .await;
-    // A fresh strategy is learning for its first day; this one knows ten.
-    assert!(!s.learning, "{s:?}");
-    assert!(s.problems.is_empty(), "{:?}", s.problems);
     stop(&cancel, tasks).await;
     drop(app); // lets go of the store
-
-    // Saved again at shutdown: the ten days' pattern is still there for the next run.
-    let saved: Habits = Store::open(&store)
+    let saved = Store::open(&store)
         .unwrap()
         .state("strategy")
         .unwrap()
         .unwrap();
+    sim_cancel.cancel();
+    (s, saved)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_takes_up_the_habits_the_strategy_learned_and_saves_them_again() {
+    let (s, saved) = run_with_saved_habits(&serde_json::to_value(ten_days()).unwrap()).await;
+    // A fresh strategy is learning for its first day; this one knows ten.
+    assert!(!s.learning, "{s:?}");
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    // Saved again at shutdown: the ten days' pattern is still there for the next run.
     assert!(saved.draw_days >= 10, "{saved:?}");
     assert!((saved.draw_kwh[28] - 1.5).abs() < 0.2, "{saved:?}");
     assert!(saved.surplus_w[48] > 2000.0, "{saved:?}");
-    sim_cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_habits_are_reported_and_the_strategy_learns_afresh() {
-    let sim_cancel = CancellationToken::new();
-    let sim = sunny_noon(&sim_cancel).await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
     let mut damaged = serde_json::to_value(ten_days()).unwrap();
     damaged["surplus_w"] = serde_json::json!([1.0, 2.0]);
-    seed_habits(&store, &damaged);
-
-    let cancel = CancellationToken::new();
-    let (app, tasks) = start_app(&sim, &store, "", &cancel);
-    let status = app.control.clone().unwrap();
-    let s = support::eventually(20, "smart mode plans", || {
-        let s = status.borrow().clone();
-        async move { s.planning.then_some(s) }
-    })
-    .await;
+    let (s, saved) = run_with_saved_habits(&damaged).await;
     assert!(s.learning, "nothing taken up: {s:?}");
     assert!(
         s.problems.iter().any(|(_, p)| p.contains("v1/state/strategy")
@@ -397,14 +388,6 @@ async fn damaged_habits_are_reported_and_the_strategy_learns_afresh() {
         "{:?}",
         s.problems
     );
-    stop(&cancel, tasks).await;
-    drop(app); // lets go of the store
     // What it learned since replaces the damaged record.
-    let saved: Habits = Store::open(&store)
-        .unwrap()
-        .state("strategy")
-        .unwrap()
-        .unwrap();
     assert_eq!(saved.surplus_w.len(), 96);
-    sim_cancel.cancel();
 }
