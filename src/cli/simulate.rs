@@ -47,11 +47,10 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let mut write = |row: &TraceRow| match &mut writer {
-        Some(w) => w.serialize(row),
-        None => Ok(()),
-    };
-    let trace: Option<Trace<'_, csv::Error>> = args.trace.is_some().then_some(&mut write);
+    let mut write = writer
+        .as_mut()
+        .map(|w| move |row: &TraceRow| w.serialize(row));
+    let trace = write.as_mut().map(|f| f as Trace<'_, csv::Error>);
     let outcome: Result<Outcome, csv::Error> = match &args.rules {
         None => {
             let mut controller = strategy;
