@@ -6,7 +6,7 @@
 //! own thermostat stays the safety net. Without a current tank or grid reading it
 //! claims nothing: the heat pump is handed back to its own settings.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use crate::clock::TZ;
 use crate::live::Live;
@@ -19,6 +19,10 @@ use crate::strategy::{Controller, Decision, Mode, Observation, Setting, Settings
 pub const PRIORITY: i32 = 0;
 /// A charge counts as done this close to its target, K.
 const DONE_MARGIN_K: f64 = 0.5;
+/// A "boost now" press is acted on only this soon after it was pressed, minutes: the
+/// press is saved with the settings, and a restart must not charge again for a press
+/// of last week.
+const PRESS_FRESH_MINUTES: i64 = 15;
 
 /// The heat pump's points the strategy acts through, found by role.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,10 +177,14 @@ impl HotWater {
         {
             self.charge = None;
         }
-        if settings.boost_requested.is_some() && settings.boost_requested != self.boost_seen {
-            self.boost_seen = settings.boost_requested;
-            self.charge = Some(solar);
-            self.reason = format!("boost now: one charge to {solar:.0} °C");
+        if let Some(pressed) = settings.boost_requested
+            && self.boost_seen != Some(pressed)
+        {
+            self.boost_seen = Some(pressed);
+            if now - pressed <= Duration::minutes(PRESS_FRESH_MINUTES) {
+                self.charge = Some(solar);
+                self.reason = format!("boost now: one charge to {solar:.0} °C");
+            }
         }
         let slot = slot_start(now);
         let q = &mut self.quarter;
@@ -383,6 +391,35 @@ mod tests {
         );
         assert_eq!(claims[0].value, 45.0);
         assert!(!s.charging());
+    }
+
+    #[test]
+    fn a_boost_pressed_before_a_restart_does_not_charge_again() {
+        let settings = Settings {
+            boost_requested: Some(at(0)),
+            ..Settings::default()
+        };
+        // A restart a minute after the press still honours it …
+        let mut s = HotWater::new(luxtronik(), SmartParams::default());
+        s.step(
+            at(1),
+            &live(Some(50.0), Some(500.0)),
+            Some(false),
+            &settings,
+            false,
+        );
+        assert!(s.charging(), "{}", s.reason());
+        // … one an hour later (the press is in the saved settings) does not.
+        let mut s = HotWater::new(luxtronik(), SmartParams::default());
+        let claims = s.step(
+            at(60),
+            &live(Some(50.0), Some(500.0)),
+            Some(false),
+            &settings,
+            false,
+        );
+        assert!(!s.charging(), "{}", s.reason());
+        assert_eq!(claims[0].value, 45.0);
     }
 
     #[test]
