@@ -95,6 +95,19 @@ async fn a_resident_logs_in_and_reads_the_overview() {
     wait_for(&c, ".bar .expected").await;
     assert_eq!(text_of(&c, "#period-name").await, this_month);
 
+    // The hot-water mode from the overview: "Uit" hands the heat pump back, then
+    // "Slim" again; each press comes back to the same page.
+    click(&c, "#mode-off").await;
+    wait_for(&c, "#mode-off[aria-pressed=true]").await;
+    assert_eq!(
+        text_of(&c, "#strategy-mode").await,
+        "uit (eigen regeling warmtepomp)"
+    );
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    click(&c, "#mode-smart").await;
+    wait_for(&c, "#mode-smart[aria-pressed=true]").await;
+    assert_eq!(text_of(&c, "#strategy-mode").await, "slim (zon eerst)");
+
     // Month → year, then Dutch → English on the same view.
     click(&c, "#period-year").await;
     wait_for(&c, "#period-year[aria-current=page]").await;

@@ -819,3 +819,101 @@ async fn the_overview_shows_the_settlement_forecast_the_guarantees_and_the_next_
     .await;
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_switches_the_strategy_mode_and_refuses_bad_forms() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    blocking(move || {
+        let c = Client::new(addr);
+        let session = c.login("anna", PASSWORD).0.unwrap();
+        let s = [session.as_str()];
+        let mode = |c: &Client| {
+            let st: serde_json::Value =
+                serde_json::from_str(&c.get("/api/v1/strategy", &s).body).unwrap();
+            st["mode"].as_str().unwrap().to_owned()
+        };
+        let page = c.get("/", &s).body;
+        assert!(
+            page.contains(r#"id="mode-smart" aria-pressed="true""#),
+            "{page}"
+        );
+        let csrf = csrf_in(&page);
+
+        // A button press: the mode changes, and the page it came from shows it.
+        let to = "/?period=year&offset=0";
+        let g = c.post(
+            "/strategy",
+            &s,
+            &[("csrf", &csrf), ("to", to), ("mode", "boost")],
+        );
+        assert_eq!((g.status, g.location.as_str()), (303, to));
+        assert_eq!(mode(&c), "boost");
+        let page = c.get(to, &s).body;
+        assert!(
+            page.contains(r#"id="mode-boost" aria-pressed="true""#),
+            "{page}"
+        );
+        assert!(page.contains(r#"id="strategy-mode">boost<"#), "{page}");
+
+        // Refused, and nothing changes: no token, an unknown mode, two asks at once.
+        let g = c.post("/strategy", &s, &[("mode", "off")]);
+        assert_eq!(g.status, 403);
+        let g = c.post("/strategy", &s, &[("csrf", &csrf), ("mode", "turbo")]);
+        assert_eq!(g.status, 400);
+        assert!(
+            g.body
+                .contains("mode: `turbo` is not one of off, smart, boost"),
+            "{}",
+            g.body
+        );
+        let g = c.post(
+            "/strategy",
+            &s,
+            &[("csrf", &csrf), ("mode", "off"), ("boost", "PRESS")],
+        );
+        assert_eq!(g.status, 400);
+        assert!(g.body.contains("neither `mode` nor `boost`"), "{}", g.body);
+        assert_eq!(mode(&c), "boost");
+
+        // "Boost now" is taken; a return path off this site goes home instead.
+        let g = c.post(
+            "/strategy",
+            &s,
+            &[
+                ("csrf", &csrf),
+                ("to", "//example.org/"),
+                ("boost", "PRESS"),
+            ],
+        );
+        assert_eq!((g.status, g.location.as_str()), (303, "/"));
+        let g = c.post("/strategy", &[], &[("csrf", &csrf), ("mode", "off")]);
+        assert_eq!((g.status, g.location.as_str()), (303, "/login"));
+        assert_eq!(mode(&c), "boost");
+    })
+    .await;
+    cancel.cancel();
+
+    // Without logins (loopback only) the page's own token still guards the form.
+    let cancel = CancellationToken::new();
+    let d = start(Auth::None, &cancel).await;
+    let addr = d.addr;
+    blocking(move || {
+        let c = Client::new(addr);
+        let csrf = csrf_in(&c.get("/", &[]).body);
+        let g = c.post(
+            "/strategy",
+            &[],
+            &[("csrf", "0".repeat(64).as_str()), ("mode", "off")],
+        );
+        assert_eq!(g.status, 403);
+        let g = c.post("/strategy", &[], &[("csrf", &csrf), ("mode", "off")]);
+        assert_eq!((g.status, g.location.as_str()), (303, "/"));
+        let st: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/strategy", &[]).body).unwrap();
+        assert_eq!(st["mode"], "off");
+    })
+    .await;
+    cancel.cancel();
+}

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -269,6 +270,27 @@ impl StrategyHandle {
     /// Hands a checked change to the strategy; `from` says who asked ("mqtt", "web").
     pub async fn change(&self, change: Change, from: &'static str) -> bool {
         self.changes.send((change, from)).await.is_ok()
+    }
+
+    /// As [`change`](Self::change), and waits (up to a second) until the settings
+    /// show it, so a page loaded right after shows the change.
+    pub async fn apply(&self, change: Change, from: &'static str) -> bool {
+        let mut settings = self.settings.clone();
+        settings.mark_unchanged();
+        if !self.change(change, from).await {
+            return false;
+        }
+        // Late, or lost to a stopping strategy: the change was handed over either way.
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(1), settings.changed()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::debug!(
+                from,
+                "The strategy's settings did not show the change within a second."
+            );
+        }
+        true
     }
 }
 

@@ -26,7 +26,7 @@ use crate::ledger::{Books, History, LedgerStatus, Period, PeriodKind, Position};
 use crate::live::FlowMap;
 use crate::state::Snapshot;
 use crate::store::Store;
-use crate::strategy::StrategyHandle;
+use crate::strategy::{Change, StrategyHandle};
 use pages::Lang;
 use session::{Session, Sessions};
 
@@ -153,6 +153,12 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .and(lang)
         .and(with.clone())
         .map(account);
+    let strategy_form = warp::path!("strategy")
+        .and(warp::post())
+        .and(form)
+        .and(session)
+        .and(with.clone())
+        .then(change_strategy);
     let password = warp::path!("account" / "password")
         .and(warp::post())
         .and(form)
@@ -265,6 +271,7 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         contact.boxed(),
         manual.boxed(),
         password.boxed(),
+        strategy_form.boxed(),
         live.boxed(),
         stream.boxed(),
         bundles.boxed(),
@@ -653,6 +660,7 @@ fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respon
             guarantees: &guarantees,
             now,
             csrf,
+            form_csrf: web.csrf(&who),
         },
     );
     warp::reply::html(html).into_response()
@@ -783,6 +791,41 @@ fn account(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respons
 
 /// The account page's form: the current password, the new one twice. A new
 /// password ends every session of the user; this one goes on in a new session.
+/// The overview's mode buttons and "boost now": checked as Home Assistant's commands
+/// are, handed to the strategy, then back to the page it came from.
+async fn change_strategy(form: Form, token: Option<String>, web: Arc<Web>) -> Response {
+    let Some(who) = web.who(token.as_deref()) else {
+        return redirect("/login");
+    };
+    if form.get("csrf").map(String::as_str) != Some(web.csrf(&who)) {
+        return forbidden("the form's token does not match; reload the page");
+    }
+    let checked = match (form.get("mode"), form.get("boost")) {
+        (Some(m), None) => Change::mode(m.as_bytes()).map_err(|e| format!("mode: {e}")),
+        (None, Some(b)) => Change::press(b.as_bytes()).map_err(|e| format!("boost: {e}")),
+        _ => Err("the form asks for neither `mode` nor `boost` (exactly one of them)".to_owned()),
+    };
+    let change = match checked {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::warn!(problem = %why, "Dashboard strategy change refused.");
+            return error(StatusCode::BAD_REQUEST, &why);
+        }
+    };
+    let user = match &who {
+        Who::User(s) => s.user.as_str(),
+        Who::Open => "-",
+    };
+    tracing::info!(user, change = %change, "Strategy change from the dashboard.");
+    if !web.feeds.strategy.apply(change, "web").await {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the hot-water strategy has stopped; nothing changed",
+        );
+    }
+    redirect(local_path(form.get("to")))
+}
+
 async fn change_password(form: Form, token: Option<String>, web: Arc<Web>) -> Response {
     use pages::PasswordNote as Note;
     let (Some(Who::User(s)), Some(token), Some(store)) = (

@@ -7,6 +7,7 @@ use super::api::{
     BundleView, DwellingView, GuaranteesView, LiveView, SettlementView, StrategyView, YearBundle,
 };
 use crate::config::Contact;
+use crate::strategy::Mode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -105,6 +106,11 @@ fn t(lang: Lang, key: &str) -> &'static str {
         ),
         "m_smart" => ("slim (zon eerst)", "smart (sun first)"),
         "m_boost" => ("boost", "boost"),
+        "set_mode" => ("Stand kiezen", "Choose the mode"),
+        "b_off" => ("Uit", "Off"),
+        "b_smart" => ("Slim", "Smart"),
+        "b_boost" => ("Boost", "Boost"),
+        "boost_now" => ("Nu één keer opwarmen", "Heat once now"),
         "no_ledger" => (
             "Geen bundels: de configuratie heeft geen [ledger].",
             "No bundles: the configuration has no [ledger].",
@@ -521,7 +527,8 @@ fn bundles_block(lang: Lang, o: &Overview) -> String {
     )
 }
 
-fn strategy_block(lang: Lang, s: &StrategyView, now: Option<DateTime<Utc>>) -> String {
+fn strategy_block(lang: Lang, o: &Overview) -> String {
+    let s = o.strategy;
     let why = if s.reason.is_empty() {
         String::new()
     } else {
@@ -532,11 +539,34 @@ fn strategy_block(lang: Lang, s: &StrategyView, now: Option<DateTime<Utc>>) -> S
         )
     };
     format!(
-        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{next}{why}</section>"#,
+        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{next}{why}{form}</section>"#,
         title = t(lang, "strategy"),
         mode = t(lang, "mode"),
         m = t(lang, &format!("m_{}", s.mode)),
-        next = next_charge(lang, s, now),
+        next = next_charge(lang, s, o.now),
+        form = strategy_form(lang, o),
+    )
+}
+
+/// The mode buttons and "boost now": a form back to this page (`POST /strategy`).
+fn strategy_form(lang: Lang, o: &Overview) -> String {
+    let buttons: String = Mode::ALL
+        .into_iter()
+        .map(|m| {
+            let m = m.as_str();
+            format!(
+                r#"<button name="mode" value="{m}" id="mode-{m}" aria-pressed="{}">{}</button>"#,
+                m == o.strategy.mode,
+                t(lang, &format!("b_{m}"))
+            )
+        })
+        .collect();
+    format!(
+        r#"<form method="post" action="/strategy" class="strategy-control"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="to" value="{to}"><span role="group" aria-label="{label}">{buttons}</span> <button name="boost" value="PRESS" id="boost-now">{boost}</button></form>"#,
+        csrf = esc(o.form_csrf),
+        to = esc(&format!("/?period={}&offset={}", o.kind, o.offset)),
+        label = t(lang, "set_mode"),
+        boost = t(lang, "boost_now"),
     )
 }
 
@@ -703,7 +733,10 @@ pub struct Overview<'a> {
     pub guarantees: &'a GuaranteesView,
     /// The ledger's time, for "today" and "tomorrow".
     pub now: Option<DateTime<Utc>>,
+    /// The logout form's token (None: nobody logs in).
     pub csrf: Option<&'a str>,
+    /// The token of the page's own forms (the strategy's mode), also without logins.
+    pub form_csrf: &'a str,
 }
 
 pub fn overview(lang: Lang, o: &Overview) -> String {
@@ -712,7 +745,7 @@ pub fn overview(lang: Lang, o: &Overview) -> String {
         t(lang, "title"),
         live_block(lang, o.live),
         bundles_block(lang, o),
-        strategy_block(lang, o.strategy, o.now),
+        strategy_block(lang, o),
         settlement_block(lang, o.settlement),
         guarantees_block(lang, o.guarantees),
     );
@@ -1166,6 +1199,11 @@ mod tests {
             "m_off",
             "m_smart",
             "m_boost",
+            "set_mode",
+            "b_off",
+            "b_smart",
+            "b_boost",
+            "boost_now",
             "dwelling",
             "contact",
             "manuals",
