@@ -107,6 +107,17 @@ async fn a_resident_logs_in_and_reads_the_overview() {
     click(&c, "#mode-smart").await;
     wait_for(&c, "#mode-smart[aria-pressed=true]").await;
     assert_eq!(text_of(&c, "#strategy-mode").await, "slim (zon eerst)");
+    // The settings fold open; a new comfort temperature is saved and shown.
+    click(&c, "details.strategy-settings summary").await;
+    let comfort = c
+        .find(Locator::Css("#set-comfort_temperature"))
+        .await
+        .unwrap();
+    comfort.clear().await.unwrap();
+    comfort.send_keys("48").await.unwrap();
+    screenshot(&c, "overview-settings-nl").await;
+    click(&c, "#settings-save").await;
+    wait_for(&c, "#set-comfort_temperature[value='48']").await;
 
     // Month → year, then Dutch → English on the same view.
     click(&c, "#period-year").await;

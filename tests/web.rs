@@ -874,8 +874,34 @@ async fn the_overview_switches_the_strategy_mode_and_refuses_bad_forms() {
             &[("csrf", &csrf), ("mode", "off"), ("boost", "PRESS")],
         );
         assert_eq!(g.status, 400);
-        assert!(g.body.contains("neither `mode` nor `boost`"), "{}", g.body);
+        assert!(g.body.contains("neither `mode`, `boost` nor the settings"), "{}", g.body);
         assert_eq!(mode(&c), "boost");
+
+        // The settings form: all of it checked first, so one bad field changes nothing.
+        let setting = |c: &Client, key: &str| {
+            let st: serde_json::Value =
+                serde_json::from_str(&c.get("/api/v1/strategy", &s).body).unwrap();
+            st["settings"][key].as_f64().unwrap()
+        };
+        let page = c.get("/", &s).body;
+        assert!(page.contains(r#"name="solar_target" id="set-solar_target" min="45" max="60" step="0.5" value="55""#), "{page}");
+        let g = c.post(
+            "/strategy",
+            &s,
+            &[("csrf", &csrf), ("comfort_temperature", "50"), ("solar_target", "70")],
+        );
+        assert_eq!(g.status, 400);
+        assert!(g.body.contains("solar_target: 70 is outside 45..=60"), "{}", g.body);
+        assert_eq!(setting(&c, "comfort_temperature"), 45.0);
+        let g = c.post(
+            "/strategy",
+            &s,
+            &[("csrf", &csrf), ("comfort_temperature", "50"), ("solar_target", "52.5")],
+        );
+        assert_eq!((g.status, g.location.as_str()), (303, "/"));
+        assert_eq!(setting(&c, "comfort_temperature"), 50.0);
+        assert_eq!(setting(&c, "solar_target"), 52.5);
+        assert!(c.get("/", &s).body.contains(r#"id="set-comfort_temperature" min="40" max="55" step="0.5" value="50""#));
 
         // "Boost now" is taken; a return path off this site goes home instead.
         let g = c.post(

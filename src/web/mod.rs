@@ -26,7 +26,7 @@ use crate::ledger::{Books, History, LedgerStatus, Period, PeriodKind, Position};
 use crate::live::FlowMap;
 use crate::state::Snapshot;
 use crate::store::Store;
-use crate::strategy::{Change, StrategyHandle};
+use crate::strategy::{Change, Setting, Settings, StrategyHandle};
 use pages::Lang;
 use session::{Session, Sessions};
 
@@ -800,12 +800,7 @@ async fn change_strategy(form: Form, token: Option<String>, web: Arc<Web>) -> Re
     if form.get("csrf").map(String::as_str) != Some(web.csrf(&who)) {
         return forbidden("the form's token does not match; reload the page");
     }
-    let checked = match (form.get("mode"), form.get("boost")) {
-        (Some(m), None) => Change::mode(m.as_bytes()).map_err(|e| format!("mode: {e}")),
-        (None, Some(b)) => Change::press(b.as_bytes()).map_err(|e| format!("boost: {e}")),
-        _ => Err("the form asks for neither `mode` nor `boost` (exactly one of them)".to_owned()),
-    };
-    let change = match checked {
+    let changes = match strategy_changes(&form, &web.feeds.strategy.settings.borrow()) {
         Ok(c) => c,
         Err(why) => {
             tracing::warn!(problem = %why, "Dashboard strategy change refused.");
@@ -816,14 +811,48 @@ async fn change_strategy(form: Form, token: Option<String>, web: Arc<Web>) -> Re
         Who::User(s) => s.user.as_str(),
         Who::Open => "-",
     };
-    tracing::info!(user, change = %change, "Strategy change from the dashboard.");
-    if !web.feeds.strategy.apply(change, "web").await {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the hot-water strategy has stopped; nothing changed",
-        );
+    for change in changes {
+        tracing::info!(user, change = %change, "Strategy change from the dashboard.");
+        if !web.feeds.strategy.apply(change, "web").await {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the hot-water strategy has stopped; nothing changed",
+            );
+        }
     }
     redirect(local_path(form.get("to")))
+}
+
+/// What a strategy form asks, checked whole: a `mode`, a `boost` press, or the
+/// settings (those that differ from `current`); a bad field refuses all of it.
+fn strategy_changes(form: &Form, current: &Settings) -> Result<Vec<Change>, String> {
+    let settings: Vec<(Setting, &String)> = Setting::ALL
+        .into_iter()
+        .filter_map(|s| Some((s, form.get(s.key())?)))
+        .collect();
+    match (form.get("mode"), form.get("boost"), settings.is_empty()) {
+        (Some(m), None, true) => Ok(vec![
+            Change::mode(m.as_bytes()).map_err(|e| format!("mode: {e}"))?,
+        ]),
+        (None, Some(b), true) => Ok(vec![
+            Change::press(b.as_bytes()).map_err(|e| format!("boost: {e}"))?,
+        ]),
+        (None, None, false) => {
+            let mut changes = Vec::new();
+            for (s, v) in settings {
+                let change =
+                    Change::setting(s, v.as_bytes()).map_err(|e| format!("{}: {e}", s.key()))?;
+                if change != Change::Set(s, current.get(s)) {
+                    changes.push(change);
+                }
+            }
+            Ok(changes)
+        }
+        _ => Err(
+            "the form asks for neither `mode`, `boost` nor the settings (exactly one of them)"
+                .to_owned(),
+        ),
+    }
 }
 
 async fn change_password(form: Form, token: Option<String>, web: Arc<Web>) -> Response {

@@ -7,7 +7,7 @@ use super::api::{
     BundleView, DwellingView, GuaranteesView, LiveView, SettlementView, StrategyView, YearBundle,
 };
 use crate::config::Contact;
-use crate::strategy::Mode;
+use crate::strategy::{Mode, Setting};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -111,6 +111,13 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "b_smart" => ("Slim", "Smart"),
         "b_boost" => ("Boost", "Boost"),
         "boost_now" => ("Nu één keer opwarmen", "Heat once now"),
+        "settings" => ("Instellingen", "Settings"),
+        "save" => ("Opslaan", "Save"),
+        "set_comfort_temperature" => ("Comforttemperatuur (°C)", "Comfort temperature (°C)"),
+        "set_solar_target" => ("Doel met zon (°C)", "Solar target (°C)"),
+        "set_max_starts_per_day" => ("Starts per dag", "Starts per day"),
+        "set_min_run_minutes" => ("Minimale looptijd (min)", "Minimum run (min)"),
+        "set_min_off_minutes" => ("Minimale pauze (min)", "Minimum pause (min)"),
         "no_ledger" => (
             "Geen bundels: de configuratie heeft geen [ledger].",
             "No bundles: the configuration has no [ledger].",
@@ -548,8 +555,14 @@ fn strategy_block(lang: Lang, o: &Overview) -> String {
     )
 }
 
-/// The mode buttons and "boost now": a form back to this page (`POST /strategy`).
+/// The mode buttons and "boost now", and the settings: forms back to this page
+/// (`POST /strategy`).
 fn strategy_form(lang: Lang, o: &Overview) -> String {
+    let hidden = format!(
+        r#"<input type="hidden" name="csrf" value="{}"><input type="hidden" name="to" value="{}">"#,
+        esc(o.form_csrf),
+        esc(&format!("/?period={}&offset={}", o.kind, o.offset)),
+    );
     let buttons: String = Mode::ALL
         .into_iter()
         .map(|m| {
@@ -561,12 +574,27 @@ fn strategy_form(lang: Lang, o: &Overview) -> String {
             )
         })
         .collect();
+    let inputs: String = Setting::ALL
+        .into_iter()
+        .map(|s| {
+            let b = s.bounds();
+            let value = o.strategy.settings.get(s.key()).copied().unwrap_or(b.default);
+            format!(
+                r#"<label>{label} <input type="number" name="{key}" id="set-{key}" min="{min}" max="{max}" step="{step}" value="{value}" required></label>"#,
+                label = t(lang, &format!("set_{}", s.key())),
+                key = s.key(),
+                min = b.min,
+                max = b.max,
+                step = b.step,
+            )
+        })
+        .collect();
     format!(
-        r#"<form method="post" action="/strategy" class="strategy-control"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="to" value="{to}"><span role="group" aria-label="{label}">{buttons}</span> <button name="boost" value="PRESS" id="boost-now">{boost}</button></form>"#,
-        csrf = esc(o.form_csrf),
-        to = esc(&format!("/?period={}&offset={}", o.kind, o.offset)),
+        r#"<form method="post" action="/strategy" class="strategy-control">{hidden}<span role="group" aria-label="{label}">{buttons}</span> <button name="boost" value="PRESS" id="boost-now">{boost}</button></form><details class="strategy-settings"><summary>{settings}</summary><form method="post" action="/strategy">{hidden}{inputs}<button id="settings-save">{save}</button></form></details>"#,
         label = t(lang, "set_mode"),
         boost = t(lang, "boost_now"),
+        settings = t(lang, "settings"),
+        save = t(lang, "save"),
     )
 }
 
@@ -1204,6 +1232,13 @@ mod tests {
             "b_smart",
             "b_boost",
             "boost_now",
+            "settings",
+            "save",
+            "set_comfort_temperature",
+            "set_solar_target",
+            "set_max_starts_per_day",
+            "set_min_run_minutes",
+            "set_min_off_minutes",
             "dwelling",
             "contact",
             "manuals",
