@@ -16,6 +16,7 @@ use nomhub::control::ControlStatus;
 use nomhub::modbus::RegisterKind;
 use nomhub::sim::{Bank, Fault, SimHandle, UNIT_GRID_METER, UNIT_HEAT_PUMP};
 use nomhub::store::Store;
+use nomhub::strategy::Change;
 use nomhub::strategy::smart::Habits;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -336,6 +337,15 @@ fn ten_days() -> Habits {
 /// nomhub on the sunny noon with `habits` in the store's record `v1/state/strategy`:
 /// the control status once smart mode plans, and the record after a clean stop.
 async fn run_with_saved_habits(habits: &serde_json::Value) -> (ControlStatus, Habits) {
+    run_with_saved_habits_then(habits, None).await
+}
+
+/// As [`run_with_saved_habits`], with `change` handed to the strategy once smart
+/// mode plans; the status is the one after it.
+async fn run_with_saved_habits_then(
+    habits: &serde_json::Value,
+    change: Option<Change>,
+) -> (ControlStatus, Habits) {
     let sim_cancel = CancellationToken::new();
     let sim = sunny_noon(&sim_cancel).await;
     let dir = tempfile::tempdir().unwrap();
@@ -348,11 +358,19 @@ async fn run_with_saved_habits(habits: &serde_json::Value) -> (ControlStatus, Ha
     let cancel = CancellationToken::new();
     let (app, tasks) = start_app(&sim, &store, "", &cancel);
     let status = app.control.clone().unwrap();
-    let s = support::eventually(20, "smart mode plans", || {
+    let mut s = support::eventually(20, "smart mode plans", || {
         let s = status.borrow().clone();
         async move { s.planning.then_some(s) }
     })
     .await;
+    if let Some(change) = change {
+        assert!(app.strategy.apply(change, "test").await);
+        s = support::eventually(20, "the strategy learns afresh", || {
+            let s = status.borrow().clone();
+            async move { s.learning.then_some(s) }
+        })
+        .await;
+    }
     stop(&cancel, tasks).await;
     drop(app); // lets go of the store
     let saved = Store::open(&store)
@@ -374,6 +392,17 @@ async fn a_restart_takes_up_the_habits_the_strategy_learned_and_saves_them_again
     assert!(saved.draw_days >= 10, "{saved:?}");
     assert!((saved.draw_kwh[28] - 1.5).abs() < 0.2, "{saved:?}");
     assert!(saved.surplus_w[48] > 2000.0, "{saved:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgetting_the_habits_starts_afresh_and_the_store_keeps_it() {
+    let ten = serde_json::to_value(ten_days()).unwrap();
+    let (s, saved) = run_with_saved_habits_then(&ten, Some(Change::ForgetHabits)).await;
+    assert!(s.learning, "{s:?}");
+    // Saved: the next start does not bring the ten days back.
+    assert_eq!(saved.draw_days, 0, "{saved:?}");
+    assert!(saved.draw_kwh[28] < 0.5, "{saved:?}");
+    assert!(saved.surplus_days.iter().all(|d| *d <= 1), "{saved:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

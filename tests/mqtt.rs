@@ -231,6 +231,7 @@ async fn discovery_and_states(broker: Broker) {
         "forecast_cost",
         "hot_water_mode",
         "hot_water_boost",
+        "hot_water_forget",
         "comfort_temperature",
     ] {
         assert!(cmps.contains_key(key), "hub has no `{key}`");
@@ -464,7 +465,7 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo() {
     let comfort = "nomhub/hub/strategy/comfort_temperature";
     ha.wait(5, comfort, |_| true).await;
     let huge = vec![b'5'; 100_000];
-    let bad: [(&str, &[u8]); 8] = [
+    let bad: [(&str, &[u8]); 9] = [
         ("comfort_temperature/set", b"{\"value\": 50"),
         ("comfort_temperature/set", b"warm"),
         ("comfort_temperature/set", b"99"),
@@ -473,6 +474,7 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo() {
         ("mode/set", b"turbo"),
         ("mode/set", &[0xff, 0xfe, 0x00]),
         ("boost/set", b"yes please"),
+        ("forget/set", b"forget it"),
     ];
     ha.clear();
     for (topic, payload) in bad {
@@ -482,7 +484,7 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo() {
     let mut status = run.app.mqtt.clone().unwrap();
     tokio::time::timeout(
         Duration::from_secs(5),
-        status.wait_for(|s| s.rejected_commands == 8),
+        status.wait_for(|s| s.rejected_commands == 9),
     )
     .await
     .expect("not every bad command was counted as refused")
@@ -504,13 +506,15 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo() {
         .await;
     ha.send("nomhub/hub/strategy/boost/set", b"PRESS", false)
         .await;
+    ha.send("nomhub/hub/strategy/forget/set", b"PRESS", false)
+        .await;
     ha.wait(5, comfort, |m| m.text() == "50").await;
     ha.wait(5, "nomhub/hub/strategy/mode", |m| m.text() == "boost")
         .await;
     let mut settings = run.app.strategy.settings.clone();
     let s = tokio::time::timeout(
         Duration::from_secs(5),
-        settings.wait_for(|s| s.boost_requested.is_some()),
+        settings.wait_for(|s| s.boost_requested.is_some() && s.forget_requested.is_some()),
     )
     .await
     .unwrap()

@@ -874,7 +874,11 @@ async fn the_overview_switches_the_strategy_mode_and_refuses_bad_forms() {
             &[("csrf", &csrf), ("mode", "off"), ("boost", "PRESS")],
         );
         assert_eq!(g.status, 400);
-        assert!(g.body.contains("neither `mode`, `boost` nor the settings"), "{}", g.body);
+        assert!(
+            g.body.contains("neither `mode`, `boost`, `forget` nor the settings"),
+            "{}",
+            g.body
+        );
         assert_eq!(mode(&c), "boost");
 
         // The settings form: all of it checked first, so one bad field changes nothing.
@@ -902,6 +906,13 @@ async fn the_overview_switches_the_strategy_mode_and_refuses_bad_forms() {
         assert_eq!(setting(&c, "comfort_temperature"), 50.0);
         assert_eq!(setting(&c, "solar_target"), 52.5);
         assert!(c.get("/", &s).body.contains(r#"id="set-comfort_temperature" min="40" max="55" step="0.5" value="50""#));
+
+        // "Forget the habits" is a press like "boost now".
+        let g = c.post("/strategy", &s, &[("csrf", &csrf), ("forget", "yes")]);
+        assert_eq!(g.status, 400);
+        assert!(g.body.contains("forget: `yes` is not PRESS"), "{}", g.body);
+        let g = c.post("/strategy", &s, &[("csrf", &csrf), ("forget", "PRESS")]);
+        assert_eq!((g.status, g.location.as_str()), (303, "/"));
 
         // "Boost now" is taken; a return path off this site goes home instead.
         let g = c.post(

@@ -19,9 +19,9 @@ use crate::strategy::{Controller, Decision, Mode, Observation, Setting, Settings
 pub const PRIORITY: i32 = 0;
 /// A charge counts as done this close to its target, K.
 const DONE_MARGIN_K: f64 = 0.5;
-/// A "boost now" press is acted on only this soon after it was pressed, minutes: the
-/// press is saved with the settings, and a restart must not charge again for a press
-/// of last week.
+/// A button press ("boost now", "forget the habits") is acted on only this soon after
+/// it was pressed, minutes: the press is saved with the settings, and a restart must
+/// not act again on a press of last week.
 const PRESS_FRESH_MINUTES: i64 = 15;
 
 /// The heat pump's points the strategy acts through, found by role.
@@ -63,6 +63,22 @@ struct Quarter {
     n: u32,
 }
 
+/// Whether a button press is new to this run (then marked `seen`) and recent enough
+/// to act on.
+fn fresh(
+    pressed: Option<DateTime<Utc>>,
+    seen: &mut Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    match pressed {
+        Some(p) if *seen != Some(p) => {
+            *seen = Some(p);
+            now - p <= Duration::minutes(PRESS_FRESH_MINUTES)
+        }
+        _ => false,
+    }
+}
+
 fn slot_start(t: DateTime<Utc>) -> NaiveDateTime {
     let local = t.with_timezone(&TZ).naive_local();
     let secs = local.and_utc().timestamp();
@@ -76,6 +92,9 @@ pub struct HotWater {
     /// The charge the strategy asked for, and its target.
     charge: Option<f64>,
     boost_seen: Option<DateTime<Utc>>,
+    forget_seen: Option<DateTime<Utc>>,
+    /// The habits were forgotten at the last step (control saves them at once).
+    forgot: bool,
     claimed: Option<(f64, DateTime<Utc>)>,
     reason: String,
     /// Whether the strategy planned with current data at the last quarter.
@@ -90,6 +109,8 @@ impl HotWater {
             quarter: Quarter::default(),
             charge: None,
             boost_seen: None,
+            forget_seen: None,
+            forgot: false,
             claimed: None,
             reason: String::new(),
             planned: false,
@@ -119,6 +140,11 @@ impl HotWater {
     /// Takes up habits saved before a restart (see [`Smart::resume`]).
     pub fn resume(&mut self, habits: &Habits) -> Result<(), String> {
         self.smart.resume(habits)
+    }
+
+    /// Whether the last step forgot the learned habits (once: the flag is cleared).
+    pub fn take_forgotten(&mut self) -> bool {
+        std::mem::take(&mut self.forgot)
     }
 
     /// Whether the strategy has seen less than a day (its outlook is mostly empty).
@@ -177,14 +203,14 @@ impl HotWater {
         {
             self.charge = None;
         }
-        if let Some(pressed) = settings.boost_requested
-            && self.boost_seen != Some(pressed)
-        {
-            self.boost_seen = Some(pressed);
-            if now - pressed <= Duration::minutes(PRESS_FRESH_MINUTES) {
-                self.charge = Some(solar);
-                self.reason = format!("boost now: one charge to {solar:.0} °C");
-            }
+        if fresh(settings.boost_requested, &mut self.boost_seen, now) {
+            self.charge = Some(solar);
+            self.reason = format!("boost now: one charge to {solar:.0} °C");
+        }
+        if fresh(settings.forget_requested, &mut self.forget_seen, now) {
+            self.smart.forget();
+            self.forgot = true;
+            tracing::info!("The hot-water strategy forgot what it learned; it learns afresh.");
         }
         let slot = slot_start(now);
         let q = &mut self.quarter;

@@ -305,6 +305,7 @@ impl Control {
         let live = self.flows.read(&snap);
         let mut claims: Vec<Claim> = Vec::new();
         let mut charging = false;
+        let mut forgot = false;
         let ledger = self.inputs.ledger.as_ref().map(|l| l.borrow().clone());
         if let Some(hw) = &mut self.hot_water {
             let strict = facts::building_bound_above(ledger.as_deref());
@@ -315,6 +316,7 @@ impl Control {
                 }
             });
             claims = hw.step(now, &live, dhw_active, &settings, strict);
+            forgot = hw.take_forgotten();
             charging = hw.charging();
             self.status.charging = charging;
             self.status.planning = hw.planning(settings.mode);
@@ -322,7 +324,8 @@ impl Control {
             self.status.strategy = hw.reason().to_owned();
             self.status.next_charge = hw.next_charge(settings.mode);
         }
-        self.save_habits(now, false);
+        // Forgotten habits are saved at once: a restart must not bring them back.
+        self.save_habits(now, forgot);
         let seen = Seen {
             online: snap
                 .devices

@@ -224,6 +224,7 @@ impl Publisher {
             Target::Mode => Change::mode(payload),
             Target::Setting(s) => Change::setting(s, payload),
             Target::Boost => Change::press(payload),
+            Target::Forget => Change::forget(payload),
         };
         match checked {
             Ok(change) => {

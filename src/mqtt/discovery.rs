@@ -145,6 +145,7 @@ pub enum Target {
     Mode,
     Setting(Setting),
     Boost,
+    Forget,
 }
 
 /// One Home Assistant device's discovery message.
@@ -501,6 +502,17 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
         .set("payload_press", json!("PRESS"));
     b.commands.insert(boost_topic, Target::Boost);
     b.add(&mut cmps, "hub", boost, None);
+    let forget_topic = t.hub("strategy/forget/set");
+    let forget = Cmp::new(
+        "button",
+        "hot_water_forget".into(),
+        "Forget learned hot-water habits",
+    )
+    .set("entity_category", json!("config"))
+    .set("command_topic", json!(forget_topic))
+    .set("payload_press", json!("PRESS"));
+    b.commands.insert(forget_topic, Target::Forget);
+    b.add(&mut cmps, "hub", forget, None);
     for s in Setting::ALL {
         let topic = t.hub(&format!("strategy/{}", s.key()));
         let bounds = s.bounds();

@@ -65,6 +65,15 @@ impl Observer {
         self.days
     }
 
+    /// Forgets the draw pattern (new residents); the copy of the tank stays.
+    pub fn forget(&mut self) {
+        self.pattern = [0.0; SLOTS];
+        self.days = 0;
+        self.unseen_kwh = 0.0;
+        self.today = [0.0; SLOTS];
+        self.seen_slots = [false; SLOTS];
+    }
+
     /// Takes up a pattern learned before (a restart): `pattern` per slot, kWh, from
     /// `days` days.
     pub fn resume(&mut self, pattern: [f64; SLOTS], days: u32) {

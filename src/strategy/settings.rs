@@ -135,6 +135,8 @@ pub struct Settings {
     pub values: BTreeMap<Setting, f64>,
     /// When "boost now" was last pressed: one charge to the solar target, sun or not.
     pub boost_requested: Option<DateTime<Utc>>,
+    /// When "forget the learned habits" was last pressed (new residents).
+    pub forget_requested: Option<DateTime<Utc>>,
 }
 
 impl Default for Settings {
@@ -146,6 +148,7 @@ impl Default for Settings {
                 .map(|s| (s, s.bounds().default))
                 .collect(),
             boost_requested: None,
+            forget_requested: None,
         }
     }
 }
@@ -162,6 +165,7 @@ impl Settings {
                 self.values.insert(s, v);
             }
             Change::BoostNow => self.boost_requested = Some(now),
+            Change::ForgetHabits => self.forget_requested = Some(now),
         }
     }
 }
@@ -172,6 +176,8 @@ pub enum Change {
     Mode(Mode),
     Set(Setting, f64),
     BoostNow,
+    /// Forget the learned draw pattern and sun profile and learn afresh.
+    ForgetHabits,
 }
 
 impl fmt::Display for Change {
@@ -180,6 +186,7 @@ impl fmt::Display for Change {
             Change::Mode(m) => write!(f, "mode {}", m.as_str()),
             Change::Set(s, v) => write!(f, "{} {v}", s.key()),
             Change::BoostNow => f.write_str("boost now"),
+            Change::ForgetHabits => f.write_str("forget the learned habits"),
         }
     }
 }
@@ -250,12 +257,22 @@ impl Change {
 
     /// The "boost now" button: Home Assistant sends `PRESS`.
     pub fn press(payload: &[u8]) -> Result<Change, CommandError> {
-        let t = text(payload)?;
-        if t == "PRESS" {
-            Ok(Change::BoostNow)
-        } else {
-            Err(CommandError::NotAPress { text: t.to_owned() })
-        }
+        pressed(payload, Change::BoostNow)
+    }
+
+    /// The "forget the learned habits" button (`PRESS`).
+    pub fn forget(payload: &[u8]) -> Result<Change, CommandError> {
+        pressed(payload, Change::ForgetHabits)
+    }
+}
+
+/// `change` when `payload` is a button's `PRESS`.
+fn pressed(payload: &[u8], change: Change) -> Result<Change, CommandError> {
+    let t = text(payload)?;
+    if t == "PRESS" {
+        Ok(change)
+    } else {
+        Err(CommandError::NotAPress { text: t.to_owned() })
     }
 }
 
@@ -364,6 +381,13 @@ mod tests {
     #[test]
     fn the_button_wants_press() {
         assert_eq!(Change::press(b"PRESS"), Ok(Change::BoostNow));
+        assert_eq!(Change::forget(b" PRESS "), Ok(Change::ForgetHabits));
+        assert_eq!(
+            Change::forget(b"press"),
+            Err(CommandError::NotAPress {
+                text: "press".to_owned()
+            })
+        );
         assert!(Change::press(b"press me").is_err());
     }
 

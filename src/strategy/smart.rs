@@ -330,6 +330,20 @@ impl Smart {
         }
     }
 
+    /// Forgets the household's habits (new residents): the draw pattern and the sun
+    /// profile (what is left of the sun after the household's use) are learned afresh,
+    /// as on a first day. The heat pump's charging power and the last legionella run
+    /// stay: they belong to the dwelling.
+    pub fn forget(&mut self) {
+        self.observer.forget();
+        self.surplus = [0.0; SLOTS];
+        self.learned = [0; SLOTS];
+        self.today_seen = 0.0;
+        self.today_usual = 0.0;
+        self.resumed = false;
+        self.first = self.now;
+    }
+
     /// Takes up habits learned before a restart; damaged ones are refused whole,
     /// with what is wrong, and the strategy learns afresh.
     pub fn resume(&mut self, habits: &Habits) -> Result<(), String> {
@@ -895,6 +909,30 @@ mod tests {
         };
         assert!(apart(&a.surplus, &b.surplus) < 1e-9 && apart(&a.need, &b.need) < 1e-9);
         assert!(b.surplus[48] > 1000.0 && b.need[28] > b.need[20]);
+    }
+
+    #[test]
+    fn forgotten_habits_are_learned_afresh() {
+        let mut s = Smart::new(SmartParams::default());
+        let day = saturday();
+        for d in 0..3 {
+            let date = day + Duration::days(d);
+            for q in 0..96 {
+                let sun = if (40..64).contains(&q) { 2500.0 } else { 0.0 };
+                s.decide(&obs(date, q / 4, (q % 4) * 15, sun, 55.0));
+            }
+        }
+        assert!(!s.learning());
+        assert!(s.habits().surplus_w[48] > 1000.0);
+        let hot = s.habits().last_hot;
+        s.forget();
+        let h = s.habits();
+        assert!(s.learning(), "a first day again");
+        assert_eq!(
+            (h.draw_days, h.surplus_w[48], h.surplus_days[48]),
+            (0, 0.0, 0)
+        );
+        assert_eq!(h.last_hot, hot, "the legionella run is not forgotten");
     }
 
     #[test]

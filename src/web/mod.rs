@@ -823,35 +823,35 @@ async fn change_strategy(form: Form, token: Option<String>, web: Arc<Web>) -> Re
     redirect(local_path(form.get("to")))
 }
 
-/// What a strategy form asks, checked whole: a `mode`, a `boost` press, or the
-/// settings (those that differ from `current`); a bad field refuses all of it.
+/// What a strategy form asks, checked whole: a `mode`, a `boost` or `forget` press,
+/// or the settings (those that differ from `current`); a bad field refuses all of it.
 fn strategy_changes(form: &Form, current: &Settings) -> Result<Vec<Change>, String> {
     let settings: Vec<(Setting, &String)> = Setting::ALL
         .into_iter()
         .filter_map(|s| Some((s, form.get(s.key())?)))
         .collect();
-    match (form.get("mode"), form.get("boost"), settings.is_empty()) {
-        (Some(m), None, true) => Ok(vec![
+    let asks = [form.get("mode"), form.get("boost"), form.get("forget")];
+    match (asks, settings.is_empty()) {
+        ([Some(m), None, None], true) => Ok(vec![
             Change::mode(m.as_bytes()).map_err(|e| format!("mode: {e}"))?,
         ]),
-        (None, Some(b), true) => Ok(vec![
+        ([None, Some(b), None], true) => Ok(vec![
             Change::press(b.as_bytes()).map_err(|e| format!("boost: {e}"))?,
         ]),
-        (None, None, false) => {
+        ([None, None, Some(f)], true) => Ok(vec![
+            Change::forget(f.as_bytes()).map_err(|e| format!("forget: {e}"))?,
+        ]),
+        ([None, None, None], false) => {
             let mut changes = Vec::new();
             for (s, v) in settings {
-                let change =
-                    Change::setting(s, v.as_bytes()).map_err(|e| format!("{}: {e}", s.key()))?;
+                let change = Change::setting(s, v.as_bytes()).map_err(|e| format!("{}: {e}", s.key()))?;
                 if change != Change::Set(s, current.get(s)) {
                     changes.push(change);
                 }
             }
             Ok(changes)
         }
-        _ => Err(
-            "the form asks for neither `mode`, `boost` nor the settings (exactly one of them)"
-                .to_owned(),
-        ),
+        _ => Err("the form asks for neither `mode`, `boost`, `forget` nor the settings (exactly one of them)".to_owned()),
     }
 }
 

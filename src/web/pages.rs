@@ -113,6 +113,14 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "boost_now" => ("Nu één keer opwarmen", "Heat once now"),
         "settings" => ("Instellingen", "Settings"),
         "save" => ("Opslaan", "Save"),
+        "forget" => (
+            "Vergeet de gewoonten (nieuwe bewoners)",
+            "Forget the habits (new residents)",
+        ),
+        "forget_what" => (
+            "Het tapwaterpatroon en het zonprofiel worden opnieuw geleerd, zoals bij een nieuwe installatie: de eerste dag of twee houdt vooral de eigen thermostaat van de warmtepomp (de comforttemperatuur) het water warm.",
+            "The hot-water pattern and the sun profile are learned afresh, as on a new installation: for the first day or two mostly the heat pump's own thermostat (the comfort temperature) keeps the water hot.",
+        ),
         "set_comfort_temperature" => ("Comforttemperatuur (°C)", "Comfort temperature (°C)"),
         "set_solar_target" => ("Doel met zon (°C)", "Solar target (°C)"),
         "set_max_starts_per_day" => ("Starts per dag", "Starts per day"),
@@ -590,7 +598,9 @@ fn strategy_form(lang: Lang, o: &Overview) -> String {
         })
         .collect();
     format!(
-        r#"<form method="post" action="/strategy" class="strategy-control">{hidden}<span role="group" aria-label="{label}">{buttons}</span> <button name="boost" value="PRESS" id="boost-now">{boost}</button></form><details class="strategy-settings"><summary>{settings}</summary><form method="post" action="/strategy">{hidden}{inputs}<button id="settings-save">{save}</button></form></details>"#,
+        r#"<form method="post" action="/strategy" class="strategy-control">{hidden}<span role="group" aria-label="{label}">{buttons}</span> <button name="boost" value="PRESS" id="boost-now">{boost}</button></form><details class="strategy-settings"><summary>{settings}</summary><form method="post" action="/strategy">{hidden}{inputs}<button id="settings-save">{save}</button></form><form method="post" action="/strategy" class="forget">{hidden}<p>{forget_what}</p><button name="forget" value="PRESS" id="forget-habits">{forget}</button></form></details>"#,
+        forget = t(lang, "forget"),
+        forget_what = t(lang, "forget_what"),
         label = t(lang, "set_mode"),
         boost = t(lang, "boost_now"),
         settings = t(lang, "settings"),
@@ -1234,6 +1244,8 @@ mod tests {
             "boost_now",
             "settings",
             "save",
+            "forget",
+            "forget_what",
             "set_comfort_temperature",
             "set_solar_target",
             "set_max_starts_per_day",
