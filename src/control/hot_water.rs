@@ -420,9 +420,10 @@ mod tests {
     }
 
     #[test]
-    fn a_boost_pressed_before_a_restart_does_not_charge_again() {
+    fn a_press_before_a_restart_is_not_acted_on_again() {
         let settings = Settings {
             boost_requested: Some(at(0)),
+            forget_requested: Some(at(0)),
             ..Settings::default()
         };
         // A restart a minute after the press still honours it …
@@ -435,6 +436,8 @@ mod tests {
             false,
         );
         assert!(s.charging(), "{}", s.reason());
+        assert!(s.take_forgotten());
+        assert!(!s.take_forgotten(), "once");
         // … one an hour later (the press is in the saved settings) does not.
         let mut s = HotWater::new(luxtronik(), SmartParams::default());
         let claims = s.step(
@@ -445,6 +448,7 @@ mod tests {
             false,
         );
         assert!(!s.charging(), "{}", s.reason());
+        assert!(!s.take_forgotten());
         assert_eq!(claims[0].value, 45.0);
     }
 
