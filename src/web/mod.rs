@@ -789,10 +789,9 @@ fn account(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) -> Respons
     warp::reply::html(pages::account(lang, &s.user, &s.csrf, note)).into_response()
 }
 
-/// The account page's form: the current password, the new one twice. A new
-/// password ends every session of the user; this one goes on in a new session.
-/// The overview's mode buttons and "boost now": checked as Home Assistant's commands
-/// are, handed to the strategy, then back to the page it came from.
+/// The overview's hot-water forms (mode buttons, "boost now", the settings, "forget
+/// the habits"): checked as Home Assistant's commands are, handed to the strategy,
+/// then back to the page they came from.
 async fn change_strategy(form: Form, token: Option<String>, web: Arc<Web>) -> Response {
     let Some(who) = web.who(token.as_deref()) else {
         return redirect("/login");
@@ -816,7 +815,7 @@ async fn change_strategy(form: Form, token: Option<String>, web: Arc<Web>) -> Re
         if !web.feeds.strategy.apply(change, "web").await {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the hot-water strategy has stopped; nothing changed",
+                "the hot-water strategy has stopped; the change was not applied",
             );
         }
     }
@@ -855,6 +854,8 @@ fn strategy_changes(form: &Form, current: &Settings) -> Result<Vec<Change>, Stri
     }
 }
 
+/// The account page's form: the current password, the new one twice. A new
+/// password ends every session of the user; this one goes on in a new session.
 async fn change_password(form: Form, token: Option<String>, web: Arc<Web>) -> Response {
     use pages::PasswordNote as Note;
     let (Some(Who::User(s)), Some(token), Some(store)) = (

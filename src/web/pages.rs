@@ -563,8 +563,8 @@ fn strategy_block(lang: Lang, o: &Overview) -> String {
     )
 }
 
-/// The mode buttons and "boost now", and the settings: forms back to this page
-/// (`POST /strategy`).
+/// The hot-water control's forms, each back to this page (`POST /strategy`): the
+/// mode buttons and "boost now", then folded away the settings and "forget the habits".
 fn strategy_form(lang: Lang, o: &Overview) -> String {
     let hidden = format!(
         r#"<input type="hidden" name="csrf" value="{}"><input type="hidden" name="to" value="{}">"#,
@@ -773,7 +773,7 @@ pub struct Overview<'a> {
     pub now: Option<DateTime<Utc>>,
     /// The logout form's token (None: nobody logs in).
     pub csrf: Option<&'a str>,
-    /// The token of the page's own forms (the strategy's mode), also without logins.
+    /// The token of the page's own forms (the hot-water control), also without logins.
     pub form_csrf: &'a str,
 }
 
