@@ -496,23 +496,31 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
         .set("command_topic", json!(format!("{mode_topic}/set")));
     b.commands.insert(format!("{mode_topic}/set"), Target::Mode);
     b.add(&mut cmps, "hub", mode, Some((mode_topic, Source::Mode)));
-    let boost_topic = t.hub("strategy/boost/set");
-    let boost = Cmp::new("button", "hot_water_boost".into(), "Boost hot water now")
-        .set("command_topic", json!(boost_topic))
-        .set("payload_press", json!("PRESS"));
-    b.commands.insert(boost_topic, Target::Boost);
-    b.add(&mut cmps, "hub", boost, None);
-    let forget_topic = t.hub("strategy/forget/set");
-    let forget = Cmp::new(
-        "button",
-        "hot_water_forget".into(),
-        "Forget learned hot-water habits",
-    )
-    .set("entity_category", json!("config"))
-    .set("command_topic", json!(forget_topic))
-    .set("payload_press", json!("PRESS"));
-    b.commands.insert(forget_topic, Target::Forget);
-    b.add(&mut cmps, "hub", forget, None);
+    // The strategy's buttons: Home Assistant sends `PRESS` on their command topic.
+    for (what, id, name, target, category) in [
+        (
+            "boost",
+            "hot_water_boost",
+            "Boost hot water now",
+            Target::Boost,
+            None,
+        ),
+        (
+            "forget",
+            "hot_water_forget",
+            "Forget learned hot-water habits",
+            Target::Forget,
+            Some("config"),
+        ),
+    ] {
+        let topic = t.hub(&format!("strategy/{what}/set"));
+        let button = Cmp::new("button", id.into(), name)
+            .opt("entity_category", category)
+            .set("command_topic", json!(topic))
+            .set("payload_press", json!("PRESS"));
+        b.commands.insert(topic, target);
+        b.add(&mut cmps, "hub", button, None);
+    }
     for s in Setting::ALL {
         let topic = t.hub(&format!("strategy/{}", s.key()));
         let bounds = s.bounds();
