@@ -89,12 +89,35 @@ pub fn device_specs(
         .collect()
 }
 
-/// Starts one actor per bus.
+/// Starts one actor per bus, unsupervised, for the one-shot tools (`devices check`).
 pub fn start_buses(config: &Config, cancel: &CancellationToken) -> HashMap<String, BusHandle> {
     config
         .bus_settings()
         .into_iter()
         .map(|s| (s.id.to_string(), bus::spawn(s, cancel.child_token())))
+        .collect()
+}
+
+/// Starts one actor per bus under `supervisor` (task `bus <id>`): an actor that dies is
+/// started again over the same queue, so its pollers carry on. They stop when `cancel`
+/// fires.
+fn supervise_buses(
+    config: &Config,
+    supervisor: &Supervisor,
+    cancel: &CancellationToken,
+) -> HashMap<String, BusHandle> {
+    config
+        .bus_settings()
+        .into_iter()
+        .map(|s| {
+            let (handle, actor) = bus::channel(s);
+            let cancel = cancel.clone();
+            supervisor.spawn(&format!("bus {}", actor.id()), Policy::Restart, move || {
+                let (actor, cancel) = (actor.clone(), cancel.child_token());
+                infallible(async move { actor.run(cancel).await })
+            });
+            (handle.id().to_string(), handle)
+        })
         .collect()
 }
 
@@ -123,7 +146,7 @@ pub fn start(
     // The buses outlive everything else: control hands the heat pump back over them
     // after `cancel` fires, then they stop.
     let bus_cancel = CancellationToken::new();
-    let buses = start_buses(config, &bus_cancel);
+    let buses = supervise_buses(config, &supervisor, &bus_cancel);
     let (report_tx, report_rx) = mpsc::channel(256);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     // The fold owns the report channel: it cannot be restarted, and without it nothing

@@ -7,13 +7,21 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::device::PollReport;
+use crate::device::{PollErrorKind, PollReport};
 use crate::model::{DeviceId, PointKey, Sample};
 
-/// How a device is doing, from its last polls.
+/// How a device is doing, from the last poll of each of its tiers together.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeviceStatus {
+    /// The device answers: some tier's last poll read everything it asked, and no poll
+    /// since found the device silent. A tier whose blocks are refused beside one that
+    /// reads leaves it online (those points are unavailable, each with its reason); a
+    /// poll it does not answer takes it offline at once, whichever tier it was.
     pub online: bool,
+    /// Each tier's last poll: whether it read everything it asked.
+    pub tiers: BTreeMap<String, bool>,
+    /// The kind of the last error.
+    pub last_error_kind: Option<PollErrorKind>,
     #[serde(skip)]
     pub last_success: Option<SystemTime>,
     /// Polls reported, failed or not.
@@ -85,17 +93,30 @@ impl Snapshot {
             status.latency.observe(report.took);
             status.last_poll_ms = Some(report.took.as_secs_f64() * 1000.0);
         }
-        match &report.error {
-            Some(e) => {
-                status.online = false;
-                status.errors += 1;
-                status.last_error = Some(e.clone());
-            }
-            None => {
-                status.online = true;
-                status.last_success = report.samples.first().map(|s| s.at);
-            }
+        if report.tier.is_empty() {
+            // Not identified: the device as a whole, whatever its tiers did before.
+            status.tiers.clear();
+        } else {
+            status.tiers.remove("");
         }
+        status
+            .tiers
+            .insert(report.tier.clone(), report.error.is_none());
+        if let Some(e) = &report.error {
+            status.errors += 1;
+            status.last_error = Some(e.text.clone());
+            status.last_error_kind = Some(e.kind);
+            if matches!(
+                e.kind,
+                PollErrorKind::Unreachable | PollErrorKind::Unidentified
+            ) {
+                // Silence is the device's, not the tier's.
+                status.tiers.values_mut().for_each(|ok| *ok = false);
+            }
+        } else {
+            status.last_success = report.samples.first().map(|s| s.at);
+        }
+        status.online = status.tiers.values().any(|ok| *ok);
         for s in report.samples {
             self.points.insert((s.device.clone(), s.point.clone()), s);
         }
@@ -114,6 +135,81 @@ pub async fn run(mut reports: mpsc::Receiver<PollReport>, out: watch::Sender<Arc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::PollError;
+
+    fn report(tier: &str, error: Option<PollErrorKind>) -> PollReport {
+        PollReport {
+            device: DeviceId::new("heat_pump").unwrap_or_else(|e| panic!("{e}")),
+            tier: tier.to_owned(),
+            samples: Vec::new(),
+            error: error.map(|kind| PollError {
+                kind,
+                text: format!("{kind:?}"),
+            }),
+            requests: 1,
+            took: Duration::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn a_failing_slow_tier_beside_a_healthy_fast_one_does_not_flap() {
+        let mut snap = Snapshot::default();
+        let mut seen = Vec::new();
+        for i in 0..12 {
+            let r = if i % 3 == 2 {
+                report("slow", Some(PollErrorKind::Transient))
+            } else {
+                report("fast", None)
+            };
+            snap.apply(r);
+            seen.push(snap.devices["heat_pump"].online);
+        }
+        assert!(seen.iter().all(|o| *o), "{seen:?}");
+        let d = &snap.devices["heat_pump"];
+        assert!(!d.tiers["slow"]);
+        assert!(d.tiers["fast"]);
+        assert_eq!(d.last_error_kind, Some(PollErrorKind::Transient));
+        assert_eq!(d.errors, 4);
+    }
+
+    #[test]
+    fn a_device_that_does_not_answer_is_offline_at_once_and_back_with_any_tier() {
+        let mut snap = Snapshot::default();
+        snap.apply(report("fast", None));
+        snap.apply(report("slow", None));
+        snap.apply(report("slow", Some(PollErrorKind::Unreachable)));
+        assert!(!snap.devices["heat_pump"].online);
+        // A refusal from the other tier does not say it is back …
+        snap.apply(report("fast", Some(PollErrorKind::Permanent)));
+        assert!(!snap.devices["heat_pump"].online);
+        // … an answer does.
+        snap.apply(report("fast", None));
+        assert!(snap.devices["heat_pump"].online);
+    }
+
+    #[test]
+    fn a_device_that_refuses_every_tier_is_offline() {
+        let mut snap = Snapshot::default();
+        snap.apply(report("fast", None));
+        snap.apply(report("slow", None));
+        snap.apply(report("fast", Some(PollErrorKind::Transient)));
+        assert!(snap.devices["heat_pump"].online, "the slow tier still read");
+        snap.apply(report("slow", Some(PollErrorKind::Transient)));
+        assert!(!snap.devices["heat_pump"].online);
+    }
+
+    #[test]
+    fn an_unidentified_device_is_offline_until_a_tier_answers() {
+        let mut snap = Snapshot::default();
+        snap.apply(report("", Some(PollErrorKind::Unidentified)));
+        let d = &snap.devices["heat_pump"];
+        assert!(!d.online);
+        assert_eq!(d.tiers.keys().collect::<Vec<_>>(), [""]);
+        snap.apply(report("fast", None));
+        let d = &snap.devices["heat_pump"];
+        assert!(d.online);
+        assert_eq!(d.tiers.keys().collect::<Vec<_>>(), ["fast"]);
+    }
 
     #[test]
     fn latency_falls_in_the_first_bucket_that_holds_it() {

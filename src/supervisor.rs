@@ -39,6 +39,8 @@ pub struct TaskHealth {
 #[derive(Debug, Default)]
 struct Shared {
     tasks: BTreeMap<String, TaskHealth>,
+    /// The run under way of each task, to end it from outside ([`Supervisor::kill`]).
+    runs: BTreeMap<String, tokio::task::AbortHandle>,
     failed: Option<String>,
 }
 
@@ -87,6 +89,14 @@ impl Supervisor {
         self.failed.clone()
     }
 
+    /// Ends the run under way of task `name` as if it had died (it is restarted by its
+    /// policy, as after a panic); false when no such task runs. For fault-injection
+    /// tests, and the way to show that a task's death costs nomhub nothing.
+    pub fn kill(&self, name: &str) -> bool {
+        self.with(|s| s.runs.get(name).map(tokio::task::AbortHandle::abort))
+            .is_some()
+    }
+
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
@@ -108,11 +118,15 @@ impl Supervisor {
             loop {
                 me.set(&name, |h| h.running = true);
                 let began = tokio::time::Instant::now();
-                let outcome = tokio::spawn(make()).await;
+                let run = tokio::spawn(make());
+                me.with(|s| s.runs.insert(name.clone(), run.abort_handle()));
+                let outcome = run.await;
+                me.with(|s| s.runs.remove(&name));
                 let why = match outcome {
                     Ok(Ok(())) if me.cancel.is_cancelled() => None,
                     Ok(Ok(())) => Some("it ended".to_owned()),
                     Ok(Err(e)) => Some(format!("{e:#}")),
+                    Err(e) if e.is_cancelled() => Some("it was killed".to_owned()),
                     Err(e) => Some(panic_text(e)),
                 };
                 me.set(&name, |h| {
@@ -265,6 +279,28 @@ mod tests {
         let why = sup.failure().unwrap_or_default();
         assert!(why.contains("task `ledger` stopped"), "{why}");
         assert!(!sup.health()["ledger"].running);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_killed_task_is_restarted() {
+        let (sup, _tasks, cancel) = setup();
+        let runs = Arc::new(AtomicU32::new(0));
+        sup.spawn(
+            "bus",
+            Policy::Restart,
+            flaky(0, runs.clone(), cancel.clone()),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(sup.kill("bus"));
+        assert!(!sup.kill("no such task"));
+        while runs.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let h = &sup.health()["bus"];
+        assert!(h.running);
+        assert_eq!(h.restarts, 1);
+        assert_eq!(h.last_error.as_deref(), Some("it was killed"));
+        cancel.cancel();
     }
 
     #[tokio::test(start_paused = true)]

@@ -212,3 +212,61 @@ async fn the_heat_pump_heats_the_tank_when_told_to() {
     .await;
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_actor_killed_inside_nomhub_is_restarted_and_polling_resumes() {
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(60.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let mut cfg = config::demo(sim.addr.port(), store.path()).unwrap();
+    for d in &mut cfg.devices {
+        d.poll = Some(nomhub::model::Dur(Duration::from_millis(200)));
+    }
+    let tasks = TaskTracker::new();
+    let ledger = app::open_ledger(&cfg).unwrap();
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel);
+    let rx = app.snapshot.clone();
+    let polls = |snap: &nomhub::state::Snapshot| snap.devices.get("grid").map_or(0, |d| d.polls);
+    support::eventually(10, "the grid meter polled", || {
+        let n = polls(&rx.borrow());
+        async move { (n >= 3).then_some(()) }
+    })
+    .await;
+
+    // Killed twice (the supervisor waits 1 s, then 2 s, before starting it again).
+    for n in 1..=2 {
+        assert!(app.supervisor.kill("bus sim"));
+        support::eventually(10, "the bus restarted", || {
+            let h = app.supervisor.health()["bus sim"].clone();
+            async move { (h.running && h.restarts >= n).then_some(()) }
+        })
+        .await;
+    }
+    let (after, at) = {
+        let snap = rx.borrow();
+        (polls(&snap), snap.get("grid", "power").unwrap().at)
+    };
+    // Polling carries on, every block still asked: fresh values from every device.
+    let snap = support::eventually(20, "fresh values after the restarts", || {
+        let snap = rx.borrow().clone();
+        async move {
+            let fresh = ["inverter", "grid", "installations", "heat_pump"]
+                .iter()
+                .all(|d| snap.devices.get(*d).is_some_and(|s| s.online));
+            (fresh && polls(&snap) >= after + 3 && snap.get("grid", "power")?.at > at)
+                .then_some(snap)
+        }
+    })
+    .await;
+    for ((device, point), s) in &snap.points {
+        assert!(
+            !matches!(&s.value, Err(Unavailable::PollFailed(e)) if e.contains("stopped")),
+            "{device}.{point} still says the bus stopped: {:?}",
+            s.value
+        );
+    }
+    assert!(!app.supervisor.failed().is_cancelled());
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+}

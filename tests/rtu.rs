@@ -97,8 +97,10 @@ async fn two_meters_on_one_rs485_line() {
     bank.set_fault(UNIT_GRID_METER, Some(Fault::Silent));
     let grid = pollers[0].poll_all().await;
     assert!(
-        grid.iter()
-            .all(|r| r.error.as_deref().is_some_and(|e| e.contains("no answer"))),
+        grid.iter().all(|r| r
+            .error
+            .as_ref()
+            .is_some_and(|e| e.text.contains("no answer"))),
         "{grid:?}"
     );
     let inst = pollers[1].poll_all().await;

@@ -956,7 +956,10 @@ async fn devices_check(path: &std::path::Path, json: bool) -> anyhow::Result<Exi
                     device: spec.id.clone(),
                     tier: String::new(),
                     samples: vec![],
-                    error: Some(e),
+                    error: Some(crate::device::PollError {
+                        kind: crate::device::PollErrorKind::Unidentified,
+                        text: e,
+                    }),
                     requests: 0,
                     took: Duration::ZERO,
                 });

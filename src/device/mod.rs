@@ -7,5 +7,5 @@ pub mod sunspec;
 pub mod write;
 
 pub use counter::{CounterGuard, Verdict};
-pub use poller::{DeviceSpec, PollReport, Poller};
+pub use poller::{DeviceSpec, PollError, PollErrorKind, PollReport, Poller};
 pub use write::{WriteError, write_point};

@@ -16,14 +16,58 @@ use crate::modbus::BusHandle;
 use crate::model::{DeviceId, Sample, Unavailable, Value};
 use crate::profile::{Block, Profile, ResolvedProfile, plan_tiers};
 
+/// What kind of failure a poll met, from the bus to `/api/health` and Home Assistant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PollErrorKind {
+    /// The device did not answer (no link, a timeout, the bus restarting): it is offline.
+    Unreachable,
+    /// It answered with a refusal that may pass (busy, gateway) or a short reply.
+    Transient,
+    /// It refused a block for good (illegal address or function).
+    Permanent,
+    /// Its profile could not be matched to it (SunSpec discovery failed).
+    Unidentified,
+}
+
+/// Why a poll failed: its kind and the first error's text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PollError {
+    pub kind: PollErrorKind,
+    pub text: String,
+}
+
+impl PollError {
+    fn from_bus(e: &crate::modbus::BusError) -> Self {
+        let kind = if !e.is_transient() {
+            PollErrorKind::Permanent
+        } else if e.reached_device() {
+            PollErrorKind::Transient
+        } else {
+            PollErrorKind::Unreachable
+        };
+        Self {
+            kind,
+            text: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for PollError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// What a poller reports after polling one tier.
 #[derive(Debug, Clone, Serialize)]
 pub struct PollReport {
     pub device: DeviceId,
+    /// The tier polled; empty for a device not yet identified.
     pub tier: String,
     pub samples: Vec<Sample>,
     /// The first error of this poll, if any request failed.
-    pub error: Option<String>,
+    pub error: Option<PollError>,
     /// Requests sent in this poll.
     pub requests: usize,
     /// How long the poll took on the wire (zero when nothing was sent).
@@ -133,7 +177,8 @@ impl Poller {
                     }
                 }
                 Err(e) => {
-                    let text = e.to_string();
+                    let failed = PollError::from_bus(&e);
+                    let text = failed.text.clone();
                     if !e.is_transient() {
                         tracing::warn!(device = %self.id, register = block.addr, error = %e, "Register block refused; it will not be asked again.");
                         self.disabled
@@ -146,7 +191,7 @@ impl Poller {
                             at,
                         ));
                     }
-                    error.get_or_insert(text);
+                    error.get_or_insert(failed);
                 }
             }
         }
@@ -239,7 +284,10 @@ pub async fn run(spec: DeviceSpec, out: mpsc::Sender<PollReport>, cancel: Cancel
                     device: spec.id.clone(),
                     tier: String::new(),
                     samples: Vec::new(),
-                    error: Some(e),
+                    error: Some(PollError {
+                        kind: PollErrorKind::Unidentified,
+                        text: e,
+                    }),
                     requests: 0,
                     took: Duration::ZERO,
                 };

@@ -2,10 +2,11 @@
 //! is reached through this actor, so requests never interleave on the wire.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::{Instant, timeout};
 use tokio_modbus::client::{Context, Reader, Writer};
 use tokio_modbus::prelude::{Slave, SlaveContext};
@@ -173,15 +174,49 @@ impl BusHandle {
     }
 }
 
-/// Starts a bus actor on the current runtime; it ends when `cancel` fires or every
-/// handle is dropped.
-pub fn spawn(settings: BusSettings, cancel: CancellationToken) -> BusHandle {
+/// The actor's side of a bus: its settings and the queue its handles feed. It can be
+/// run again after a run died (the supervisor restarts it): the queue, and every
+/// request waiting in it, outlives the run.
+#[derive(Clone)]
+pub struct BusActor {
+    settings: BusSettings,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+}
+
+impl BusActor {
+    pub fn id(&self) -> &BusId {
+        &self.settings.id
+    }
+
+    /// Serves requests until `cancel` fires or every handle is dropped. A request
+    /// under way when a run dies gets [`BusError::Stopped`]; the next run serves the
+    /// rest of the queue.
+    pub async fn run(&self, cancel: CancellationToken) {
+        let mut jobs = self.jobs.lock().await;
+        run(&self.settings, &mut jobs, cancel).await;
+    }
+}
+
+/// A bus's handle and its actor, not yet running.
+pub fn channel(settings: BusSettings) -> (BusHandle, BusActor) {
     let (tx, rx) = mpsc::channel(64);
     let handle = BusHandle {
         bus: settings.id.clone(),
         tx,
     };
-    tokio::spawn(run(settings, rx, cancel));
+    let actor = BusActor {
+        settings,
+        jobs: Arc::new(Mutex::new(rx)),
+    };
+    (handle, actor)
+}
+
+/// Starts a bus actor on the current runtime, unsupervised (the installer's one-shot
+/// tools and tests; the daemon runs its actors under the supervisor); it ends when
+/// `cancel` fires or every handle is dropped.
+pub fn spawn(settings: BusSettings, cancel: CancellationToken) -> BusHandle {
+    let (handle, actor) = channel(settings);
+    tokio::spawn(async move { actor.run(cancel).await });
     handle
 }
 
@@ -193,7 +228,7 @@ struct Link {
     logged_down: bool,
 }
 
-async fn run(cfg: BusSettings, mut jobs: mpsc::Receiver<Job>, cancel: CancellationToken) {
+async fn run(cfg: &BusSettings, jobs: &mut mpsc::Receiver<Job>, cancel: CancellationToken) {
     let mut link = Link {
         ctx: None,
         retry_at: None,
@@ -205,7 +240,7 @@ async fn run(cfg: BusSettings, mut jobs: mpsc::Receiver<Job>, cancel: Cancellati
             () = cancel.cancelled() => break,
             job = jobs.recv() => match job { Some(job) => job, None => break },
         };
-        let result = serve(&cfg, &mut link, job.unit, &job.op).await;
+        let result = serve(cfg, &mut link, job.unit, &job.op).await;
         if let Err(e) = &result
             && e.drops_link()
         {

@@ -48,7 +48,7 @@ pub enum BusError {
         op: String,
         got: usize,
     },
-    #[error("bus `{bus}` has stopped")]
+    #[error("bus `{bus}` has stopped (it is restarted)")]
     Stopped { bus: BusId },
 }
 
@@ -65,7 +65,9 @@ impl BusError {
             | Self::Backoff { .. }
             | Self::Timeout { .. }
             | Self::Link { .. }
-            | Self::ShortReply { .. } => true,
+            | Self::ShortReply { .. }
+            // The actor died under the request; the supervisor starts it again.
+            | Self::Stopped { .. } => true,
             Self::Refused { code, .. } => matches!(
                 code,
                 ServerDeviceBusy
@@ -74,8 +76,13 @@ impl BusError {
                     | GatewayPathUnavailable
                     | GatewayTargetDevice
             ),
-            Self::Stopped { .. } => false,
         }
+    }
+
+    /// Whether the device answered at all (with a refusal or a short reply): it is
+    /// there, only this request failed.
+    pub fn reached_device(&self) -> bool {
+        matches!(self, Self::Refused { .. } | Self::ShortReply { .. })
     }
 
     /// After these the connection may be out of step with the device, so it is rebuilt.

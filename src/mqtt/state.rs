@@ -180,6 +180,7 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
                 "link": d.map(|d| on_off(d.online)),
                 "errors": d.map_or(0, |d| d.errors),
                 "last_error": d.and_then(|d| d.last_error.clone()),
+                "last_error_kind": d.and_then(|d| d.last_error_kind),
             })
             .to_string()
         }

@@ -91,6 +91,11 @@ pub fn health(feeds: &super::Feeds) -> Health {
         if !d.online {
             let why = d.last_error.as_deref().unwrap_or("no answer");
             degraded.push(format!("device `{id}` is offline ({why})"));
+        } else if let Some(tier) = d.tiers.iter().find_map(|(t, ok)| (!ok).then_some(t)) {
+            let why = d.last_error.as_deref().unwrap_or("a request failed");
+            degraded.push(format!(
+                "device `{id}` answers, but not all of tier `{tier}` ({why})"
+            ));
         }
     }
     if let Some(l) = &r.ledger {
