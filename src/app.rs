@@ -19,7 +19,7 @@ use crate::live::FlowMap;
 use crate::modbus::{BusHandle, bus};
 use crate::mqtt::{self, MqttStatus};
 use crate::state::{self, Snapshot};
-use crate::strategy::{self, Settings, StrategyHandle};
+use crate::strategy::{self, StrategyHandle};
 use crate::supervisor::{Policy, Supervisor, infallible};
 
 /// How long control may take to hand the heat pump back at shutdown.
@@ -189,30 +189,22 @@ pub fn start(
         });
         rx
     });
-    let saved = match &config.control {
-        Some(_) => control::load(store.as_ref()),
-        None => control::Saved::default(),
-    };
-    let settings = saved.settings.clone().unwrap_or_else(|| Settings {
-        mode: config
-            .control
-            .as_ref()
-            .map_or(Settings::default().mode, |c| c.mode),
-        ..Settings::default()
-    });
-    let strategy = strategy::spawn(settings, clock.clone(), tasks, cancel.child_token());
-    let control = config.control.clone().map(|setup| {
-        let (tx, rx) = watch::channel(ControlStatus::default());
-        let (snap, ledger, strategy, buses, store) = (
+    // Control owns the hot-water strategy's settings, with or without `[control]`:
+    // the commands' queue and the settings outlive a restart of the task.
+    let saved = control::load(store.as_ref());
+    let (strategy, commands) =
+        strategy::channel(control::initial_settings(config.control.as_ref(), &saved));
+    let (status_tx, status_rx) = watch::channel(ControlStatus::default());
+    let done = {
+        let (snap, ledger, buses, store) = (
             snap_rx.clone(),
             ledger.clone(),
-            strategy.clone(),
             buses.clone(),
             store.clone(),
         );
         let mut first = Some(saved);
-        let (config, clock, cancel2) = (Arc::new(config.clone()), clock.clone(), cancel.clone());
-        let done = supervisor.spawn("control", Policy::Restart, move || {
+        let (config, clock, cancel) = (Arc::new(config.clone()), clock.clone(), cancel.clone());
+        supervisor.spawn("control", Policy::Restart, move || {
             // A restart reads what the last run saved (what it holds and the originals).
             let saved = first
                 .take()
@@ -220,35 +212,31 @@ pub fn start(
             let inputs = control::Inputs {
                 snapshot: snap.clone(),
                 ledger: ledger.clone(),
-                strategy: strategy.clone(),
+                commands: commands.clone(),
                 buses: buses.clone(),
                 store: store.clone(),
                 saved,
             };
-            let task = Control::new(&config, setup.clone(), inputs, &clock).run(
+            let task = Control::new(&config, config.control.clone(), inputs, &clock).run(
                 clock.clone(),
-                tx.clone(),
-                cancel2.child_token(),
+                status_tx.clone(),
+                cancel.child_token(),
             );
             infallible(task)
-        });
-        let (cancel, bus_cancel) = (cancel.clone(), bus_cancel.clone());
-        tasks.spawn(async move {
+        })
+    };
+    // The buses stop once control has handed the heat pump back.
+    tasks.spawn({
+        let cancel = cancel.clone();
+        async move {
             cancel.cancelled().await;
             if tokio::time::timeout(SHUTDOWN_WRITES, done).await.is_err() {
                 tracing::error!("Control did not hand the heat pump back in time.");
             }
             bus_cancel.cancel();
-        });
-        rx
+        }
     });
-    if control.is_none() {
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            cancel.cancelled().await;
-            bus_cancel.cancel();
-        });
-    }
+    let control = config.control.as_ref().map(|_| status_rx);
     let mqtt = config.mqtt.as_ref().and_then(|setup| {
         let discovery = match mqtt::build(&mqtt::Inputs::from_config(config, setup)) {
             Ok(d) => d,

@@ -420,3 +420,120 @@ async fn damaged_habits_are_reported_and_the_strategy_learns_afresh() {
     // What it learned since replaces the damaged record.
     assert_eq!(saved.surplus_w.len(), 96);
 }
+
+/// A winter night, frozen: no sun, the tank at the simulator's 50 °C.
+async fn winter_night(cancel: &CancellationToken) -> SimHandle {
+    let night = chrono_tz::Europe::Amsterdam
+        .with_ymd_and_hms(2026, 12, 8, 2, 0, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    support::dwelling_at(0.0, night, cancel).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_command_from_home_assistant_reaches_the_register_without_waiting_for_a_tick() {
+    use support::mqtt::{Broker, Recorder};
+    let broker = Broker::start();
+    let (cancel, sim_cancel) = (CancellationToken::new(), CancellationToken::new());
+    let sim = winter_night(&sim_cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Off at the first start, and a tick of an hour: only the command can write.
+    let text = config_text(&sim, &dir.path().join("store"), "")
+        .replace("mode = \"smart\"", "mode = \"off\"")
+        .replace("tick = \"200ms\"", "tick = \"3600s\"");
+    let text = format!(
+        "{text}\n[mqtt]\nhost = \"127.0.0.1\"\nport = {}\n",
+        broker.port
+    );
+    let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
+    let tasks = TaskTracker::new();
+    let app = app::start(
+        &cfg,
+        app::open_ledger(&cfg).unwrap(),
+        &nomhub::clock::Clock::System,
+        &tasks,
+        &cancel,
+    );
+    let mut link = app.mqtt.clone().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), link.wait_for(|s| s.connected))
+        .await
+        .unwrap()
+        .unwrap();
+    let snap = app.snapshot.clone();
+    support::eventually(10, "a current tank and grid reading", || {
+        let s = snap.borrow().clone();
+        async move {
+            (s.get("heat_pump", "tank_temperature")?.value.is_ok()
+                && s.get("grid", "power")?.value.is_ok())
+            .then_some(())
+        }
+    })
+    .await;
+    // Past the first tick, which ran at the start with nothing to do.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(registers(&sim.bank), FACTORY);
+
+    let ha = Recorder::connect(broker.port, &["nomhub/hub/strategy/mode"]).await;
+    let sent = std::time::Instant::now();
+    ha.send("nomhub/hub/strategy/mode/set", b"boost", false)
+        .await;
+    // The first register the command changes: the control-mode point, written first;
+    // the setpoint follows once the profile's read-back of that write has settled.
+    let took = loop {
+        if registers(&sim.bank) != FACTORY {
+            break sent.elapsed();
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "the setpoint was not written: {:?}",
+            registers(&sim.bank)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    eprintln!("mode command to register: {took:?}");
+    assert!(took < Duration::from_millis(200), "{took:?}");
+    registers_become(&sim.bank, (1, 550), "the boost setpoint written").await;
+    // Echoed for Home Assistant.
+    ha.wait(5, "nomhub/hub/strategy/mode", |m| m.text() == "boost")
+        .await;
+    stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
+    sim_cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boost_press_before_a_restart_is_not_repeated_after_it() {
+    let sim_cancel = CancellationToken::new();
+    let sim = winter_night(&sim_cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let planning = |app: &app::App| {
+        let status = app.control.clone().unwrap();
+        support::eventually(20, "smart mode plans", move || {
+            let s = status.borrow().clone();
+            async move { s.planning.then_some(s) }
+        })
+    };
+
+    let cancel = CancellationToken::new();
+    let (app, tasks) = start_app(&sim, &store, "", &cancel);
+    let s = planning(&app).await;
+    assert!(!s.charging, "a warm tank at night: nothing to do ({s:?})");
+    assert!(app.strategy.apply(Change::BoostNow, "test").await);
+    let s = app.control.as_ref().unwrap().borrow().clone();
+    assert!(s.charging, "acted on at once: {s:?}");
+    registers_become(&sim.bank, (registers(&sim.bank).0, 550), "boost written").await;
+    stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
+    drop(app);
+
+    // A restart a moment later: the press was an event, gone with the run.
+    let cancel = CancellationToken::new();
+    let (app, tasks) = start_app(&sim, &store, "", &cancel);
+    let s = planning(&app).await;
+    assert!(!s.charging, "{s:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let s = app.control.as_ref().unwrap().borrow().clone();
+    assert!(!s.charging, "{s:?}");
+    assert_ne!(registers(&sim.bank).1, 550);
+    stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
+    sim_cancel.cancel();
+}

@@ -101,6 +101,20 @@ pub struct ControlSetup {
     pub legionella: Option<Legionella>,
 }
 
+impl ControlSetup {
+    /// No `[control]`: nothing to act on; control only owns the strategy's settings.
+    pub fn passive() -> Self {
+        Self {
+            heat_pump: None,
+            mode: Mode::Smart,
+            tick: default_tick().0,
+            min_write_interval: default_min_write_interval().0,
+            stale_after: default_stale_after().0,
+            legionella: None,
+        }
+    }
+}
+
 /// Whether `profile` of a device gives the strategy a writable DHW setpoint.
 fn has_setpoint(devices: &[DeviceConfig], profiles: &ProfileSet, id: &DeviceId) -> Option<bool> {
     let d = devices.iter().find(|d| d.id.get_ref() == id)?;

@@ -6,7 +6,7 @@
 //! own thermostat stays the safety net. Without a current tank or grid reading it
 //! claims nothing: the heat pump is handed back to its own settings.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::clock::TZ;
 use crate::live::Live;
@@ -19,10 +19,6 @@ use crate::strategy::{Controller, Decision, Mode, Observation, Setting, Settings
 pub const PRIORITY: i32 = 0;
 /// A charge counts as done this close to its target, K.
 const DONE_MARGIN_K: f64 = 0.5;
-/// A button press ("boost now", "forget the habits") is acted on only this soon after
-/// it was pressed, minutes: the press is saved with the settings, and a restart must
-/// not act again on a press of last week.
-const PRESS_FRESH_MINUTES: i64 = 15;
 
 /// The heat pump's points the strategy acts through, found by role.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,22 +59,6 @@ struct Quarter {
     n: u32,
 }
 
-/// Whether a button press is new to this run (then marked `seen`) and recent enough
-/// to act on.
-fn fresh(
-    pressed: Option<DateTime<Utc>>,
-    seen: &mut Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> bool {
-    match pressed {
-        Some(p) if *seen != Some(p) => {
-            *seen = Some(p);
-            now - p <= Duration::minutes(PRESS_FRESH_MINUTES)
-        }
-        _ => false,
-    }
-}
-
 fn slot_start(t: DateTime<Utc>) -> NaiveDateTime {
     let local = t.with_timezone(&TZ).naive_local();
     let secs = local.and_utc().timestamp();
@@ -91,10 +71,6 @@ pub struct HotWater {
     quarter: Quarter,
     /// The charge the strategy asked for, and its target.
     charge: Option<f64>,
-    boost_seen: Option<DateTime<Utc>>,
-    forget_seen: Option<DateTime<Utc>>,
-    /// The habits were forgotten at the last step (control saves them at once).
-    forgot: bool,
     claimed: Option<(f64, DateTime<Utc>)>,
     reason: String,
     /// Whether the strategy planned with current data at the last quarter.
@@ -108,9 +84,6 @@ impl HotWater {
             smart: Smart::new(params),
             quarter: Quarter::default(),
             charge: None,
-            boost_seen: None,
-            forget_seen: None,
-            forgot: false,
             claimed: None,
             reason: String::new(),
             planned: false,
@@ -142,9 +115,18 @@ impl HotWater {
         self.smart.resume(habits)
     }
 
-    /// Whether the last step forgot the learned habits (once: the flag is cleared).
-    pub fn take_forgotten(&mut self) -> bool {
-        std::mem::take(&mut self.forgot)
+    /// "Boost now": one charge to the solar target `solar_c`, sun or not, from the next
+    /// step on.
+    pub fn boost_now(&mut self, solar_c: f64) {
+        self.charge = Some(solar_c);
+        self.reason = format!("boost now: one charge to {solar_c:.0} °C");
+    }
+
+    /// Forgets the learned draw pattern and sun profile (new residents); the heat
+    /// pump's charging power and the last legionella run stay.
+    pub fn forget(&mut self) {
+        self.smart.forget();
+        tracing::info!("The hot-water strategy forgot what it learned; it learns afresh.");
     }
 
     /// Whether the strategy has seen less than a day (its outlook is mostly empty).
@@ -202,15 +184,6 @@ impl HotWater {
             && tank.0 >= t - DONE_MARGIN_K
         {
             self.charge = None;
-        }
-        if fresh(settings.boost_requested, &mut self.boost_seen, now) {
-            self.charge = Some(solar);
-            self.reason = format!("boost now: one charge to {solar:.0} °C");
-        }
-        if fresh(settings.forget_requested, &mut self.forget_seen, now) {
-            self.smart.forget();
-            self.forgot = true;
-            tracing::info!("The hot-water strategy forgot what it learned; it learns afresh.");
         }
         let slot = slot_start(now);
         let q = &mut self.quarter;
@@ -394,10 +367,8 @@ mod tests {
     #[test]
     fn boost_now_charges_once_to_the_solar_target() {
         let mut s = HotWater::new(luxtronik(), SmartParams::default());
-        let settings = Settings {
-            boost_requested: Some(at(0)),
-            ..Settings::default()
-        };
+        let settings = Settings::default();
+        s.boost_now(settings.get(Setting::SolarTarget));
         let claims = s.step(
             at(0),
             &live(Some(42.0), Some(500.0)),
@@ -407,7 +378,7 @@ mod tests {
         );
         assert_eq!(claims[0].value, 55.0);
         assert!(s.charging());
-        // Reached: back to the comfort setpoint, and the same press does not charge again.
+        // Reached: back to the comfort setpoint, and the press does not charge again.
         let claims = s.step(
             at(5),
             &live(Some(54.8), Some(500.0)),
@@ -417,39 +388,6 @@ mod tests {
         );
         assert_eq!(claims[0].value, 45.0);
         assert!(!s.charging());
-    }
-
-    #[test]
-    fn a_press_before_a_restart_is_not_acted_on_again() {
-        let settings = Settings {
-            boost_requested: Some(at(0)),
-            forget_requested: Some(at(0)),
-            ..Settings::default()
-        };
-        // A restart a minute after the press still honours it …
-        let mut s = HotWater::new(luxtronik(), SmartParams::default());
-        s.step(
-            at(1),
-            &live(Some(50.0), Some(500.0)),
-            Some(false),
-            &settings,
-            false,
-        );
-        assert!(s.charging(), "{}", s.reason());
-        assert!(s.take_forgotten());
-        assert!(!s.take_forgotten(), "once");
-        // … one an hour later (the press is in the saved settings) does not.
-        let mut s = HotWater::new(luxtronik(), SmartParams::default());
-        let claims = s.step(
-            at(60),
-            &live(Some(50.0), Some(500.0)),
-            Some(false),
-            &settings,
-            false,
-        );
-        assert!(!s.charging(), "{}", s.reason());
-        assert!(!s.take_forgotten());
-        assert_eq!(claims[0].value, 45.0);
     }
 
     #[test]

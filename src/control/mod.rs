@@ -6,6 +6,12 @@
 //! they had before nomhub took them over. What is held, the timed claims and the
 //! strategy's settings are saved in the store, so a restart (or a crash) picks up
 //! where it left off.
+//!
+//! Control is the one owner of the hot-water strategy: its mode, settings and learned
+//! habits. MQTT and the web send it checked [`Command`]s over one queue, and it acts
+//! on one when it arrives (a tick at once), not at its next tick. Without a
+//! `[control]` section it still owns them (they are saved and survive a restart) but
+//! acts on nothing.
 
 pub mod actuator;
 pub mod facts;
@@ -35,7 +41,7 @@ use crate::rules::{Claim, RuleSet, resolve};
 use crate::state::Snapshot;
 use crate::store::Store;
 use crate::strategy::smart::SmartParams;
-use crate::strategy::{Change, Settings, StrategyHandle};
+use crate::strategy::{Change, Command, Commands, Setting, Settings};
 
 /// The store record (`v1/state/control`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -166,14 +172,27 @@ fn numeric(def: &PointDef, v: &Value) -> Option<f64> {
 pub struct Inputs {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
-    pub strategy: StrategyHandle,
+    /// The strategy's commands and settings, owned here.
+    pub commands: Commands,
     pub buses: HashMap<String, BusHandle>,
     pub store: Option<Store>,
     pub saved: Saved,
 }
 
+/// The settings to start with: the ones saved, else the config's first mode.
+pub fn initial_settings(setup: Option<&ControlSetup>, saved: &Saved) -> Settings {
+    saved.settings.clone().unwrap_or_else(|| Settings {
+        mode: setup.map_or(Settings::default().mode, |c| c.mode),
+        ..Settings::default()
+    })
+}
+
 pub struct Control {
     setup: ControlSetup,
+    /// Whether the config has `[control]`: without it, control only owns the settings.
+    acting: bool,
+    /// The strategy's settings, published on `inputs.commands.settings`.
+    settings: Settings,
     rules: RuleSet,
     hot_water: Option<HotWater>,
     actuator: Actuator,
@@ -190,7 +209,16 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(config: &Config, setup: ControlSetup, mut inputs: Inputs, clock: &Clock) -> Self {
+    /// Control for `config`'s `[control]` section (`setup`); `None` only owns the
+    /// strategy's settings.
+    pub fn new(
+        config: &Config,
+        setup: Option<ControlSetup>,
+        mut inputs: Inputs,
+        clock: &Clock,
+    ) -> Self {
+        let acting = setup.is_some();
+        let setup = setup.unwrap_or_else(ControlSetup::passive);
         let mut targets = BTreeMap::new();
         let mut names = Vec::new();
         for d in &config.devices {
@@ -240,7 +268,12 @@ impl Control {
             .ledger
             .as_ref()
             .map_or_else(crate::ledger::SettlementRule::default, |l| l.rule);
-        let mut rules = RuleSet::new(config.rules.clone(), settlement);
+        let rules = if acting {
+            config.rules.clone()
+        } else {
+            Vec::new()
+        };
+        let mut rules = RuleSet::new(rules, settlement);
         let saved = std::mem::take(&mut inputs.saved);
         rules.resume(saved.claims, now);
         if !saved.actuator.held().is_empty() {
@@ -249,8 +282,11 @@ impl Control {
                 "Resuming the points nomhub held before it stopped."
             );
         }
+        let settings = inputs.commands.settings.borrow().clone();
         Self {
             setup,
+            acting,
+            settings,
             rules,
             hot_water,
             actuator: saved.actuator,
@@ -266,21 +302,24 @@ impl Control {
         }
     }
 
-    /// Runs until `cancel`, then hands every point back.
+    /// Runs until `cancel`, then hands every point back: ticks (with `[control]`) and
+    /// commands as they arrive.
     pub async fn run(
         mut self,
         clock: Clock,
         status: watch::Sender<ControlStatus>,
         cancel: CancellationToken,
     ) {
+        let mut queue = self.inputs.commands.take().await;
+        let mut done = None;
         let mut tick = tokio::time::interval(self.setup.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,
-                _ = tick.tick() => {}
+                _ = tick.tick(), if self.acting => self.tick(&clock).await,
+                Some(command) = queue.recv() => done = self.command(command, &clock).await,
             }
-            self.tick(&clock).await;
             status.send_if_modified(|s| {
                 let changed = *s != self.status;
                 if changed {
@@ -288,9 +327,56 @@ impl Control {
                 }
                 changed
             });
+            if let Some(done) = done.take()
+                && done.send(()).is_err()
+            {
+                tracing::debug!("The sender of a command stopped waiting for it.");
+            }
         }
-        self.shutdown(&clock).await;
+        if self.acting {
+            self.shutdown(&clock).await;
+        }
         status.send_replace(self.status.clone());
+    }
+
+    /// A command from MQTT or the web: applied, saved, published, and acted on at once
+    /// (a tick now, with `[control]`). A press is an event: it reaches the strategy
+    /// here and nothing of it is kept. Gives back whom to tell once the status shows it.
+    pub async fn command(
+        &mut self,
+        command: Command,
+        clock: &Clock,
+    ) -> Option<tokio::sync::oneshot::Sender<()>> {
+        let Command { change, from, done } = command;
+        tracing::info!(change = %change, from, "Hot-water strategy changed.");
+        let now = clock_now(clock);
+        match (change, &mut self.hot_water) {
+            (Change::BoostNow, Some(hw)) => hw.boost_now(self.settings.get(Setting::SolarTarget)),
+            (Change::ForgetHabits, Some(hw)) => {
+                hw.forget();
+                // Saved at once: a restart must not bring the old habits back.
+                self.save_habits(now, true);
+            }
+            (Change::BoostNow | Change::ForgetHabits, None) => {
+                tracing::warn!(change = %change, from, "No heat pump under control; the press does nothing.");
+            }
+            (change, _) => self.set(change),
+        }
+        self.save();
+        if self.acting {
+            self.tick(clock).await;
+        }
+        done
+    }
+
+    /// Applies a mode or setting and publishes the settings.
+    fn set(&mut self, change: Change) {
+        if self.settings.apply(change) {
+            self.inputs
+                .commands
+                .settings
+                .send_replace(self.settings.clone());
+        }
     }
 
     /// One round: claims, resolution, writes.
@@ -301,11 +387,10 @@ impl Control {
             clock.now(),
             self.setup.stale_after,
         );
-        let settings = self.inputs.strategy.settings.borrow().clone();
+        let settings = self.settings.clone();
         let live = self.flows.read(&snap);
         let mut claims: Vec<Claim> = Vec::new();
         let mut charging = false;
-        let mut forgot = false;
         let ledger = self.inputs.ledger.as_ref().map(|l| l.borrow().clone());
         if let Some(hw) = &mut self.hot_water {
             let strict = facts::building_bound_above(ledger.as_deref());
@@ -316,7 +401,6 @@ impl Control {
                 }
             });
             claims = hw.step(now, &live, dhw_active, &settings, strict);
-            forgot = hw.take_forgotten();
             charging = hw.charging();
             self.status.charging = charging;
             self.status.planning = hw.planning(settings.mode);
@@ -324,8 +408,7 @@ impl Control {
             self.status.strategy = hw.reason().to_owned();
             self.status.next_charge = hw.next_charge(settings.mode);
         }
-        // Forgotten habits are saved at once: a restart must not bring them back.
-        self.save_habits(now, forgot);
+        self.save_habits(now, false);
         let seen = Seen {
             online: snap
                 .devices
@@ -353,10 +436,7 @@ impl Control {
                     mode = mode.as_str(),
                     "A rule sets the hot-water mode."
                 );
-                self.inputs
-                    .strategy
-                    .change(Change::Mode(mode), "rule")
-                    .await;
+                self.set(Change::Mode(mode));
             }
         }
         for (rule, text) in out.notes {
@@ -407,13 +487,13 @@ impl Control {
             .actuator
             .plan(&wanted, current, now, self.setup.min_write_interval);
         // The originals are on disk before the first write changes anything.
-        self.save(&settings);
+        self.save();
         for w in &writes {
             let ok = self.write(w, now).await;
             self.actuator.done(w, ok, now);
         }
         self.status.held = self.actuator.held().clone();
-        self.save(&settings);
+        self.save();
     }
 
     async fn write(&mut self, w: &Write, now: DateTime<Utc>) -> bool {
@@ -439,7 +519,7 @@ impl Control {
     }
 
     /// Saves the record when it differs from the last one saved.
-    fn save(&mut self, settings: &Settings) {
+    fn save(&mut self) {
         let Some(store) = &self.inputs.store else {
             return;
         };
@@ -452,7 +532,7 @@ impl Control {
                 .filter(|c| c.until.is_some())
                 .cloned()
                 .collect(),
-            settings: Some(settings.clone()),
+            settings: Some(self.settings.clone()),
         };
         let Ok(bytes) = serde_json::to_vec(&saved) else {
             return;
@@ -502,8 +582,7 @@ impl Control {
         }
         self.status.held = self.actuator.held().clone();
         self.status.points.clear();
-        let settings = self.inputs.strategy.settings.borrow().clone();
-        self.save(&settings);
+        self.save();
     }
 }
 

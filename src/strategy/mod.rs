@@ -11,4 +11,6 @@ pub mod smart;
 pub mod tank;
 
 pub use controller::{Controller, Decision, Observation};
-pub use settings::{Change, CommandError, Mode, Setting, Settings, StrategyHandle, spawn};
+pub use settings::{
+    Change, Command, CommandError, Commands, Mode, Setting, Settings, StrategyHandle, channel,
+};

@@ -5,12 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
-use crate::clock::Clock;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot, watch};
 
 /// Longer command payloads are refused unread.
 pub const MAX_PAYLOAD: usize = 64;
@@ -128,15 +126,12 @@ impl Setting {
     }
 }
 
-/// The strategy's current mode and settings.
+/// The strategy's current mode and settings. Button presses are not settings: they
+/// are events handed to the strategy when they arrive, and nothing of them is saved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     pub mode: Mode,
     pub values: BTreeMap<Setting, f64>,
-    /// When "boost now" was last pressed: one charge to the solar target, sun or not.
-    pub boost_requested: Option<DateTime<Utc>>,
-    /// When "forget the learned habits" was last pressed (new residents).
-    pub forget_requested: Option<DateTime<Utc>>,
 }
 
 impl Default for Settings {
@@ -147,8 +142,6 @@ impl Default for Settings {
                 .into_iter()
                 .map(|s| (s, s.bounds().default))
                 .collect(),
-            boost_requested: None,
-            forget_requested: None,
         }
     }
 }
@@ -158,15 +151,16 @@ impl Settings {
         self.values.get(&s).copied().unwrap_or(s.bounds().default)
     }
 
-    fn apply(&mut self, change: Change, now: DateTime<Utc>) {
+    /// Applies a mode or a setting; false for a press (an event, not a setting).
+    pub fn apply(&mut self, change: Change) -> bool {
         match change {
             Change::Mode(m) => self.mode = m,
             Change::Set(s, v) => {
                 self.values.insert(s, v);
             }
-            Change::BoostNow => self.boost_requested = Some(now),
-            Change::ForgetHabits => self.forget_requested = Some(now),
+            Change::BoostNow | Change::ForgetHabits => return false,
         }
+        true
     }
 }
 
@@ -276,62 +270,87 @@ fn pressed(payload: &[u8], change: Change) -> Result<Change, CommandError> {
     }
 }
 
-/// Where changes go and settings come from.
+/// A checked change on its way to the strategy's owner (control), with who asked.
+#[derive(Debug)]
+pub struct Command {
+    pub change: Change,
+    /// "mqtt", "web", …
+    pub from: &'static str,
+    /// Told when the change has been applied and acted on.
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+/// Where changes go and settings come from; MQTT and the web hold one.
 #[derive(Debug, Clone)]
 pub struct StrategyHandle {
-    changes: mpsc::Sender<(Change, &'static str)>,
+    commands: mpsc::Sender<Command>,
     pub settings: watch::Receiver<Settings>,
 }
 
+/// How long [`StrategyHandle::apply`] waits for the change to be acted on.
+const APPLY_WAIT: Duration = Duration::from_secs(2);
+
 impl StrategyHandle {
-    /// Hands a checked change to the strategy; `from` says who asked ("mqtt", "web").
+    /// Hands a checked change to the strategy's owner; `from` says who asked
+    /// ("mqtt", "web"). False when nobody takes commands any more (nomhub stops).
     pub async fn change(&self, change: Change, from: &'static str) -> bool {
-        self.changes.send((change, from)).await.is_ok()
+        let command = Command {
+            change,
+            from,
+            done: None,
+        };
+        self.commands.send(command).await.is_ok()
     }
 
-    /// As [`change`](Self::change), and waits (up to a second) until the settings
-    /// show it, so a page loaded right after shows the change.
+    /// As [`change`](Self::change), and waits (up to two seconds) until the owner
+    /// has applied the change and acted on it, so a page loaded right after shows it.
     pub async fn apply(&self, change: Change, from: &'static str) -> bool {
-        let mut settings = self.settings.clone();
-        settings.mark_unchanged();
-        if !self.change(change, from).await {
+        let (done, acted) = oneshot::channel();
+        let command = Command {
+            change,
+            from,
+            done: Some(done),
+        };
+        if self.commands.send(command).await.is_err() {
             return false;
         }
-        // Late, or lost to a stopping strategy: the change was handed over either way.
-        if !matches!(
-            tokio::time::timeout(Duration::from_secs(1), settings.changed()).await,
-            Ok(Ok(()))
-        ) {
-            tracing::debug!(
-                from,
-                "The strategy's settings did not show the change within a second."
-            );
+        // Late, or lost to a stopping owner: the change was handed over either way.
+        if !matches!(tokio::time::timeout(APPLY_WAIT, acted).await, Ok(Ok(()))) {
+            tracing::debug!(from, "The strategy did not confirm the change in time.");
         }
         true
     }
 }
 
-/// Starts the task that owns the settings.
-pub fn spawn(
-    initial: Settings,
-    clock: Clock,
-    tasks: &tokio_util::task::TaskTracker,
-    cancel: CancellationToken,
-) -> StrategyHandle {
-    let (changes, mut rx) = mpsc::channel::<(Change, &'static str)>(16);
-    let (tx, settings) = watch::channel(initial);
-    tasks.spawn(async move {
-        loop {
-            let (change, from) = tokio::select! {
-                () = cancel.cancelled() => break,
-                c = rx.recv() => match c { Some(c) => c, None => break },
-            };
-            tracing::info!(change = %change, from, "Hot-water strategy changed.");
-            let now = clock.now().into();
-            tx.send_modify(|s| s.apply(change, now));
-        }
-    });
-    StrategyHandle { changes, settings }
+/// The owner's side of the commands: the queue (which outlives a restart of its
+/// owner: commands sent meanwhile wait) and the settings it publishes.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    queue: Arc<Mutex<mpsc::Receiver<Command>>>,
+    pub settings: watch::Sender<Settings>,
+}
+
+impl Commands {
+    /// The queue, for one owner at a time (a second waits until the first lets go).
+    pub async fn take(&self) -> OwnedMutexGuard<mpsc::Receiver<Command>> {
+        self.queue.clone().lock_owned().await
+    }
+}
+
+/// A new command queue with `initial` settings.
+pub fn channel(initial: Settings) -> (StrategyHandle, Commands) {
+    let (tx, rx) = mpsc::channel(16);
+    let (settings_tx, settings) = watch::channel(initial);
+    (
+        StrategyHandle {
+            commands: tx,
+            settings,
+        },
+        Commands {
+            queue: Arc::new(Mutex::new(rx)),
+            settings: settings_tx,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -389,6 +408,23 @@ mod tests {
             })
         );
         assert!(Change::press(b"press me").is_err());
+    }
+
+    #[test]
+    fn presses_are_not_settings() {
+        let mut s = Settings::default();
+        assert!(!s.apply(Change::BoostNow));
+        assert!(!s.apply(Change::ForgetHabits));
+        assert_eq!(s, Settings::default());
+        assert!(s.apply(Change::Mode(Mode::Off)));
+        assert_eq!(s.mode, Mode::Off);
+    }
+
+    #[test]
+    fn settings_saved_with_a_press_by_an_older_nomhub_still_load() {
+        let old = r#"{"mode":"boost","values":{},"boost_requested":"2026-11-01T10:00:00Z","forget_requested":null}"#;
+        let s: Settings = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.mode, Mode::Boost);
     }
 
     #[test]
