@@ -1,4 +1,4 @@
-//! Config cases as folders: `tests/cases/<name>/config.toml` and `expected.err`,
+//! Config cases as folders: `tests/cases/config/<name>/config.toml` and `expected.err`,
 //! the exact lines `nomhub check-config` prints (or `ok`).
 
 #![allow(clippy::unwrap_used)] // test helpers may panic
@@ -7,7 +7,7 @@ mod support;
 
 #[test]
 fn config_cases_report_every_problem_with_its_place() {
-    let dir = support::root().join("tests/cases");
+    let dir = support::root().join("tests/cases/config");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -127,3 +127,51 @@ async fn sunspec_discovery_walks_the_chain_by_reported_lengths() {
         cancel.cancel();
     }
 }
+
+/// Profile cases as folders: `tests/cases/profiles/<name>/<kind>/<id>.toml` and
+/// `expected.err`, the exact problems a profile directory's loading reports (or `ok`),
+/// one case per rejection rule of `profile::load`.
+#[test]
+fn profile_cases_report_every_rejection_with_its_place() {
+    let dir = support::root().join("tests/cases/profiles");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 25, "{names:?}");
+    let bless = std::env::var_os("NOMHUB_BLESS").is_some();
+    for name in names {
+        let case = dir.join(&name);
+        let kind = std::fs::read_dir(&case)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap_or_else(|| panic!("case {name}: no kind folder"));
+        let file = std::fs::read_dir(&kind).unwrap().next().unwrap().unwrap();
+        let shown = format!(
+            "{name}/{}/{}",
+            kind.file_name().unwrap().to_string_lossy(),
+            file.file_name().to_string_lossy()
+        );
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        let mut report = nomhub::report::Report::default();
+        let parsed = nomhub::profile::load::parse(&shown, &text, &mut report);
+        let got = if report.is_empty() {
+            assert!(parsed.is_some(), "case {name}: no problem, yet no profile");
+            "ok\n".to_owned()
+        } else {
+            assert!(parsed.is_none(), "case {name}: problems, yet a profile");
+            report.issues.iter().map(|i| format!("{i}\n")).collect()
+        };
+        let expected_path = case.join("expected.err");
+        if bless {
+            std::fs::write(&expected_path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&expected_path).unwrap();
+        assert_eq!(
+            got, want,
+            "case {name} (NOMHUB_BLESS=1 rewrites expected.err; review the diff)"
+        );
+    }
+}

@@ -282,13 +282,9 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
         }
     };
     let before = report.issues.len();
-    let mut problem = |msg: String, key: Option<&str>| {
-        // Point to the point's `key = "..."` line when there is one.
-        let span = key.and_then(|k| {
-            let needle = format!("key = \"{k}\"");
-            text.find(&needle).map(|i| i..i + needle.len())
-        });
-        report.push(Issue::at(path, text, span, msg));
+    // Each problem points at its place: the point's `key = "..."` line, or the key set.
+    let mut problem = |msg: String, at: Place| {
+        report.push(Issue::at(path, text, at.find(text), msg));
     };
     let parts: Vec<&str> = path.rsplit(['/', '\\']).take(2).collect();
     let stem = parts
@@ -299,13 +295,13 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
     if stem != file.id {
         problem(
             format!("id `{}` must equal the file name `{stem}`", file.id),
-            None,
+            Place::Key("id"),
         );
     }
     let Some(kind) = kind else {
         problem(
             "a profile must sit in heat_pump/, inverter/ or meter/".to_owned(),
-            None,
+            Place::File,
         );
         return None;
     };
@@ -313,30 +309,39 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
     if m.address_base > 1 {
         problem(
             format!("address_base must be 0 or 1, not {}", m.address_base),
-            None,
+            Place::Key("address_base"),
         );
     }
     if m.max_block == 0 || m.max_block > 125 {
         problem(
             format!("max_block must be 1..=125, not {}", m.max_block),
-            None,
+            Place::Key("max_block"),
         );
     }
     if file.poll_tiers.is_empty() {
-        problem("poll_tiers needs at least one tier".to_owned(), None);
+        problem(
+            "poll_tiers needs at least one tier".to_owned(),
+            Place::Key("poll_tiers"),
+        );
     }
     for (name, d) in &file.poll_tiers {
         if d.0.is_zero() {
-            problem(format!("poll tier `{name}` must be longer than 0s"), None);
+            problem(
+                format!("poll tier `{name}` must be longer than 0s"),
+                Place::Key(name),
+            );
         }
     }
     if file.points.is_empty() {
-        problem("a profile needs at least one [[point]]".to_owned(), None);
+        problem(
+            "a profile needs at least one [[point]]".to_owned(),
+            Place::Key("point"),
+        );
     }
     let sunspec = file.sunspec.is_some();
     for p in &file.points {
-        let k = Some(p.key.as_str());
         let key = &p.key;
+        let k = Place::Point(key.as_str());
         if sunspec != p.model.is_some() {
             problem(
                 if sunspec {
@@ -344,13 +349,13 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
                 } else {
                     format!("point `{key}`: `model` belongs in SunSpec profiles only")
                 },
-                k,
+                k.clone(),
             );
         }
         if p.scale_factor.is_some() && !sunspec {
             problem(
                 format!("point `{key}`: `scale_factor` belongs in SunSpec profiles only"),
-                k,
+                k.clone(),
             );
         }
         if !sunspec && p.address < m.address_base {
@@ -359,16 +364,19 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
                     "point `{key}`: address {} is below address_base {}",
                     p.address, m.address_base
                 ),
-                k,
+                k.clone(),
             );
         }
         match (p.ty, p.length) {
             (DataType::String, None | Some(0)) => problem(
                 format!("point `{key}`: a string needs `length` (registers)"),
-                k,
+                k.clone(),
             ),
             (DataType::String, Some(_)) | (_, None) => {}
-            (_, Some(_)) => problem(format!("point `{key}`: only strings take `length`"), k),
+            (_, Some(_)) => problem(
+                format!("point `{key}`: only strings take `length`"),
+                k.clone(),
+            ),
         }
         if p.register.is_bit() && p.ty != DataType::Bool {
             problem(
@@ -376,7 +384,7 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
                     "point `{key}`: {} registers hold bits; the type must be bool",
                     p.register
                 ),
-                k,
+                k.clone(),
             );
         }
         if let Some(tier) = &p.poll
@@ -384,29 +392,32 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
         {
             problem(
                 format!("point `{key}`: poll tier `{tier}` is not in poll_tiers"),
-                k,
+                k.clone(),
             );
         }
         if !p.scale.is_finite() || p.scale == 0.0 {
-            problem(format!("point `{key}`: scale must be a non-zero number"), k);
+            problem(
+                format!("point `{key}`: scale must be a non-zero number"),
+                k.clone(),
+            );
         }
         if let Some(c) = &p.counter {
             if !p.unit.is_some_and(|u| u.is_energy()) {
                 problem(
                     format!("point `{key}`: an energy counter needs unit Wh or kWh"),
-                    k,
+                    k.clone(),
                 );
             }
             if matches!(p.ty, DataType::String | DataType::Bool) {
                 problem(
                     format!("point `{key}`: an energy counter must be a number"),
-                    k,
+                    k.clone(),
                 );
             }
             if c.max_power_w <= 0.0 {
                 problem(
                     format!("point `{key}`: counter.max_power_w must be above 0"),
-                    k,
+                    k.clone(),
                 );
             }
         }
@@ -414,7 +425,7 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
             if matches!(p.register, RegisterKind::Input | RegisterKind::Discrete) {
                 problem(
                     format!("point `{key}`: {} registers cannot be written", p.register),
-                    k,
+                    k.clone(),
                 );
             }
             if p.ty != DataType::Bool && p.ty != DataType::String {
@@ -422,16 +433,19 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
                     (Some(lo), Some(hi)) if lo <= hi => {}
                     (Some(lo), Some(hi)) => problem(
                         format!("point `{key}`: write.min {lo} is above write.max {hi}"),
-                        k,
+                        k.clone(),
                     ),
                     _ => problem(
                         format!("point `{key}`: a writable number needs write.min and write.max"),
-                        k,
+                        k.clone(),
                     ),
                 }
             }
             if p.ty == DataType::String {
-                problem(format!("point `{key}`: strings cannot be written"), k);
+                problem(
+                    format!("point `{key}`: strings cannot be written"),
+                    k.clone(),
+                );
             }
         }
     }
@@ -459,7 +473,7 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
             if seen.insert((*group, p.key.as_str()), ()).is_some() {
                 problem(
                     format!("point `{}` is defined twice{}", p.key, in_model(*group)),
-                    Some(p.key.as_str()),
+                    Place::Point(p.key.as_str()),
                 );
             }
         }
@@ -478,7 +492,7 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
                             a0.max(b0),
                             in_model(*group)
                         ),
-                        Some(b.key.as_str()),
+                        Place::Point(b.key.as_str()),
                     );
                 }
             }
@@ -504,7 +518,7 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
             report.push(Issue::at(
                 path,
                 text,
-                None,
+                Place::Point(p.key.as_str()).find(text),
                 format!(
                     "point `{}` needs {span} registers in one request, above max_block {max_block}",
                     p.key
@@ -513,6 +527,39 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
         }
     }
     (report.issues.len() == before).then_some(profile)
+}
+
+/// Where in a profile's text a problem is.
+#[derive(Clone)]
+enum Place<'a> {
+    /// The file as a whole.
+    File,
+    /// A point, by its `key = "..."` line.
+    Point(&'a str),
+    /// The first `name =` in the file (a top-level key or one in an inline table).
+    Key(&'a str),
+}
+
+impl Place<'_> {
+    fn find(&self, text: &str) -> Option<std::ops::Range<usize>> {
+        match self {
+            Place::File => None,
+            Place::Point(key) => {
+                let needle = format!("key = \"{key}\"");
+                text.find(&needle).map(|i| i..i + needle.len())
+            }
+            Place::Key(name) => text
+                .match_indices(name)
+                .map(|(i, _)| i)
+                .find(|&i| {
+                    let before = text[..i].chars().next_back();
+                    let after = text[i + name.len()..].trim_start_matches([' ', '\t']);
+                    !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"')
+                        && after.starts_with('=')
+                })
+                .map(|i| i..i + name.len()),
+        }
+    }
 }
 
 fn in_model(group: Option<u16>) -> String {
