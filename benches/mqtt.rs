@@ -62,7 +62,7 @@ async fn start(speed: f64, real_clock: bool, broker_port: Option<u16>) -> Run {
         Clock::scaled(start.into(), speed)
     };
     let tasks = TaskTracker::new();
-    let app = nomhub::app::start(&config, ledger, &clock, &tasks, &cancel);
+    let app = nomhub::app::start(&config, ledger, &clock, &tasks, &cancel).unwrap();
     Run {
         app,
         tasks,
@@ -110,10 +110,9 @@ async fn main() {
     let status = run.app.mqtt.as_ref().unwrap().borrow().clone();
     let booked = run
         .app
-        .ledger
-        .as_ref()
+        .views
+        .ledger_status()
         .unwrap()
-        .borrow()
         .lifetime
         .values()
         .map(|w| w.0)
@@ -126,7 +125,7 @@ async fn main() {
     // 2. Latency with the broker up.
     broker.restart();
     let run = start(60.0, true, Some(broker.port)).await;
-    let snapshot = run.app.snapshot.clone();
+    let snapshot = run.app.views.snapshot.clone();
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
     let ha = support::mqtt::Recorder::connect(broker.port, &["nomhub/device/+/point/+"]).await;
     let (l, snap) = (latencies.clone(), snapshot.clone());

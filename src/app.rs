@@ -1,7 +1,9 @@
-//! Wiring: one actor per bus, one poller per device, the state fold, the ledger,
-//! MQTT and control.
+//! The one runtime: everything that runs (one actor per bus, one poller per device, the
+//! state fold, the ledger, control with the strategy's settings, MQTT and the web) is
+//! started here under the supervisor, for `run` and `demo` alike.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -14,13 +16,14 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::control::{self, Control, ControlStatus};
 use crate::device::{DeviceSpec, poller};
-use crate::ledger::{self, Ledger, LedgerStatus};
+use crate::ledger::{self, Ledger, LedgerStatus, LedgerView};
 use crate::live::FlowMap;
 use crate::modbus::{BusHandle, bus};
 use crate::mqtt::{self, MqttStatus};
 use crate::state::{self, Snapshot};
-use crate::strategy::{self, StrategyHandle};
+use crate::strategy;
 use crate::supervisor::{Policy, Supervisor, infallible};
+use crate::views::Views;
 
 /// How long control may take to hand the heat pump back at shutdown.
 const SHUTDOWN_WRITES: std::time::Duration = std::time::Duration::from_secs(8);
@@ -28,43 +31,17 @@ const SHUTDOWN_WRITES: std::time::Duration = std::time::Duration::from_secs(8);
 /// Handles to a running nomhub.
 #[derive(Clone)]
 pub struct App {
-    pub snapshot: watch::Receiver<Arc<Snapshot>>,
-    /// The ledger's status, when the config has a ledger.
-    pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
-    pub strategy: StrategyHandle,
+    /// What MQTT, the web and control read.
+    pub views: Views,
     /// The MQTT link, when the config has an `[mqtt]` section.
     pub mqtt: Option<watch::Receiver<MqttStatus>>,
-    /// What nomhub sets and why, when the config has a `[control]` section.
-    pub control: Option<watch::Receiver<ControlStatus>>,
     pub buses: HashMap<String, BusHandle>,
     /// The ledger's store (users of the dashboard live there too).
     pub store: Option<crate::store::Store>,
-    /// The bundles and settlement rule, when the config has a ledger.
-    pub ledger_setup: Option<crate::config::LedgerSetup>,
-    pub flows: FlowMap,
-    /// The home as the dashboard shows it.
-    pub home: Arc<crate::config::Home>,
+    /// The address the dashboard listens on, when the config has a `[web]` section.
+    pub web: Option<SocketAddr>,
     /// How the tasks are doing; fires `failed` when one is given up.
     pub supervisor: Supervisor,
-}
-
-impl App {
-    /// What the dashboard reads.
-    pub fn web_feeds(&self) -> crate::web::Feeds {
-        crate::web::Feeds {
-            snapshot: self.snapshot.clone(),
-            ledger: self.ledger.clone(),
-            strategy: self.strategy.clone(),
-            control: self.control.clone(),
-            ledger_setup: self.ledger_setup.clone(),
-            home: self.home.clone(),
-            flows: self.flows.clone(),
-            ops: crate::web::ops::OpsFeeds {
-                supervisor: self.supervisor.clone(),
-                mqtt: self.mqtt.clone(),
-            },
-        }
-    }
 }
 
 /// The device specs of a config, each with its bus handle.
@@ -134,14 +111,21 @@ pub fn open_ledger(config: &Config) -> anyhow::Result<Option<Ledger>> {
 }
 
 /// Starts every task for `config` on `tasks` under one [`Supervisor`], the ledger's with
-/// `ledger` (from [`open_ledger`]); they stop when `cancel` fires.
+/// `ledger` (from [`open_ledger`]); they stop when `cancel` fires. Fails only when the
+/// dashboard cannot listen on its address (nothing is left running then).
 pub fn start(
     config: &Config,
     ledger: Option<Ledger>,
     clock: &Clock,
     tasks: &TaskTracker,
     cancel: &CancellationToken,
-) -> App {
+) -> anyhow::Result<App> {
+    // The dashboard's address first: a taken port is the one thing that stops a start.
+    let web = config
+        .web
+        .as_ref()
+        .map(|setup| crate::web::Listener::bind(setup.listen))
+        .transpose()?;
     let supervisor = Supervisor::new(tasks, cancel);
     // The buses outlive everything else: control hands the heat pump back over them
     // after `cancel` fires, then they stop.
@@ -174,6 +158,7 @@ pub fn start(
         let (tx, rx) = watch::channel(Arc::new(LedgerStatus::default()));
         let (clock, snap, cancel) = (clock.clone(), snap_rx.clone(), cancel.clone());
         let (setup, store) = (first.setup.clone(), first.store().clone());
+        let view = LedgerView::new(setup.clone(), store.clone(), rx);
         let mut first = Some(first);
         supervisor.spawn("ledger", Policy::Restart, move || {
             let ledger = first
@@ -187,7 +172,7 @@ pub fn start(
             );
             async move { Ok(ledger::run::run(ledger?, clock, snap, tx, cancel).await?) }
         });
-        rx
+        view
     });
     // Control owns the hot-water strategy's settings, with or without `[control]`:
     // the commands' queue and the settings outlive a restart of the task.
@@ -195,13 +180,15 @@ pub fn start(
     let (strategy, commands) =
         strategy::channel(control::initial_settings(config.control.as_ref(), &saved));
     let (status_tx, status_rx) = watch::channel(ControlStatus::default());
+    let views = Views {
+        snapshot: snap_rx,
+        ledger,
+        strategy,
+        control: config.control.as_ref().map(|_| status_rx),
+        flows: FlowMap::from_config(config),
+    };
     let done = {
-        let (snap, ledger, buses, store) = (
-            snap_rx.clone(),
-            ledger.clone(),
-            buses.clone(),
-            store.clone(),
-        );
+        let (views, buses, store) = (views.clone(), buses.clone(), store.clone());
         let mut first = Some(saved);
         let (config, clock, cancel) = (Arc::new(config.clone()), clock.clone(), cancel.clone());
         supervisor.spawn("control", Policy::Restart, move || {
@@ -210,8 +197,7 @@ pub fn start(
                 .take()
                 .unwrap_or_else(|| control::load(store.as_ref()));
             let inputs = control::Inputs {
-                snapshot: snap.clone(),
-                ledger: ledger.clone(),
+                views: views.clone(),
                 commands: commands.clone(),
                 buses: buses.clone(),
                 store: store.clone(),
@@ -236,7 +222,6 @@ pub fn start(
             bus_cancel.cancel();
         }
     });
-    let control = config.control.as_ref().map(|_| status_rx);
     let mqtt = config.mqtt.as_ref().and_then(|setup| {
         let discovery = match mqtt::build(&mqtt::Inputs::from_config(config, setup)) {
             Ok(d) => d,
@@ -247,19 +232,12 @@ pub fn start(
             }
         };
         let (tx, rx) = watch::channel(MqttStatus::default());
-        let feeds = mqtt::Feeds {
-            snapshot: snap_rx.clone(),
-            ledger: ledger.clone(),
-            strategy: strategy.clone(),
-            control: control.clone(),
-        };
-        let (setup, flows, cancel) = (setup.clone(), FlowMap::from_config(config), cancel.clone());
+        let (setup, views, cancel) = (setup.clone(), views.clone(), cancel.clone());
         supervisor.spawn("mqtt", Policy::Restart, move || {
             let task = mqtt::run(
                 setup.clone(),
                 discovery.clone(),
-                flows.clone(),
-                feeds.clone(),
+                views.clone(),
                 tx.clone(),
                 cancel.child_token(),
             );
@@ -267,17 +245,36 @@ pub fn start(
         });
         Some(rx)
     });
-    App {
-        snapshot: snap_rx,
-        ledger,
-        strategy,
+    let web = config.web.as_ref().zip(web).map(|(setup, listener)| {
+        let addr = listener.addr();
+        let site = crate::web::Site::new(
+            setup,
+            crate::web::Feeds {
+                views: views.clone(),
+                home: Arc::new(config.home.clone()),
+                ops: crate::web::ops::OpsFeeds {
+                    supervisor: supervisor.clone(),
+                    mqtt: mqtt.clone(),
+                },
+            },
+            store.clone(),
+            cancel.clone(),
+        );
+        // The first run serves the socket bound above; a restart binds the address again.
+        let mut first = Some(listener);
+        let cancel = cancel.clone();
+        supervisor.spawn("web", Policy::Restart, move || {
+            let (site, listener, cancel) = (site.clone(), first.take(), cancel.child_token());
+            async move { site.serve(listener, addr, cancel).await }
+        });
+        addr
+    });
+    Ok(App {
+        views,
         mqtt,
-        control,
         buses,
         store,
-        ledger_setup: config.ledger.clone(),
-        home: Arc::new(config.home.clone()),
-        flows: FlowMap::from_config(config),
+        web,
         supervisor,
-    }
+    })
 }

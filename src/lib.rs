@@ -25,4 +25,5 @@ pub mod state;
 pub mod store;
 pub mod strategy;
 pub mod supervisor;
+pub mod views;
 pub mod web;

@@ -26,11 +26,10 @@ fn notify(state: &[NotifyState]) {
 
 /// One line on how nomhub is doing, for `systemctl status`.
 pub fn status_line(app: &App) -> String {
-    let snap = app.snapshot.borrow().clone();
+    let snap = app.views.snapshot.borrow().clone();
     let online = snap.devices.values().filter(|d| d.online).count();
     let mut parts = vec![format!("{online}/{} devices online", snap.devices.len())];
-    if let Some(l) = &app.ledger {
-        let l = l.borrow();
+    if let Some(l) = app.views.ledger_status() {
         parts.push(match (&l.store_error, l.clock_trusted) {
             (Some(_), _) => "ledger cannot write its store".to_owned(),
             (None, false) if l.at.is_some() => "ledger waits for a synchronised clock".to_owned(),
@@ -44,7 +43,7 @@ pub fn status_line(app: &App) -> String {
             "MQTT not connected".to_owned()
         });
     }
-    if let Some(c) = &app.control {
+    if let Some(c) = &app.views.control {
         let held = c.borrow().held.len();
         parts.push(format!("{held} points held"));
     }

@@ -81,7 +81,7 @@ fn start_app(
     let cfg = nomhub::config::parse("nomhub.toml", &config_text(sim, store, extra)).unwrap();
     let tasks = TaskTracker::new();
     let ledger = app::open_ledger(&cfg).unwrap();
-    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel);
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel).unwrap();
     (app, tasks)
 }
 
@@ -108,7 +108,7 @@ async fn surplus_writes_the_setpoint_within_bounds_stale_data_and_shutdown_hand_
     assert_eq!(registers(&sim.bank), FACTORY);
     let dir = tempfile::tempdir().unwrap();
     let (app, tasks) = start_app(&sim, &dir.path().join("store"), SURPLUS_RULE, &cancel);
-    let status = app.control.clone().unwrap();
+    let status = app.views.control.clone().unwrap();
 
     // The rule (priority 10) beats the strategy's comfort setpoint (priority 0);
     // the strategy puts the SHI in setpoint mode.
@@ -196,7 +196,7 @@ when = "grid_power < -500.0"
 then = [{ set = "heat_pump.dhw_setpoint", value = "-grid_power / 10.0" }]
 "#;
     let (app, _tasks) = start_app(&sim, &dir.path().join("store"), rule, &cancel);
-    let status = app.control.clone().unwrap();
+    let status = app.views.control.clone().unwrap();
     let s = support::eventually(20, "the rule's value refused", || {
         let s = status.borrow().clone();
         async move {
@@ -357,14 +357,14 @@ async fn run_with_saved_habits_then(
 
     let cancel = CancellationToken::new();
     let (app, tasks) = start_app(&sim, &store, "", &cancel);
-    let status = app.control.clone().unwrap();
+    let status = app.views.control.clone().unwrap();
     let mut s = support::eventually(20, "smart mode plans", || {
         let s = status.borrow().clone();
         async move { s.planning.then_some(s) }
     })
     .await;
     if let Some(change) = change {
-        assert!(app.strategy.apply(change, "test").await);
+        assert!(app.views.strategy.apply(change, "test").await);
         s = support::eventually(20, "the strategy learns afresh", || {
             let s = status.borrow().clone();
             async move { s.learning.then_some(s) }
@@ -453,13 +453,14 @@ async fn a_mode_command_from_home_assistant_reaches_the_register_without_waiting
         &nomhub::clock::Clock::System,
         &tasks,
         &cancel,
-    );
+    )
+    .unwrap();
     let mut link = app.mqtt.clone().unwrap();
     tokio::time::timeout(Duration::from_secs(10), link.wait_for(|s| s.connected))
         .await
         .unwrap()
         .unwrap();
-    let snap = app.snapshot.clone();
+    let snap = app.views.snapshot.clone();
     support::eventually(10, "a current tank and grid reading", || {
         let s = snap.borrow().clone();
         async move {
@@ -507,7 +508,7 @@ async fn a_boost_press_before_a_restart_is_not_repeated_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let planning = |app: &app::App| {
-        let status = app.control.clone().unwrap();
+        let status = app.views.control.clone().unwrap();
         support::eventually(20, "smart mode plans", move || {
             let s = status.borrow().clone();
             async move { s.planning.then_some(s) }
@@ -518,8 +519,8 @@ async fn a_boost_press_before_a_restart_is_not_repeated_after_it() {
     let (app, tasks) = start_app(&sim, &store, "", &cancel);
     let s = planning(&app).await;
     assert!(!s.charging, "a warm tank at night: nothing to do ({s:?})");
-    assert!(app.strategy.apply(Change::BoostNow, "test").await);
-    let s = app.control.as_ref().unwrap().borrow().clone();
+    assert!(app.views.strategy.apply(Change::BoostNow, "test").await);
+    let s = app.views.control.as_ref().unwrap().borrow().clone();
     assert!(s.charging, "acted on at once: {s:?}");
     registers_become(&sim.bank, (registers(&sim.bank).0, 550), "boost written").await;
     stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
@@ -531,7 +532,7 @@ async fn a_boost_press_before_a_restart_is_not_repeated_after_it() {
     let s = planning(&app).await;
     assert!(!s.charging, "{s:?}");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let s = app.control.as_ref().unwrap().borrow().clone();
+    let s = app.views.control.as_ref().unwrap().borrow().clone();
     assert!(!s.charging, "{s:?}");
     assert_ne!(registers(&sim.bank).1, 550);
     stop_and_expect_factory(&cancel, tasks, &sim.bank).await;

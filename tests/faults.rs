@@ -46,8 +46,8 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
         }
         let tasks = TaskTracker::new();
         let ledger = app::open_ledger(&cfg).unwrap();
-        let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel);
-        let rx = app.snapshot.clone();
+        let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel).unwrap();
+        let rx = app.views.snapshot.clone();
         support::eventually(10, "all devices online", || {
             let snap = rx.borrow().clone();
             async move {
@@ -224,8 +224,8 @@ async fn a_bus_actor_killed_inside_nomhub_is_restarted_and_polling_resumes() {
     }
     let tasks = TaskTracker::new();
     let ledger = app::open_ledger(&cfg).unwrap();
-    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel);
-    let rx = app.snapshot.clone();
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel).unwrap();
+    let rx = app.views.snapshot.clone();
     let polls = |snap: &nomhub::state::Snapshot| snap.devices.get("grid").map_or(0, |d| d.polls);
     support::eventually(10, "the grid meter polled", || {
         let n = polls(&rx.borrow());

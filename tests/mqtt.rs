@@ -130,7 +130,7 @@ fn start(text: &str) -> Running {
     let config = nomhub::config::parse("test.toml", text).unwrap();
     let ledger = app::open_ledger(&config).unwrap();
     let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
-    let app = app::start(&config, ledger, &Clock::System, &tasks, &cancel);
+    let app = app::start(&config, ledger, &Clock::System, &tasks, &cancel).unwrap();
     Running { app, tasks, cancel }
 }
 
@@ -397,7 +397,7 @@ async fn a_broker_that_is_down_at_start_holds_nothing_up() {
     let mut scene = Scene::new(broker, 60.0).await;
     let run = scene.start(true);
     // The ledger books and summarises while the broker is away.
-    let mut ledger = run.app.ledger.clone().unwrap();
+    let mut ledger = run.app.views.ledger_changes().unwrap();
     tokio::time::timeout(
         Duration::from_secs(15),
         ledger.wait_for(|l| l.lifetime.values().any(|wh| wh.0 > 0)),
@@ -460,7 +460,7 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo_and_survive_
     let scene = Scene::new(Broker::start(), 0.0).await;
     let run = scene.start(true);
     connected(&run).await;
-    let before = run.app.strategy.settings.borrow().clone();
+    let before = run.app.views.strategy.settings.borrow().clone();
     let ha = Recorder::connect(scene.broker.port, &["nomhub/hub/strategy/#"]).await;
     let comfort = "nomhub/hub/strategy/comfort_temperature";
     ha.wait(5, comfort, |_| true).await;
@@ -489,7 +489,7 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo_and_survive_
     .await
     .expect("not every bad command was counted as refused")
     .unwrap();
-    assert_eq!(*run.app.strategy.settings.borrow(), before);
+    assert_eq!(*run.app.views.strategy.settings.borrow(), before);
     // The current state is sent again, so Home Assistant shows what holds.
     assert_eq!(ha.wait(5, comfort, |_| true).await.text(), "45");
     assert_eq!(
@@ -511,7 +511,7 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo_and_survive_
     ha.wait(5, comfort, |m| m.text() == "50").await;
     ha.wait(5, "nomhub/hub/strategy/mode", |m| m.text() == "boost")
         .await;
-    let s = run.app.strategy.settings.borrow().clone();
+    let s = run.app.views.strategy.settings.borrow().clone();
     assert_eq!(s.mode, Mode::Boost);
     assert_eq!(s.get(Setting::ComfortTemperature), 50.0);
     // The presses were taken (this config has no heat pump under control to act on).
@@ -521,7 +521,7 @@ async fn bad_commands_are_refused_without_effect_and_good_ones_echo_and_survive_
     // Without [control] the settings are still control's to keep: a restart has them.
     ha.clear();
     let run = scene.start(true);
-    let s = run.app.strategy.settings.borrow().clone();
+    let s = run.app.views.strategy.settings.borrow().clone();
     assert_eq!(s.mode, Mode::Boost);
     assert_eq!(s.get(Setting::ComfortTemperature), 50.0);
     connected(&run).await;

@@ -954,3 +954,32 @@ async fn the_overview_switches_the_strategy_mode_and_refuses_bad_forms() {
     .await;
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_web_server_is_restarted_on_its_address_and_sessions_stay() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    let session = blocking(move || {
+        let (session, _) = Client::new(addr).login("anna", support::web::PASSWORD);
+        session.unwrap()
+    })
+    .await;
+    assert!(d.app.supervisor.kill("web"));
+    // Down for the supervisor's first backoff (1 s), then back on the same address.
+    support::eventually(10, "the web task restarted", || {
+        let h = d.app.supervisor.health()["web"].clone();
+        async move { (h.running && h.restarts == 1).then_some(()) }
+    })
+    .await;
+    blocking(move || {
+        let c = Client::new(addr);
+        let health = c.get("/api/health", &[]);
+        assert_eq!(health.status, 200, "{}", health.body);
+        // The session made before the restart still opens the overview.
+        let page = c.get("/", &[&session]);
+        assert_eq!(page.status, 200, "{}", page.location);
+    })
+    .await;
+    cancel.cancel();
+}

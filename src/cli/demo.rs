@@ -108,16 +108,25 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let clock = crate::clock::Clock::scaled(start.into(), args.speed);
     let tasks = TaskTracker::new();
-    let app = crate::app::start(&config, opened, &clock, &tasks, &cancel);
-    if let Err(e) = demo_dashboard(&args, &app, &tasks, &cancel) {
-        cancel.cancel();
-        tasks.close();
-        tasks.wait().await;
-        sim_cancel.cancel();
-        return Err(e);
-    }
-    let mut snapshot = app.snapshot.clone();
-    let ledger = app.ledger.clone();
+    config.web = Some(config::WebSetup {
+        listen: args.http,
+        auth: config::Auth::Users,
+        metrics: true,
+    });
+    let started = crate::app::start(&config, opened, &clock, &tasks, &cancel)
+        .map_err(|e| anyhow::anyhow!("{e}; choose another address with --http 127.0.0.1:PORT"));
+    let app = match started.and_then(|app| demo_user(&app).map(|()| app)) {
+        Ok(app) => app,
+        Err(e) => {
+            cancel.cancel();
+            tasks.close();
+            tasks.wait().await;
+            sim_cancel.cancel();
+            return Err(e);
+        }
+    };
+    let mut snapshot = app.views.snapshot.clone();
+    let ledger = app.views.ledger_changes();
     let every = Duration::from_secs(args.every.max(1));
     let printer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -171,13 +180,8 @@ fn embedded_broker() -> anyhow::Result<std::net::SocketAddr> {
     }
 }
 
-/// The demo's dashboard, with a `demo` user whose new password it prints.
-fn demo_dashboard(
-    args: &DemoArgs,
-    app: &crate::app::App,
-    tasks: &TaskTracker,
-    cancel: &CancellationToken,
-) -> anyhow::Result<()> {
+/// The demo dashboard's `demo` user, with a new password it prints.
+fn demo_user(app: &crate::app::App) -> anyhow::Result<()> {
     let store = app
         .store
         .as_ref()
@@ -190,19 +194,8 @@ fn demo_dashboard(
         }
         other => other?,
     }
-    let setup = config::WebSetup {
-        listen: args.http,
-        auth: config::Auth::Users,
-        metrics: true,
-    };
-    let addr = crate::web::start(
-        &setup,
-        app.web_feeds(),
-        Some(store.clone()),
-        tasks,
-        cancel.child_token(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}; choose another address with --http 127.0.0.1:PORT"))?;
-    println!("Dashboard: http://{addr}/  (user `{user}`, password `{password}`)\n");
+    if let Some(addr) = app.web {
+        println!("Dashboard: http://{addr}/  (user `{user}`, password `{password}`)\n");
+    }
     Ok(())
 }

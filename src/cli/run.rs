@@ -53,34 +53,20 @@ pub(super) async fn run_config(path: &std::path::Path) -> anyhow::Result<ExitCod
         &crate::clock::Clock::System,
         &tasks,
         &cancel,
-    );
-    if let Some(setup) = &config.web {
-        let started = crate::web::start(
-            setup,
-            app.web_feeds(),
-            app.store.clone(),
-            &tasks,
-            cancel.child_token(),
-        );
-        match started {
-            Ok(addr) => {
-                tracing::info!(%addr, "Dashboard at http://{addr}/");
-                if let Some(store) = &app.store
-                    && setup.auth == crate::config::Auth::Users
-                    && !crate::web::users::any(store).unwrap_or(true)
-                {
-                    tracing::warn!(
-                        "No dashboard users yet: stop nomhub and add one with `nomhub user add NAME --config {}`.",
-                        path.display()
-                    );
-                }
-            }
-            Err(e) => {
-                cancel.cancel();
-                tasks.close();
-                tasks.wait().await;
-                return Err(e);
-            }
+    )?;
+    if let Some(addr) = app.web {
+        tracing::info!(%addr, "Dashboard at http://{addr}/");
+        if let Some(store) = &app.store
+            && config
+                .web
+                .as_ref()
+                .is_some_and(|w| w.auth == crate::config::Auth::Users)
+            && !crate::web::users::any(store).unwrap_or(true)
+        {
+            tracing::warn!(
+                "No dashboard users yet: stop nomhub and add one with `nomhub user add NAME --config {}`.",
+                path.display()
+            );
         }
     }
     tracing::info!(devices = config.devices.len(), "nomhub running.");

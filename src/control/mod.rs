@@ -18,7 +18,6 @@ pub mod facts;
 pub mod hot_water;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,16 +31,14 @@ pub use hot_water::{HeatPump, HotWater};
 use crate::clock::Clock;
 use crate::config::{Config, ControlSetup};
 use crate::device::write_point;
-use crate::ledger::LedgerStatus;
-use crate::live::FlowMap;
 use crate::modbus::BusHandle;
 use crate::model::Value;
 use crate::profile::{PointDef, ResolvedProfile};
 use crate::rules::{Claim, RuleSet, resolve};
-use crate::state::Snapshot;
 use crate::store::Store;
 use crate::strategy::smart::SmartParams;
 use crate::strategy::{Change, Command, Commands, Setting, Settings};
+use crate::views::Views;
 
 /// The store record (`v1/state/control`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -170,8 +167,8 @@ fn numeric(def: &PointDef, v: &Value) -> Option<f64> {
 }
 
 pub struct Inputs {
-    pub snapshot: watch::Receiver<Arc<Snapshot>>,
-    pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
+    /// The house as everyone sees it (control reads the snapshot and the ledger).
+    pub views: Views,
     /// The strategy's commands and settings, owned here.
     pub commands: Commands,
     pub buses: HashMap<String, BusHandle>,
@@ -198,7 +195,6 @@ pub struct Control {
     actuator: Actuator,
     targets: BTreeMap<String, Target>,
     names: Vec<DevicePoints>,
-    flows: FlowMap,
     inputs: Inputs,
     seen: Option<Seen>,
     last_saved: Vec<u8>,
@@ -292,7 +288,6 @@ impl Control {
             actuator: saved.actuator,
             targets,
             names,
-            flows: FlowMap::from_config(config),
             inputs,
             seen: None,
             last_saved: Vec::new(),
@@ -383,15 +378,15 @@ impl Control {
     pub async fn tick(&mut self, clock: &Clock) {
         let now = clock_now(clock);
         let snap = facts::fresh(
-            &self.inputs.snapshot.borrow(),
+            &self.inputs.views.snapshot.borrow(),
             clock.now(),
             self.setup.stale_after,
         );
         let settings = self.settings.clone();
-        let live = self.flows.read(&snap);
+        let live = self.inputs.views.flows.read(&snap);
         let mut claims: Vec<Claim> = Vec::new();
         let mut charging = false;
-        let ledger = self.inputs.ledger.as_ref().map(|l| l.borrow().clone());
+        let ledger = self.inputs.views.ledger_status();
         if let Some(hw) = &mut self.hot_water {
             let strict = facts::building_bound_above(ledger.as_deref());
             let dhw_active = hw.heat_pump.operating_mode.as_ref().and_then(|p| {
@@ -422,7 +417,7 @@ impl Control {
         self.seen = Some(seen);
         let facts = facts::facts(
             &snap,
-            &self.flows,
+            &self.inputs.views.flows,
             &self.names,
             ledger.as_deref(),
             settings.mode,

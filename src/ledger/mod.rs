@@ -11,10 +11,12 @@ pub mod bundle;
 pub mod calc;
 pub mod forecast;
 pub mod period;
+pub mod query;
 pub mod run;
 
 pub use books::{Books, History, Ledger, LedgerError, Row};
 pub use bundle::{Budget, BundleId, Position, Series, Status};
 pub use forecast::Forecast;
 pub use period::{Period, PeriodKind, SettlementRule};
+pub use query::{LedgerView, QueryError};
 pub use run::LedgerStatus;

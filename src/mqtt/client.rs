@@ -20,11 +20,8 @@ use tokio_util::sync::CancellationToken;
 use super::discovery::{Discovery, Source, Target};
 use super::state::{UNKNOWN, View, as_number, render};
 use crate::config::MqttSetup;
-use crate::control::ControlStatus;
-use crate::ledger::LedgerStatus;
-use crate::live::FlowMap;
-use crate::state::Snapshot;
-use crate::strategy::{Change, StrategyHandle};
+use crate::strategy::Change;
+use crate::views::Views;
 
 /// How the MQTT link is doing, for health pages and tests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -36,15 +33,6 @@ pub struct MqttStatus {
     pub dropped: u64,
     pub rejected_commands: u64,
     pub last_error: Option<String>,
-}
-
-/// What the MQTT task reads from.
-#[derive(Clone)]
-pub struct Feeds {
-    pub snapshot: watch::Receiver<Arc<Snapshot>>,
-    pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
-    pub strategy: StrategyHandle,
-    pub control: Option<watch::Receiver<ControlStatus>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +118,6 @@ struct Published {
 struct Publisher {
     setup: MqttSetup,
     discovery: Discovery,
-    flows: FlowMap,
     client: AsyncClient,
     connected: bool,
     last: BTreeMap<String, Published>,
@@ -152,7 +139,7 @@ impl Publisher {
     }
 
     /// Everything after a connect or a birth message: status, discovery, states.
-    fn announce(&mut self, feeds: &Feeds) {
+    fn announce(&mut self, feeds: &Views) {
         let status = self.discovery.topics.status();
         self.publish(&status, QoS::AtLeastOnce, b"online".to_vec());
         for d in self.discovery.devices.clone() {
@@ -163,15 +150,15 @@ impl Publisher {
     }
 
     /// Publishes the states that changed beyond their deadband, or all when `force`.
-    fn states(&mut self, feeds: &Feeds, force: bool) {
+    fn states(&mut self, feeds: &Views, force: bool) {
         if !self.connected {
             return;
         }
         let snapshot = feeds.snapshot.borrow().clone();
-        let ledger = feeds.ledger.as_ref().map(|l| l.borrow().clone());
+        let ledger = feeds.ledger_status();
         let settings = feeds.strategy.settings.borrow().clone();
         let control = feeds.control.as_ref().map(|c| c.borrow().clone());
-        let live = self.flows.read(&snapshot);
+        let live = feeds.flows.read(&snapshot);
         let view = View {
             snapshot: &snapshot,
             live: &live,
@@ -219,7 +206,7 @@ impl Publisher {
 
     /// A command: checked, then handed to the strategy; refused ones are logged and
     /// the current state sent again so Home Assistant shows what holds.
-    async fn command(&mut self, feeds: &Feeds, topic: &str, target: Target, payload: &[u8]) {
+    async fn command(&mut self, feeds: &Views, topic: &str, target: Target, payload: &[u8]) {
         let checked = match target {
             Target::Mode => Change::mode(payload),
             Target::Setting(s) => Change::setting(s, payload),
@@ -278,8 +265,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 pub async fn run(
     setup: MqttSetup,
     discovery: Discovery,
-    flows: FlowMap,
-    feeds: Feeds,
+    feeds: Views,
     status: watch::Sender<MqttStatus>,
     cancel: CancellationToken,
 ) -> Result<(), MqttError> {
@@ -288,7 +274,6 @@ pub async fn run(
     let mut p = Publisher {
         setup,
         discovery,
-        flows,
         client,
         connected: false,
         last: BTreeMap::new(),
@@ -302,7 +287,7 @@ pub async fn run(
     let mut resend_at: Option<Instant> = None;
     let mut snapshot = feeds.snapshot.clone();
     let mut settings = feeds.strategy.settings.clone();
-    let mut ledger = feeds.ledger.clone();
+    let mut ledger = feeds.ledger_changes();
     let mut control = feeds.control.clone();
     let far = || Instant::now() + Duration::from_secs(86_400);
     loop {

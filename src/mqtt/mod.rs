@@ -7,5 +7,5 @@ pub mod client;
 pub mod discovery;
 pub mod state;
 
-pub use client::{Feeds, MqttError, MqttStatus, run};
+pub use client::{MqttError, MqttStatus, run};
 pub use discovery::{Discovery, DuplicateId, Inputs, Topics, build};

@@ -3,9 +3,10 @@
 use serde::Serialize;
 
 use crate::control::ControlStatus;
-use crate::ledger::{LedgerStatus, Period, PeriodKind, Position, SettlementRule};
+use crate::ledger::{LedgerStatus, PeriodKind, Position};
 use crate::live::Live;
 use crate::strategy::Settings;
+use crate::strategy::smart::Source;
 
 /// `/api/v1/live`: the flows now. Power in W (grid + import, − export), temperatures in °C.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -63,32 +64,6 @@ pub fn period_kind(s: &str) -> Option<PeriodKind> {
         .find(|k| k.as_str() == s)
 }
 
-/// The running period of `kind`'s positions from the ledger's status.
-pub fn running(status: &LedgerStatus, kind: PeriodKind) -> Vec<Position> {
-    status
-        .positions
-        .iter()
-        .filter(|p| p.period.kind == kind)
-        .cloned()
-        .collect()
-}
-
-/// The period `offset` periods of `kind` away from `current` (−1: the one before).
-pub fn shifted(current: Period, offset: i32, rule: &SettlementRule) -> Option<Period> {
-    let months = match current.kind {
-        PeriodKind::Day => return None,
-        PeriodKind::Month => offset.unsigned_abs(),
-        PeriodKind::Year | PeriodKind::Settlement => 12 * offset.unsigned_abs(),
-    };
-    let months = chrono::Months::new(months);
-    let date = if offset < 0 {
-        current.start.checked_sub_months(months)?
-    } else {
-        current.start.checked_add_months(months)?
-    };
-    Some(Period::containing(current.kind, date, rule))
-}
-
 /// `/api/v1/bundles?period=…&offset=…`: every bundle in a period.
 pub fn bundles(positions: &[Position]) -> Vec<BundleView> {
     positions
@@ -131,9 +106,35 @@ pub struct StrategyView {
     pub learning: bool,
     /// The charge smart mode expects next (null while one runs or none is needed
     /// within a day and a half).
-    pub next_charge: Option<crate::strategy::smart::NextCharge>,
+    pub next_charge: Option<NextChargeView>,
     /// Every point nomhub sets, with its value, who set it and why.
-    pub points: Vec<crate::control::PointStatus>,
+    pub points: Vec<PointView>,
+}
+
+/// When the next charge is expected, and where its heat comes from.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct NextChargeView {
+    /// The start of the quarter hour it is expected in.
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub source: HeatSource,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HeatSource {
+    Sun,
+    /// From the grid: the tank runs low before the sun comes.
+    Grid,
+}
+
+/// A point nomhub sets: its value, who set it and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PointView {
+    pub device: String,
+    pub point: String,
+    pub value: f64,
+    pub by: String,
+    pub why: String,
 }
 
 pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> StrategyView {
@@ -147,8 +148,27 @@ pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> Strateg
         charging: control.is_some_and(|c| c.charging),
         planning: control.is_some_and(|c| c.planning),
         learning: control.is_some_and(|c| c.learning),
-        next_charge: control.and_then(|c| c.next_charge),
-        points: control.map(|c| c.points.clone()).unwrap_or_default(),
+        next_charge: control.and_then(|c| c.next_charge).map(|n| NextChargeView {
+            at: n.at,
+            source: match n.source {
+                Source::Sun => HeatSource::Sun,
+                Source::Grid => HeatSource::Grid,
+            },
+        }),
+        points: control
+            .map(|c| {
+                c.points
+                    .iter()
+                    .map(|p| PointView {
+                        device: p.device.clone(),
+                        point: p.point.clone(),
+                        value: p.value,
+                        by: p.by.clone(),
+                        why: p.why.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -366,6 +386,7 @@ mod tests {
 
     use super::*;
     use crate::config::Home;
+    use crate::ledger::Period;
     use crate::ledger::{BundleId, Status};
     use crate::model::{Celsius, WattHours};
 

@@ -13,20 +13,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::config::{Auth, WebSetup};
-use crate::control::ControlStatus;
-use crate::ledger::{Books, History, LedgerStatus, Period, PeriodKind, Position};
-use crate::live::FlowMap;
-use crate::state::Snapshot;
+use crate::ledger::{History, LedgerStatus, Period, PeriodKind, Position};
 use crate::store::Store;
-use crate::strategy::{Change, Setting, Settings, StrategyHandle};
+use crate::strategy::{Change, Setting, Settings};
+use crate::views::Views;
 use pages::Lang;
 use session::{Session, Sessions};
 
@@ -41,13 +37,8 @@ const STREAM_EVERY: Duration = Duration::from_millis(500);
 /// What the pages read.
 #[derive(Clone)]
 pub struct Feeds {
-    pub snapshot: watch::Receiver<Arc<Snapshot>>,
-    pub ledger: Option<watch::Receiver<Arc<LedgerStatus>>>,
-    pub strategy: StrategyHandle,
-    pub control: Option<watch::Receiver<ControlStatus>>,
-    /// The bundles and settlement rule, for periods before the running one.
-    pub ledger_setup: Option<crate::config::LedgerSetup>,
-    pub flows: FlowMap,
+    /// The house: snapshot, ledger (with its queries), strategy, control, flows.
+    pub views: Views,
     /// Address, manuals, guarantees and contacts.
     pub home: Arc<crate::config::Home>,
     /// The tasks and the MQTT link, for `/api/health` and `/metrics`.
@@ -66,35 +57,74 @@ struct Web {
     cancel: CancellationToken,
 }
 
-/// Binds `setup.listen` and serves until `cancel`; returns the address bound.
-/// Call inside the runtime.
-pub fn start(
-    setup: &WebSetup,
-    feeds: Feeds,
-    store: Option<Store>,
-    tasks: &TaskTracker,
-    cancel: CancellationToken,
-) -> anyhow::Result<SocketAddr> {
-    let cannot = |e: std::io::Error| anyhow::anyhow!("web: cannot listen on {}: {e}", setup.listen);
-    let std_listener = std::net::TcpListener::bind(setup.listen).map_err(cannot)?;
-    std_listener.set_nonblocking(true).map_err(cannot)?;
-    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(cannot)?;
-    let addr = listener.local_addr()?;
-    let web = Arc::new(Web {
-        auth: setup.auth,
-        metrics: setup.metrics,
-        feeds,
-        store,
-        sessions: Sessions::default(),
-        open_csrf: session::token(),
-        cancel: cancel.clone(),
-    });
-    let server = warp::serve(routes(web))
-        .incoming(listener)
-        .graceful(async move { cancel.cancelled().await })
-        .run();
-    tasks.spawn(server);
-    Ok(addr)
+/// The dashboard's socket, bound before anything else starts so that a taken address
+/// stops nomhub at once with a clear error. Call inside the runtime.
+pub struct Listener {
+    inner: tokio::net::TcpListener,
+    addr: SocketAddr,
+}
+
+impl Listener {
+    pub fn bind(listen: SocketAddr) -> anyhow::Result<Self> {
+        let cannot = |e: std::io::Error| anyhow::anyhow!("web: cannot listen on {listen}: {e}");
+        let std_listener = std::net::TcpListener::bind(listen).map_err(cannot)?;
+        std_listener.set_nonblocking(true).map_err(cannot)?;
+        let inner = tokio::net::TcpListener::from_std(std_listener).map_err(cannot)?;
+        let addr = inner.local_addr()?;
+        Ok(Self { inner, addr })
+    }
+
+    /// The address bound (the port chosen, for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// The dashboard: its routes over the feeds, and its sessions, which outlive a restart
+/// of the server task.
+#[derive(Clone)]
+pub struct Site {
+    web: Arc<Web>,
+}
+
+impl Site {
+    pub fn new(
+        setup: &WebSetup,
+        feeds: Feeds,
+        store: Option<Store>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let web = Arc::new(Web {
+            auth: setup.auth,
+            metrics: setup.metrics,
+            feeds,
+            store,
+            sessions: Sessions::default(),
+            open_csrf: session::token(),
+            cancel,
+        });
+        Self { web }
+    }
+
+    /// Serves on `listener` (bound by [`Listener::bind`]; bound again on `addr` when
+    /// it is `None`, as after a restart) until `cancel`.
+    pub async fn serve(
+        &self,
+        listener: Option<Listener>,
+        addr: SocketAddr,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let listener = match listener {
+            Some(l) => l,
+            None => Listener::bind(addr)?,
+        };
+        warp::serve(routes(self.web.clone()))
+            .incoming(listener.inner)
+            .graceful(async move { cancel.cancelled().await })
+            .run()
+            .await;
+        Ok(())
+    }
 }
 
 type Form = HashMap<String, String>;
@@ -451,53 +481,28 @@ impl Web {
     }
 
     fn live(&self) -> api::LiveView {
-        let snap = self.feeds.snapshot.borrow().clone();
-        api::LiveView::from(&self.feeds.flows.read(&snap))
+        api::LiveView::from(&self.feeds.views.live())
     }
 
-    /// The period a request asks for, and its bundles: the running one from the
-    /// ledger's status (pending bookings included), earlier ones from the store.
-    /// `Ok(None)`: the config has no ledger.
+    /// The period a request asks for, and its bundles (the ledger's queries: the
+    /// running period from its status, earlier ones from the store). `Ok(None)`: the
+    /// config has no ledger.
     fn positions(&self, w: Which) -> Result<Option<(Period, Vec<Position>)>, String> {
-        let (Some(status), Some(setup), Some(store)) = (
-            self.ledger_status()?,
-            self.feeds.ledger_setup.as_ref(),
-            self.store.as_ref(),
-        ) else {
+        let Some(l) = &self.feeds.views.ledger else {
             return Ok(None);
         };
-        let Some(now) = status.at else {
-            return Ok(None);
-        };
-        let current = Period::at(w.kind, now, &setup.rule);
-        if w.offset == 0 {
-            return Ok(Some((current, api::running(&status, w.kind))));
-        }
-        let period = api::shifted(current, w.offset, &setup.rule)
-            .ok_or_else(|| format!("no period {} away", w.offset))?;
-        let books = Books {
-            setup,
-            store,
-            pending: None,
-        };
-        let positions = books.positions(period, now).map_err(|e| e.to_string())?;
-        Ok(Some((period, positions)))
+        l.positions(w.kind, w.offset)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     fn history(&self, w: Which) -> Result<Option<History>, String> {
-        let Some((period, _)) = self.positions(w)? else {
+        let Some(l) = &self.feeds.views.ledger else {
             return Ok(None);
         };
-        let (Some(setup), Some(store)) = (self.feeds.ledger_setup.as_ref(), self.store.as_ref())
-        else {
-            return Ok(None);
-        };
-        let books = Books {
-            setup,
-            store,
-            pending: None,
-        };
-        books.history(period).map(Some).map_err(|e| e.to_string())
+        l.history(w.kind, w.offset)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     fn bundles_reply(&self, q: &Form) -> Response {
@@ -512,14 +517,10 @@ impl Web {
 
     /// The ledger's last status; `Ok(None)` without a ledger.
     fn ledger_status(&self) -> Result<Option<Arc<LedgerStatus>>, String> {
-        let Some(l) = self.feeds.ledger.as_ref() else {
+        let Some(l) = self.feeds.views.ledger.as_ref() else {
             return Ok(None);
         };
-        let status = l.borrow().clone();
-        if status.at.is_none() {
-            return Err("the ledger has not reported yet; try again in a few seconds".into());
-        }
-        Ok(Some(status))
+        l.current().map(Some).map_err(|e| e.to_string())
     }
 
     fn settlement(&self) -> Result<Option<api::SettlementView>, String> {
@@ -532,21 +533,31 @@ impl Web {
             &self.feeds.home,
             status.as_deref(),
             self.feeds
-                .ledger_setup
+                .views
+                .ledger
                 .as_ref()
-                .and_then(|s| s.budgets.get(&crate::ledger::BundleId::Pv))
+                .and_then(|l| l.setup().budgets.get(&crate::ledger::BundleId::Pv))
                 .map(crate::ledger::Budget::yearly),
             &self.live(),
         )
     }
 
     fn year_bundles(&self) -> Option<Vec<api::YearBundle>> {
-        self.feeds.ledger_setup.as_ref().map(api::year_bundles)
+        self.feeds
+            .views
+            .ledger
+            .as_ref()
+            .map(|l| api::year_bundles(l.setup()))
     }
 
     fn strategy(&self) -> api::StrategyView {
-        let settings = self.feeds.strategy.settings.borrow().clone();
-        let control = self.feeds.control.as_ref().map(|c| c.borrow().clone());
+        let settings = self.feeds.views.strategy.settings.borrow().clone();
+        let control = self
+            .feeds
+            .views
+            .control
+            .as_ref()
+            .map(|c| c.borrow().clone());
         api::strategy(&settings, control.as_ref())
     }
 }
@@ -723,9 +734,9 @@ async fn manual(name: String, token: Option<String>, web: Arc<Web>) -> Response 
 }
 
 fn live_stream(web: Arc<Web>) -> Response {
-    let state = (web.feeds.snapshot.clone(), None::<api::LiveView>);
+    let state = (web.feeds.views.snapshot.clone(), None::<api::LiveView>);
     let cancel = web.cancel.clone();
-    let flows = web.feeds.flows.clone();
+    let flows = web.feeds.views.flows.clone();
     let events = futures_util::stream::unfold(state, move |(mut rx, last)| {
         let (cancel, flows) = (cancel.clone(), flows.clone());
         async move {
@@ -799,7 +810,7 @@ async fn change_strategy(form: Form, token: Option<String>, web: Arc<Web>) -> Re
     if form.get("csrf").map(String::as_str) != Some(web.csrf(&who)) {
         return forbidden("the form's token does not match; reload the page");
     }
-    let changes = match strategy_changes(&form, &web.feeds.strategy.settings.borrow()) {
+    let changes = match strategy_changes(&form, &web.feeds.views.strategy.settings.borrow()) {
         Ok(c) => c,
         Err(why) => {
             tracing::warn!(problem = %why, "Dashboard strategy change refused.");
@@ -812,7 +823,7 @@ async fn change_strategy(form: Form, token: Option<String>, web: Arc<Web>) -> Re
     };
     for change in changes {
         tracing::info!(user, change = %change, "Strategy change from the dashboard.");
-        if !web.feeds.strategy.apply(change, "web").await {
+        if !web.feeds.views.strategy.apply(change, "web").await {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the hot-water strategy has stopped; the change was not applied",

@@ -44,10 +44,10 @@ impl Reading {
             tasks: ops.supervisor.health(),
             failure: ops.supervisor.failure(),
             uptime_seconds: ops.supervisor.uptime().as_secs_f64(),
-            snapshot: feeds.snapshot.borrow().clone(),
-            ledger: feeds.ledger.as_ref().map(|l| l.borrow().clone()),
+            snapshot: feeds.views.snapshot.borrow().clone(),
+            ledger: feeds.views.ledger_status(),
             mqtt: ops.mqtt.as_ref().map(|m| m.borrow().clone()),
-            held: feeds.control.as_ref().map(|c| c.borrow().held.len()),
+            held: feeds.views.control.as_ref().map(|c| c.borrow().held.len()),
         }
     }
 }

@@ -610,7 +610,7 @@ fn strategy_form(lang: Lang, o: &Overview) -> String {
 
 /// Smart mode's next charge: "today 13:15, with the sun".
 fn next_charge(lang: Lang, s: &StrategyView, now: Option<DateTime<Utc>>) -> String {
-    use crate::strategy::smart::Source;
+    use super::api::HeatSource;
     if !s.planning && !s.charging {
         return String::new();
     }
@@ -624,8 +624,8 @@ fn next_charge(lang: Lang, s: &StrategyView, now: Option<DateTime<Utc>>) -> Stri
                 _ => at.format("%d-%m").to_string(),
             };
             let source = match n.source {
-                Source::Sun => t(lang, "with_sun"),
-                Source::Grid => t(lang, "from_grid"),
+                HeatSource::Sun => t(lang, "with_sun"),
+                HeatSource::Grid => t(lang, "from_grid"),
             };
             format!("{day} {}, {source}", at.format("%H:%M"))
         }

@@ -56,10 +56,15 @@ pub async fn start_polling(
     let mut ledger = app::open_ledger(&cfg).unwrap();
     // The months before today, as the demo has them.
     nomhub::sim::history::seed(ledger.as_mut().unwrap(), now).unwrap();
-    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel);
+    cfg.web = Some(WebSetup {
+        listen: ([127, 0, 0, 1], 0).into(),
+        auth,
+        metrics: true,
+    });
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel).unwrap();
     web::users::add(app.store.as_ref().unwrap(), "anna", PASSWORD).unwrap();
     // The pages show bundles once the ledger has reported.
-    let mut ledger = app.ledger.clone().unwrap();
+    let mut ledger = app.views.ledger_changes().unwrap();
     tokio::time::timeout(
         std::time::Duration::from_secs(20),
         ledger.wait_for(|s| s.at.is_some()),
@@ -67,19 +72,7 @@ pub async fn start_polling(
     .await
     .expect("the ledger reports within 20 s")
     .unwrap();
-    let setup = WebSetup {
-        listen: ([127, 0, 0, 1], 0).into(),
-        auth,
-        metrics: true,
-    };
-    let addr = web::start(
-        &setup,
-        app.web_feeds(),
-        app.store.clone(),
-        &tasks,
-        cancel.child_token(),
-    )
-    .unwrap();
+    let addr = app.web.unwrap();
     Dashboard {
         addr,
         app,
