@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::device::{PollErrorKind, PollReport};
 use crate::model::{DeviceId, PointKey, Sample};
+use crate::profile::ResolvedProfile;
 
 /// How a device is doing, from the last poll of each of its tiers together.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -33,6 +34,9 @@ pub struct DeviceStatus {
     /// How long polls take, for `/metrics`.
     #[serde(skip)]
     pub latency: Latency,
+    /// Its profile as resolved against it (SunSpec: the models found), once identified.
+    #[serde(skip)]
+    pub profile: Option<Arc<ResolvedProfile>>,
 }
 
 /// Upper bounds (seconds) of the poll-latency histogram's buckets; a Modbus TCP poll on
@@ -93,6 +97,9 @@ impl Snapshot {
             status.latency.observe(report.took);
             status.last_poll_ms = Some(report.took.as_secs_f64() * 1000.0);
         }
+        if let Some(p) = report.profile {
+            status.profile = Some(p);
+        }
         if report.tier.is_empty() {
             // Not identified: the device as a whole, whatever its tiers did before.
             status.tiers.clear();
@@ -148,6 +155,7 @@ mod tests {
             }),
             requests: 1,
             took: Duration::from_millis(5),
+            profile: None,
         }
     }
 
@@ -196,6 +204,24 @@ mod tests {
         assert!(snap.devices["heat_pump"].online, "the slow tier still read");
         snap.apply(report("slow", Some(PollErrorKind::Transient)));
         assert!(!snap.devices["heat_pump"].online);
+    }
+
+    #[test]
+    fn the_profile_resolved_against_the_device_is_kept_for_control() {
+        let set = crate::profile::ProfileSet::embedded().unwrap_or_else(|e| panic!("{e}"));
+        let p = set
+            .get("eastron-sdm630")
+            .and_then(|p| p.resolve().ok())
+            .map(Arc::new);
+        let mut snap = Snapshot::default();
+        snap.apply(PollReport {
+            profile: p.clone(),
+            ..report("fast", None)
+        });
+        // Later reports without one (an identification retry) do not drop it.
+        snap.apply(report("fast", None));
+        let kept = snap.devices["heat_pump"].profile.as_ref();
+        assert!(kept.is_some_and(|k| p.as_ref().is_some_and(|p| Arc::ptr_eq(k, p))));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod facts;
 pub mod hot_water;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -141,7 +142,9 @@ impl ControlStatus {
 struct Target {
     unit: u8,
     bus: BusHandle,
-    profile: Option<ResolvedProfile>,
+    /// From the config until its poller has identified the device, then the poller's
+    /// (a SunSpec profile resolves only against the device).
+    profile: Option<Arc<ResolvedProfile>>,
 }
 
 /// A profile point by key, or by role name (`dhw_setpoint`), as rules may name it.
@@ -239,8 +242,8 @@ impl Control {
                 Target {
                     unit: *d.unit.get_ref(),
                     bus: bus.clone(),
-                    // SunSpec profiles need discovery first; nothing writes to them.
-                    profile: p.resolve().ok(),
+                    // SunSpec profiles need discovery first: their poller's comes later.
+                    profile: p.resolve().ok().map(Arc::new),
                 },
             );
         }
@@ -382,6 +385,15 @@ impl Control {
             clock.now(),
             self.setup.stale_after,
         );
+        for (id, t) in &mut self.targets {
+            if let Some(p) = snap
+                .devices
+                .get(id.as_str())
+                .and_then(|d| d.profile.clone())
+            {
+                t.profile = Some(p);
+            }
+        }
         let settings = self.settings.clone();
         let live = self.inputs.views.flows.read(&snap);
         let mut claims: Vec<Claim> = Vec::new();

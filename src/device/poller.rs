@@ -1,6 +1,7 @@
 //! One poller per device: profile + bus handle → samples, tier by tier.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -72,6 +73,10 @@ pub struct PollReport {
     pub requests: usize,
     /// How long the poll took on the wire (zero when nothing was sent).
     pub took: Duration,
+    /// The profile as resolved against the device (SunSpec: its discovered models),
+    /// once it is identified; control writes through it.
+    #[serde(skip)]
+    pub profile: Option<Arc<ResolvedProfile>>,
 }
 
 /// Everything a poller needs to know about its device.
@@ -105,7 +110,7 @@ pub async fn resolve(spec: &DeviceSpec) -> Result<ResolvedProfile, String> {
 /// Per-device polling state: plans, counter guards, failure bookkeeping.
 pub struct Poller {
     pub id: DeviceId,
-    pub profile: ResolvedProfile,
+    pub profile: Arc<ResolvedProfile>,
     unit: u8,
     bus: BusHandle,
     clock: Clock,
@@ -127,7 +132,7 @@ impl Poller {
             .collect();
         Self {
             id: spec.id.clone(),
-            profile,
+            profile: Arc::new(profile),
             unit: spec.unit,
             bus: spec.bus.clone(),
             clock: spec.clock.clone(),
@@ -216,6 +221,7 @@ impl Poller {
             error,
             requests,
             took: began.elapsed(),
+            profile: Some(self.profile.clone()),
         }
     }
 
@@ -290,6 +296,7 @@ pub async fn run(spec: DeviceSpec, out: mpsc::Sender<PollReport>, cancel: Cancel
                     }),
                     requests: 0,
                     took: Duration::ZERO,
+                    profile: None,
                 };
                 if out.send(report).await.is_err() {
                     return;
