@@ -408,3 +408,123 @@ then = [{ set = "heat_pump.hot_water_extra", value = 1, for = "10m" }]
     set.tick(t0 + Duration::minutes(14), &cloudy, &[]);
     assert!(points(&set).is_empty());
 }
+
+/// Rules that read only what both worlds have: the flows, the mode, the charge.
+const SHARED_RULES: &str = r#"
+[[rule]]
+name = "surplus"
+priority = 10
+when = "grid_power < -500.0 && tank_temperature < 58.0"
+then = [{ set = "heat_pump.dhw_setpoint", value = 60 }]
+
+[[rule]]
+name = "hot_charge"
+priority = 5
+when = "charging && heat_pump_power > 1500.0"
+then = [{ set = "heat_pump.dhw_setpoint", value = "tank_temperature + 5" }]
+
+[[rule]]
+name = "dusk"
+when = "pv_power < 100.0 && mode == \"boost\""
+then = [{ mode = "smart" }]
+
+[[rule]]
+name = "frost"
+when = "outdoor_temperature < 0.0"
+then = [{ mode = "off" }, { notify = "frost: ${outdoor_temperature} °C, home ${home_power} W" }]
+"#;
+
+/// A table of situations: the daemon's facts (from a snapshot of the demo dwelling's
+/// points, through its flow map) and the backtest's (from an observation) give the
+/// same round: the same winners with the same why, modes and notes.
+#[test]
+fn the_daemon_and_the_backtest_plan_the_same_round_from_the_same_situation() {
+    use nomhub::backtest::ruled;
+    use nomhub::model::{Celsius, DeviceId, PointKey, Sample, Value, Watts};
+    use nomhub::profile::Role;
+    use nomhub::strategy::Observation;
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = nomhub::config::demo(5020, dir.path()).unwrap();
+    let flows = nomhub::live::FlowMap::from_config(&cfg);
+    let at = local(2026, 6, 21, 12, 0);
+    // (grid W, PV W, heat pump W, tank °C, outdoor °C, mode, charging)
+    let table = [
+        (-2500.0, 3200.0, 0.0, 48.0, 21.0, Mode::Smart, false),
+        (-2500.0, 3200.0, 1800.0, 52.0, 21.0, Mode::Smart, true),
+        (-400.0, 900.0, 0.0, 48.0, 12.0, Mode::Smart, false),
+        (300.0, 50.0, 0.0, 50.0, 8.0, Mode::Boost, false),
+        (2400.0, 0.0, 2100.0, 44.0, -3.5, Mode::Smart, true),
+        (-800.0, 1200.0, 0.0, 59.0, -1.0, Mode::Boost, false),
+    ];
+    let mut acted = 0;
+    for (row, &(grid, pv, hp, tank, outdoor, mode, charging)) in table.iter().enumerate() {
+        // The daemon: samples on the points the demo's flow map reads, by role.
+        let mut snap = nomhub::state::Snapshot::default();
+        let mut put = |device: &str, roles: &[Role], value: Value| {
+            let d = cfg
+                .devices
+                .iter()
+                .find(|d| d.id.get_ref().as_str() == device)
+                .unwrap();
+            let p = cfg.profiles.get(d.profile.get_ref()).unwrap();
+            let key = roles
+                .iter()
+                .find_map(|r| p.file.points.iter().find(|pt| pt.role == Some(*r)))
+                .unwrap()
+                .key
+                .clone();
+            let id = DeviceId::new(device).unwrap();
+            snap.points.insert(
+                (id.clone(), PointKey::new(key.as_str()).unwrap()),
+                Sample {
+                    device: id,
+                    point: key,
+                    value: Ok(value),
+                    at: at.into(),
+                },
+            );
+        };
+        let w = |x: f64| Value::Power(Watts(x));
+        let c = |x: f64| Value::Temperature(Celsius(x));
+        put("inverter", &[Role::AcPower], w(pv));
+        put("grid", &[Role::ElectricPower], w(grid));
+        put("heat_pump", &[Role::ElectricPower], w(hp));
+        put("heat_pump", &[Role::TankTemperature], c(tank));
+        put("heat_pump", &[Role::OutdoorTemperature], c(outdoor));
+        let daemon = nomhub::control::facts::facts(&snap, &flows, &[], None, mode, charging);
+        // The backtest: the same situation as an observation.
+        let obs = Observation {
+            at,
+            local: at.with_timezone(&TZ).naive_local(),
+            tank_c: tank,
+            outdoor_c: outdoor,
+            grid_w: grid,
+            pv_w: pv,
+            dhw_w: hp,
+            charging: charging.then_some(55.0),
+        };
+        let backtest = ruled::facts(&obs, mode, &[]);
+        let round = |facts: &Facts| {
+            let mut set = match parse_file("rules.toml", SHARED_RULES, &ruled::context()) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            };
+            let p = nomhub::rules::plan(&mut set, at, facts, &[], mode, |_| Vec::new(), |_| true);
+            let winners: Vec<_> = p
+                .winners
+                .into_iter()
+                .map(|(k, w)| (k, w.claim.value, w.why()))
+                .collect();
+            (p.mode, winners, p.outcome.notes, p.outcome.errors)
+        };
+        let (d, b) = (round(&daemon), round(&backtest));
+        assert_eq!(d, b, "row {row}");
+        if !d.1.is_empty() || d.0 != mode || !d.2.is_empty() {
+            acted += 1;
+        }
+        assert!(d.3.is_empty(), "row {row}: {:?}", d.3);
+    }
+    // Not a table of quiet rounds.
+    assert!(acted >= 4, "{acted}");
+}

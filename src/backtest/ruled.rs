@@ -17,7 +17,9 @@ use rhai::{Dynamic, Map};
 use serde::Serialize;
 
 use crate::ledger::SettlementRule;
-use crate::rules::{self, Context, Event, EventKind, Facts, RuleSet, resolve};
+use crate::live::Live;
+use crate::model::{Celsius, Watts};
+use crate::rules::{self, Claim, Context, Event, EventKind, Facts, RuleSet, resolve};
 use crate::strategy::controller::{Controller, Decision, Observation};
 use crate::strategy::tank::TankParams;
 use crate::strategy::{Mode, baseline::Thermostat};
@@ -97,21 +99,7 @@ impl Ruled {
     }
 
     fn facts(&self, obs: &Observation) -> Facts {
-        let mut f = rules::base_names();
-        f.number("grid_power", Some(obs.grid_w));
-        f.number("pv_power", Some(obs.pv_w));
-        f.number("home_power", Some(obs.grid_w + obs.pv_w));
-        f.number("heat_pump_power", Some(obs.dhw_w));
-        f.number("tank_temperature", Some(obs.tank_c));
-        f.number("outdoor_temperature", Some(obs.outdoor_c));
-        f.text("mode", self.mode.as_str());
-        f.flag("charging", obs.charging.is_some());
-        let mut hp = Map::new();
-        for ((_, point), w) in resolve(self.rules.claims()) {
-            hp.insert(point.into(), Dynamic::from(w.claim.value));
-        }
-        f.map("heat_pump", hp);
-        f
+        facts(obs, self.mode, self.rules.claims())
     }
 
     fn event(&mut self, kind: EventKind, subject: &str) {
@@ -120,6 +108,28 @@ impl Ruled {
             subject: subject.to_owned(),
         });
     }
+}
+
+/// What rules read at a step of the backtest: the flows of `obs` under the daemon's
+/// names ([`rules::flow_facts`]), and `heat_pump` with the points the rules hold
+/// (`claims`) at their claimed values.
+pub fn facts(obs: &Observation, mode: Mode, claims: &[Claim]) -> Facts {
+    let live = Live {
+        pv_power: Some(Watts(obs.pv_w)),
+        grid_power: Some(Watts(obs.grid_w)),
+        home_power: Some(Watts(obs.grid_w + obs.pv_w)),
+        heat_pump_power: Some(Watts(obs.dhw_w)),
+        tank_temperature: Some(Celsius(obs.tank_c)),
+        outdoor_temperature: Some(Celsius(obs.outdoor_c)),
+        room_temperature: None,
+    };
+    let mut f = rules::flow_facts(&live, mode, obs.charging.is_some());
+    let mut hp = Map::new();
+    for ((_, point), w) in resolve(claims) {
+        hp.insert(point.into(), Dynamic::from(w.claim.value));
+    }
+    f.map("heat_pump", hp);
+    f
 }
 
 impl Controller for Ruled {
@@ -140,7 +150,18 @@ impl Controller for Ruled {
         }
         let facts = self.facts(obs);
         let events = std::mem::take(&mut self.events);
-        let out = self.rules.tick(obs.at, &facts, &events);
+        // The simulated heat pump acts on the strategy's decision, not on claims: the
+        // strategy claims nothing here, and the rules' winners come before it below.
+        let planned = rules::plan(
+            &mut self.rules,
+            obs.at,
+            &facts,
+            &events,
+            self.mode,
+            |_| Vec::new(),
+            |_| true,
+        );
+        let out = planned.outcome;
         for name in &out.fired {
             if let Some(s) = self.stats.get_mut(name) {
                 s.fired += 1;
@@ -152,15 +173,13 @@ impl Controller for Ruled {
                 s.first_error.get_or_insert_with(|| e.clone());
             }
         }
-        for (m, _) in out.modes {
-            if m != self.mode {
-                self.mode = m;
-                self.event(EventKind::ModeChanged, m.as_str());
-            }
+        if planned.mode != self.mode {
+            self.mode = planned.mode;
+            self.event(EventKind::ModeChanged, planned.mode.as_str());
         }
         // The strategy keeps learning whatever is in charge.
         let wanted = self.strategy.decide(obs);
-        let winners = resolve(self.rules.claims());
+        let winners = planned.winners;
         let key = |p: &str| ("heat_pump".to_owned(), p.to_owned());
         if let Some(w) = winners.get(&key("dhw_boost"))
             && w.claim.value >= 0.5

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use rhai::{Dynamic, Map};
 
 use crate::ledger::{BundleId, LedgerStatus, PeriodKind, Status};
-use crate::live::{Flow, FlowMap};
+use crate::live::FlowMap;
 use crate::model::Value;
 use crate::profile::Role;
 use crate::rules::{self, Event, EventKind, Facts};
@@ -58,11 +58,7 @@ pub fn facts(
     mode: Mode,
     charging: bool,
 ) -> Facts {
-    let mut f = rules::base_names();
-    let live = flows.read(snap);
-    for flow in Flow::ALL {
-        f.number(flow.as_str(), live.get(flow));
-    }
+    let mut f = rules::flow_facts(&flows.read(snap), mode, charging);
     let mut online = Map::new();
     for d in devices {
         let mut m = Map::new();
@@ -107,8 +103,6 @@ pub fn facts(
             f.map(name, bundles);
         }
     }
-    f.text("mode", mode.as_str());
-    f.flag("charging", charging);
     f
 }
 

@@ -35,10 +35,10 @@ use crate::device::write_point;
 use crate::modbus::BusHandle;
 use crate::model::Value;
 use crate::profile::{PointDef, ResolvedProfile};
-use crate::rules::{Claim, RuleSet, resolve};
+use crate::rules::{self, Claim, RuleSet};
 use crate::store::Store;
 use crate::strategy::smart::SmartParams;
-use crate::strategy::{Change, Command, Commands, Setting, Settings};
+use crate::strategy::{Change, Command, Commands, Mode, Setting, Settings};
 use crate::views::Views;
 
 /// The store record (`v1/state/control`).
@@ -394,35 +394,17 @@ impl Control {
                 t.profile = Some(p);
             }
         }
-        let settings = self.settings.clone();
         let live = self.inputs.views.flows.read(&snap);
-        let mut claims: Vec<Claim> = Vec::new();
-        let mut charging = false;
         let ledger = self.inputs.views.ledger_status();
-        if let Some(hw) = &mut self.hot_water {
-            let strict = facts::building_bound_above(ledger.as_deref());
-            let dhw_active = hw.heat_pump.operating_mode.as_ref().and_then(|p| {
-                match &snap.get(&hw.heat_pump.device, p)?.value {
-                    Ok(Value::Text(t)) => Some(t == "hot_water"),
-                    _ => None,
-                }
-            });
-            claims = hw.step(now, &live, dhw_active, &settings, strict);
-            charging = hw.charging();
-            self.status.charging = charging;
-            self.status.planning = hw.planning(settings.mode);
-            self.status.learning = hw.learning();
-            self.status.strategy = hw.reason().to_owned();
-            self.status.next_charge = hw.next_charge(settings.mode);
-        }
-        self.save_habits(now, false);
+        // Observe: what the rules read, with the strategy as it stood before this round.
+        let charging = self.hot_water.as_ref().is_some_and(HotWater::charging);
         let seen = Seen {
             online: snap
                 .devices
                 .iter()
                 .map(|(d, s)| (d.to_string(), s.online))
                 .collect(),
-            mode: Some(settings.mode),
+            mode: Some(self.settings.mode),
             charging,
         };
         let events = facts::events(self.seen.as_ref(), &seen);
@@ -432,26 +414,70 @@ impl Control {
             &self.inputs.views.flows,
             &self.names,
             ledger.as_deref(),
-            settings.mode,
+            self.settings.mode,
             charging,
         );
-        let out = self.rules.tick(now, &facts, &events);
-        for (mode, rule) in out.modes {
-            if mode != settings.mode {
-                tracing::info!(
-                    rule,
-                    mode = mode.as_str(),
-                    "A rule sets the hot-water mode."
-                );
-                self.set(Change::Mode(mode));
-            }
+        // Plan: the same round the backtest plays (`rules::plan`).
+        let strict = facts::building_bound_above(ledger.as_deref());
+        let (hot_water, targets, settings) = (&mut self.hot_water, &self.targets, &self.settings);
+        let strategy = |mode: Mode| -> Vec<Claim> {
+            let Some(hw) = hot_water else {
+                return Vec::new();
+            };
+            let dhw_active = hw.heat_pump.operating_mode.as_ref().and_then(|p| {
+                match &snap.get(&hw.heat_pump.device, p)?.value {
+                    Ok(Value::Text(t)) => Some(t == "hot_water"),
+                    _ => None,
+                }
+            });
+            let settings = Settings {
+                mode,
+                ..settings.clone()
+            };
+            hw.step(now, &live, dhw_active, &settings, strict)
+        };
+        // One name per point (a rule may use the role name) before they compete.
+        let name = |c: &mut Claim| {
+            let key = targets
+                .get(&c.device)
+                .and_then(|t| t.profile.as_ref())
+                .and_then(|p| point_def(p, &c.point))
+                .map(|d| d.key.to_string());
+            key.map(|k| c.point = k).is_some()
+        };
+        let planned = rules::plan(
+            &mut self.rules,
+            now,
+            &facts,
+            &events,
+            self.settings.mode,
+            strategy,
+            name,
+        );
+        if planned.mode != self.settings.mode {
+            let rule = planned.outcome.modes.last().map(|(_, r)| r.clone());
+            tracing::info!(
+                rule,
+                mode = planned.mode.as_str(),
+                "A rule sets the hot-water mode."
+            );
+            self.set(Change::Mode(planned.mode));
         }
-        for (rule, text) in out.notes {
+        if let Some(hw) = &self.hot_water {
+            let mode = self.settings.mode;
+            self.status.charging = hw.charging();
+            self.status.planning = hw.planning(mode);
+            self.status.learning = hw.learning();
+            self.status.strategy = hw.reason().to_owned();
+            self.status.next_charge = hw.next_charge(mode);
+        }
+        self.save_habits(now, false);
+        for (rule, text) in planned.outcome.notes {
             tracing::info!(rule, text, "Rule notification.");
             ControlStatus::push(&mut self.status.notes, (now, rule, text));
         }
         let mut errors: BTreeMap<String, String> = BTreeMap::new();
-        for (rule, msg) in out.errors {
+        for (rule, msg) in planned.outcome.errors {
             errors.insert(rule, msg);
         }
         for (rule, msg) in &errors {
@@ -461,18 +487,7 @@ impl Control {
             }
         }
         self.logged = errors;
-        claims.extend(self.rules.claims().iter().cloned());
-        // One name per point (a rule may use the role name) before they compete.
-        claims.retain_mut(|c| {
-            let key = self
-                .targets
-                .get(&c.device)
-                .and_then(|t| t.profile.as_ref())
-                .and_then(|p| point_def(p, &c.point))
-                .map(|d| d.key.to_string());
-            key.map(|k| c.point = k).is_some()
-        });
-        let winners = resolve(&claims);
+        let winners = planned.winners;
         let mut wanted = BTreeMap::new();
         self.status.points.clear();
         for ((device, point), w) in winners {

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod engine;
 pub mod expr;
+pub mod plan;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +18,7 @@ use rhai::Map;
 pub use config::{Context, DEFAULT_PRIORITY, RuleConfig};
 pub use engine::{Claim, Event, EventKind, Outcome, Rule, RuleSet, Winner, resolve};
 pub use expr::{Expr, ExprError, Facts};
+pub use plan::{Plan, flow_facts, plan};
 
 use crate::config::DeviceConfig;
 use crate::ledger::SettlementRule;
