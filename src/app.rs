@@ -226,7 +226,7 @@ pub fn start(
         let discovery = match mqtt::build(&mqtt::Inputs::from_config(config, setup)) {
             Ok(d) => d,
             Err(e) => {
-                // `config::parse` refuses such a config; this is a second line.
+                // `setup::parse` refuses such a config; this is a second line.
                 tracing::error!(error = %e, "Home Assistant discovery not started.");
                 return None;
             }

@@ -20,6 +20,7 @@ pub mod profile;
 pub mod report;
 pub mod rules;
 pub mod service;
+pub mod setup;
 pub mod sim;
 pub mod state;
 pub mod store;

@@ -246,6 +246,35 @@ impl Serialize for Dur {
     }
 }
 
+/// The hot-water strategy's mode: vocabulary the config, the rules and the strategy
+/// share (re-exported as `strategy::Mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The heat pump follows its own settings.
+    Off,
+    /// Charge the tank with PV surplus, keep comfort at the usual draw times.
+    Smart,
+    /// Keep the tank at the solar target, sun or not.
+    Boost,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Off, Mode::Smart, Mode::Boost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Smart => "smart",
+            Mode::Boost => "boost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! Config cases as folders: `tests/cases/config/<name>/config.toml` and `expected.err`,
-//! the exact lines `nomhub check-config` prints (or `ok`).
+//! the exact lines `nomhub check-config` prints (or `ok`): the whole file's checks
+//! (`setup::parse`: the config, its rules, Home Assistant discovery).
 
 #![allow(clippy::unwrap_used)] // test helpers may panic
 
@@ -18,7 +19,7 @@ fn config_cases_report_every_problem_with_its_place() {
     for name in names {
         let case = dir.join(&name);
         let text = std::fs::read_to_string(case.join("config.toml")).unwrap();
-        let got = match nomhub::config::parse(&format!("{name}/config.toml"), &text) {
+        let got = match nomhub::setup::parse(&format!("{name}/config.toml"), &text) {
             Ok(_) => "ok\n".to_owned(),
             Err(report) => report.issues.iter().map(|i| format!("{i}\n")).collect(),
         };

@@ -346,13 +346,13 @@ fn rules_in_the_main_config_are_checked_against_its_devices() {
     let good = format!(
         "{demo}\n[[rule]]\nname = \"sun\"\nwhen = \"grid_power < -1500\"\nhold = \"5m\"\nthen = [{{ set = \"heat_pump.hot_water_setpoint\", value = 55 }}]\n"
     );
-    let config = nomhub::config::parse("nomhub.toml", &good).expect("valid");
-    assert_eq!(config.rules.len(), 1);
+    let config = nomhub::setup::parse("nomhub.toml", &good).expect("valid");
+    assert_eq!(nomhub::rules::from_config(&config).0.len(), 1);
     let bad = format!(
         "{demo}\n[[rule]]\nname = \"sun\"\nwhen = \"grid_power < -1500\"\nthen = [{{ set = \"inverter.ac_power\", value = 55 }}]\n"
     );
     let line = bad.lines().count();
-    let err = nomhub::config::parse("nomhub.toml", &bad)
+    let err = nomhub::setup::parse("nomhub.toml", &bad)
         .expect_err("not writable")
         .to_string();
     assert!(

@@ -8,7 +8,6 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::config;
 use crate::ledger::calc::{self, Figures};
 use crate::ledger::forecast::Regime;
 use crate::ledger::{Forecast, Ledger, PeriodKind, Position, Row, Status};
@@ -164,7 +163,7 @@ const MONTHS: [&str; 12] = [
 ];
 
 fn open(path: &std::path::Path) -> anyhow::Result<Ledger> {
-    let cfg = config::load(path).map_err(|r| anyhow::anyhow!("{r}"))?;
+    let cfg = crate::setup::load(path).map_err(|r| anyhow::anyhow!("{r}"))?;
     let setup = cfg
         .ledger
         .with_context(|| format!("{} has no [ledger] section", path.display()))?;

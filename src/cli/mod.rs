@@ -85,7 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::demo(args).await,
         Command::Sim(args) => sim::run_sim(args).await,
         Command::Run { config } => run::run_config(&config).await,
-        Command::CheckConfig { file } => Ok(match config::load(&file) {
+        Command::CheckConfig { file } => Ok(match crate::setup::load(&file) {
             Ok(c) => {
                 for w in &c.warnings {
                     eprintln!("warning: {w}");
@@ -132,7 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Loads a config file, printing every problem when it has some.
 fn load_or_report(path: &std::path::Path) -> Option<config::Config> {
-    config::load(path)
+    crate::setup::load(path)
         .map_err(|report| eprintln!("{report}"))
         .ok()
 }

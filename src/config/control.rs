@@ -6,10 +6,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::model::Mode;
 use crate::model::{DeviceId, Dur};
 use crate::profile::{ProfileSet, Role};
-use crate::strategy::Mode;
-use crate::strategy::smart::Legionella;
 
 use super::DeviceConfig;
 use super::ledger::Problem;
@@ -67,10 +66,34 @@ fn yes() -> bool {
     true
 }
 fn default_window() -> Spanned<String> {
-    Spanned::new(0..0, Legionella::DEFAULT_WINDOW.to_owned())
+    Spanned::new(0..0, LegionellaSetup::DEFAULT_WINDOW.to_owned())
 }
 fn default_legionella_c() -> Spanned<f64> {
     Spanned::new(0..0, 60.0)
+}
+
+/// The weekly legionella run as configured: a charge of the whole tank to
+/// `temperature_c` in the minutes `window` matches (cron, local time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegionellaSetup {
+    pub window: cron::Schedule,
+    pub temperature_c: f64,
+}
+
+impl LegionellaSetup {
+    /// Saturdays 11:00–16:00 (the sunniest hours of the weekend).
+    pub const DEFAULT_WINDOW: &str = "0 * 11-15 * * Sat";
+}
+
+impl Default for LegionellaSetup {
+    fn default() -> Self {
+        Self {
+            window: Self::DEFAULT_WINDOW
+                .parse()
+                .unwrap_or_else(|e| unreachable!("the default window parses: {e}")),
+            temperature_c: 60.0,
+        }
+    }
 }
 
 /// Legionella needs at least this (and the heat pump's hot water seldom goes beyond 65 °C).
@@ -98,7 +121,7 @@ pub struct ControlSetup {
     pub tick: Duration,
     pub min_write_interval: Duration,
     pub stale_after: Duration,
-    pub legionella: Option<Legionella>,
+    pub legionella: Option<LegionellaSetup>,
 }
 
 impl ControlSetup {
@@ -203,7 +226,7 @@ pub fn resolve(
             ),
         ));
     }
-    let legionella = window.filter(|_| l.enabled).map(|window| Legionella {
+    let legionella = window.filter(|_| l.enabled).map(|window| LegionellaSetup {
         window,
         temperature_c,
     });
@@ -236,7 +259,7 @@ unit = 1
 [control]
 "#;
 
-    fn legionella(section: &str) -> Option<crate::strategy::smart::Legionella> {
+    fn legionella(section: &str) -> Option<super::LegionellaSetup> {
         let text = format!("{BASE}{section}");
         let config = parse("nomhub.toml", &text).unwrap_or_else(|r| panic!("{r:?}"));
         config.control.and_then(|c| c.legionella)

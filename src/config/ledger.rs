@@ -9,8 +9,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ledger::calc::{self, Shape};
+pub use crate::ledger::setup::{LedgerSetup, Tariffs, Term, TrustClock};
 use crate::ledger::{Budget, BundleId, Series, SettlementRule};
-use crate::model::{DeviceId, Dur, PointKey, WattHours};
+use crate::model::{Dur, WattHours};
 
 use super::DeviceConfig;
 use super::dwelling::DwellingConfig;
@@ -85,16 +86,6 @@ pub struct BundleConfig {
     pub monthly_kwh: Option<Vec<f64>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TrustClock {
-    /// Book energy only while the kernel says the clock is synchronised (NTP).
-    #[default]
-    WhenSynchronised,
-    /// Always trust the clock (a machine with a battery-backed clock).
-    Always,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
@@ -133,56 +124,6 @@ fn default_flush() -> Dur {
 
 fn default_fine_days() -> u32 {
     42
-}
-
-/// One counter feeding a series, with the sign it is booked with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Term {
-    pub device: DeviceId,
-    pub point: PointKey,
-    /// +1 or −1.
-    pub sign: i64,
-    /// From the profile: the most the counter can rise per hour, in W.
-    pub max_power_w: f64,
-}
-
-/// Prices for the settlement forecast.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Tariffs {
-    pub supply_price: f64,
-    pub feed_in_price: f64,
-    pub fixed_fees: f64,
-}
-
-/// The ledger's resolved configuration.
-#[derive(Debug, Clone)]
-pub struct LedgerSetup {
-    pub store: PathBuf,
-    pub trust_clock: TrustClock,
-    pub flush: std::time::Duration,
-    pub fine_days: u32,
-    pub rule: SettlementRule,
-    pub net_metering_until: NaiveDate,
-    pub tariffs: Option<Tariffs>,
-    /// The bundles configured (energy used appears when household and building-bound do).
-    pub budgets: BTreeMap<BundleId, Budget>,
-    pub series: BTreeMap<Series, Vec<Term>>,
-}
-
-impl LedgerSetup {
-    /// Every counter that feeds some series.
-    pub fn counters(&self) -> Vec<&Term> {
-        let mut out: Vec<&Term> = Vec::new();
-        for t in self.series.values().flatten() {
-            if !out
-                .iter()
-                .any(|o| o.device == t.device && o.point == t.point)
-            {
-                out.push(t);
-            }
-        }
-        out
-    }
 }
 
 /// Where a problem is (a span in the file) and what it is.

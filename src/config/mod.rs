@@ -20,7 +20,7 @@ use crate::model::{BusId, DeviceId, Dur};
 use crate::profile::ProfileSet;
 use crate::report::{Issue, Report};
 
-pub use control::{ControlConfig, ControlSetup};
+pub use control::{ControlConfig, ControlSetup, LegionellaSetup};
 pub use dwelling::{Contact, DwellingConfig, Home, Role};
 pub use ledger::{
     BundleConfig, LedgerConfig, LedgerSetup, SettlementConfig, Tariffs, Term, TrustClock,
@@ -117,8 +117,9 @@ pub struct Config {
     pub control: Option<ControlSetup>,
     /// The dashboard and REST API, when the file has a `[web]` section.
     pub web: Option<WebSetup>,
-    /// The `[[rule]]`s, checked against the devices.
-    pub rules: Vec<crate::rules::Rule>,
+    /// The file's text: the parts other modules check (the `[[rule]]`s, by `rules`)
+    /// are read from it, with their places.
+    pub text: std::sync::Arc<str>,
     /// Advice that does not stop nomhub (a bundle below the NOM Keur, say).
     pub warnings: Vec<Issue>,
 }
@@ -165,7 +166,7 @@ pub fn bus_settings(b: &BusConfig) -> BusSettings {
 }
 
 /// A file's name (for messages) and text, or a report that it cannot be read.
-pub(crate) fn read(path: &Path) -> Result<(String, String), Report> {
+pub fn read(path: &Path) -> Result<(String, String), Report> {
     let name = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(text) => Ok((name, text)),
@@ -192,8 +193,16 @@ pub fn load(path: &Path) -> Result<Config, Report> {
     parse(&name, &text)
 }
 
-/// Parses and validates config `text`; `name` is used in messages.
+/// Parses and validates config `text`; `name` is used in messages. The sections other
+/// modules check (the rules, discovery) are checked by `setup::parse`.
 pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
+    let (config, report) = parse_with_problems(name, text);
+    report.into_result(config)
+}
+
+/// As [`parse`], giving back what could be read beside the problems, so the checks of
+/// other parts can still report theirs.
+pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     let mut report = Report::default();
     let doc = document(name, text, &mut report);
     let mut hub = HubConfig {
@@ -210,7 +219,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     let mut mqtt_config: Option<MqttConfig> = None;
     let mut control_config: Option<ControlConfig> = None;
     let mut web_config: Option<WebConfig> = None;
-    let mut rule_configs: Vec<crate::rules::RuleConfig> = Vec::new();
+    let mut has_rules = false;
     let mut contact_configs: Vec<dwelling::ContactConfig> = Vec::new();
     for (key, value) in doc {
         let key_span = key.span();
@@ -237,7 +246,8 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
             "mqtt" => mqtt_config = item(name, text, value, &mut report),
             "control" => control_config = item(name, text, value, &mut report),
             "web" => web_config = item(name, text, value, &mut report),
-            "rule" => rule_configs = items(name, text, "rule", key_span, value, &mut report),
+            // Checked against the devices by `rules::from_config`.
+            "rule" => has_rules = true,
             "contact" => {
                 contact_configs = items(name, text, "contact", key_span, value, &mut report)
             }
@@ -303,19 +313,13 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
     if control.is_some() && ledger.is_none() {
         warned.push((None, "[control] without a [ledger] store: what nomhub changed on the heat pump is not remembered across a crash".to_owned()));
     }
-    if control.is_none() && !rule_configs.is_empty() {
+    if control.is_none() && has_rules {
         warned.push((
             None,
             "[[rule]]s are checked but not run: add a [control] section to let nomhub act"
                 .to_owned(),
         ));
     }
-    let settlement = ledger
-        .as_ref()
-        .map_or_else(crate::ledger::SettlementRule::default, |l| l.rule);
-    let ctx = crate::rules::Context::for_devices(&devices, &profiles, settlement);
-    let (rules, rule_issues) = crate::rules::config::compile(name, text, &rule_configs, &ctx);
-    report.issues.extend(rule_issues);
     for (span, msg) in problems {
         report.push(Issue::at(name, text, span, msg));
     }
@@ -336,17 +340,11 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
         mqtt,
         control,
         web,
-        rules,
+        text: text.into(),
         warnings,
     };
-    if let Some(setup) = &config.mqtt
-        && let Err(e) = crate::mqtt::build(&crate::mqtt::Inputs::from_config(&config, setup))
-    {
-        let span = mqtt_config.as_ref().map(|m| m.node_id.span());
-        report.push(Issue::at(name, text, span, e.to_string()));
-    }
     report.issues.sort_by_key(|i| i.line);
-    report.into_result(config)
+    (config, report)
 }
 
 fn item<T: for<'de> Deserialize<'de>>(
@@ -560,6 +558,50 @@ pub fn demo_text(port: u16, store: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::schedule;
+
+    /// The crate's modules that may read `config` but that `config` must not read:
+    /// they check their own parts of the file (`setup` puts it together).
+    const ABOVE: [&str; 13] = [
+        "app", "backtest", "cli", "control", "device", "live", "mqtt", "rules", "service", "setup",
+        "state", "strategy", "web",
+    ];
+
+    fn sources(dir: &str) -> Vec<(String, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src")
+            .join(dir);
+        std::fs::read_dir(&root)
+            .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                (p.display().to_string(), text)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn config_reads_nothing_above_it_and_the_ledger_does_not_read_config() {
+        for (path, text) in sources("config") {
+            for m in ABOVE {
+                assert!(
+                    !text.contains(&format!("crate::{m}::"))
+                        && !text.contains(&format!("crate::{m};"))
+                        && !text.contains(&format!("crate::{m}::{{")),
+                    "{path} reads crate::{m}"
+                );
+            }
+        }
+        // config reads the ledger's pure parts; the ledger's setup lives in the ledger.
+        for (path, text) in sources("ledger") {
+            assert!(
+                !text.contains("crate::config"),
+                "{path} reads crate::config"
+            );
+        }
+    }
 
     #[test]
     fn a_cron_schedule_error_is_one_line_that_names_the_fields() {

@@ -251,7 +251,7 @@ impl Control {
             let p = targets.get(id.as_str())?.profile.as_ref()?;
             let hp = HeatPump::from_profile(id.as_str(), p)?;
             let params = SmartParams {
-                legionella: setup.legionella.clone(),
+                legionella: setup.legionella.as_ref().map(Into::into),
                 ..SmartParams::default()
             };
             Some(HotWater::new(hp, params))
@@ -268,7 +268,8 @@ impl Control {
             .as_ref()
             .map_or_else(crate::ledger::SettlementRule::default, |l| l.rule);
         let rules = if acting {
-            config.rules.clone()
+            // Checked when the config was loaded (`setup`); its problems are not news.
+            rules::from_config(config).0
         } else {
             Vec::new()
         };

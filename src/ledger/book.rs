@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::bundle::{Series, split_exact};
 use super::period::local_date;
-use crate::config::Term;
+use super::setup::Term;
 use crate::device::{CounterGuard, Verdict};
 use crate::model::{DeviceId, PointKey, WattHours};
 use crate::store::{Baseline, Bucket, Commit};

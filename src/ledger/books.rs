@@ -11,7 +11,7 @@ use super::book::{Booked, Booker, book};
 use super::bundle::{BundleId, Position, Series};
 use super::forecast::{self, Flows, Forecast};
 use super::period::{Period, PeriodKind, local_midnight};
-use crate::config::LedgerSetup;
+use super::setup::LedgerSetup;
 use crate::model::{DeviceId, PointKey, WattHours};
 use crate::store::{Bucket, Commit, Store, StoreError};
 

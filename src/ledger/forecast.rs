@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::bundle::Budget;
 use super::period::{Period, local_midnight};
-use crate::config::Tariffs;
+use super::setup::Tariffs;
 use crate::model::WattHours;
 
 /// Used for the rest of the year until the ledger has seen this much PV.

@@ -13,6 +13,7 @@ pub mod forecast;
 pub mod period;
 pub mod query;
 pub mod run;
+pub mod setup;
 
 pub use books::{Books, History, Ledger, LedgerError, Row};
 pub use bundle::{Budget, BundleId, Position, Series, Status};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::setup::LedgerSetup;
 use super::{Books, History, LedgerStatus, Period, PeriodKind, Position, SettlementRule};
-use crate::config::LedgerSetup;
 use crate::store::Store;
 
 /// Why a period cannot be shown.

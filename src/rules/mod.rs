@@ -77,6 +77,29 @@ impl Context {
     }
 }
 
+/// The `[[rule]]`s of a config, checked against its devices: the rules, and every
+/// problem with file, line and column.
+pub fn from_config(config: &crate::config::Config) -> (Vec<Rule>, Vec<Issue>) {
+    let (name, text) = (config.path.as_str(), &*config.text);
+    // The file's own syntax errors are the config's to report, not once more here.
+    let doc = crate::config::document(name, text, &mut Report::default());
+    let mut report = Report::default();
+    let mut configs = Vec::new();
+    for (key, value) in doc {
+        if key.get_ref() == "rule" {
+            configs = crate::config::items(name, text, "rule", key.span(), value, &mut report);
+        }
+    }
+    let settlement = config
+        .ledger
+        .as_ref()
+        .map_or_else(SettlementRule::default, |l| l.rule);
+    let ctx = Context::for_devices(&config.devices, &config.profiles, settlement);
+    let (rules, issues) = config::compile(name, text, &configs, &ctx);
+    report.issues.extend(issues);
+    (rules, report.issues)
+}
+
 /// Reads a file of `[[rule]]` tables (the backtest's `--rules`).
 pub fn load_file(path: &Path, ctx: &Context) -> Result<RuleSet, Report> {
     let (name, text) = crate::config::read(path)?;
@@ -84,8 +107,9 @@ pub fn load_file(path: &Path, ctx: &Context) -> Result<RuleSet, Report> {
 }
 
 pub fn parse_file(name: &str, text: &str, ctx: &Context) -> Result<RuleSet, Report> {
+    // The file's own syntax errors are the config's to report, not once more here.
+    let doc = crate::config::document(name, text, &mut Report::default());
     let mut report = Report::default();
-    let doc = crate::config::document(name, text, &mut report);
     let mut configs = Vec::new();
     for (key, value) in doc {
         if key.get_ref() == "rule" {

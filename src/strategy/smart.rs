@@ -91,9 +91,18 @@ pub struct Legionella {
     pub temperature_c: f64,
 }
 
+impl From<&crate::config::LegionellaSetup> for Legionella {
+    fn from(s: &crate::config::LegionellaSetup) -> Self {
+        Self {
+            window: s.window.clone(),
+            temperature_c: s.temperature_c,
+        }
+    }
+}
+
 impl Legionella {
-    /// Saturdays 11:00–16:00 (the sunniest hours of the weekend).
-    pub const DEFAULT_WINDOW: &str = "0 * 11-15 * * Sat";
+    /// Saturdays 11:00–16:00 (the sunniest hours of the weekend), as configured by default.
+    pub const DEFAULT_WINDOW: &str = crate::config::LegionellaSetup::DEFAULT_WINDOW;
 
     fn open(&self, at: DateTime<Utc>) -> bool {
         let minute = at
