@@ -1,3 +1,7 @@
+// Why one file of ~800 lines: every entity of every device is declared here, in one
+// pure function from the config to the whole discovery, so ids, topics and their
+// collisions are checked in one place; the tests beside it are the rest.
+
 //! Home Assistant device-based discovery, as pure data: one HA device for the hub
 //! and one per physical device, each entity with its state topic and how that
 //! topic's payload is made ([`Source`]), and every command topic nomhub listens to.

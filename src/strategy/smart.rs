@@ -1,3 +1,7 @@
+// Why one file of ~1,000 lines: the controller is one state machine (its outlook, the
+// charge decisions and what it learns share every field), and some 300 of the lines
+// are the tests that pin its decisions down beside it.
+
 //! The smart hot-water strategy (docs/strategy.md). At every step it looks a day
 //! ahead with what it has learned, and charges the tank
 //!

@@ -1,0 +1,417 @@
+//! The pages, rendered on the server in Dutch or English; `app.js` only keeps the
+//! Live block current and folds the year bundles' "More".
+
+use chrono::{DateTime, Utc};
+
+use super::api::{
+    BundleView, DwellingView, GuaranteesView, LiveView, SettlementView, StrategyView, YearBundle,
+};
+use crate::config::Contact;
+use crate::strategy::{Mode, Setting};
+
+mod graphs;
+mod home;
+mod overview;
+mod words;
+
+pub use graphs::{Graphs, graphs};
+pub use home::{PasswordNote, account, contact, dwelling};
+pub use overview::{Overview, overview};
+use words::t;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Nl,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "nl" => Some(Lang::Nl),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Nl => "nl",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const MONTHS: [(&str, &str); 12] = [
+    ("januari", "January"),
+    ("februari", "February"),
+    ("maart", "March"),
+    ("april", "April"),
+    ("mei", "May"),
+    ("juni", "June"),
+    ("juli", "July"),
+    ("augustus", "August"),
+    ("september", "September"),
+    ("oktober", "October"),
+    ("november", "November"),
+    ("december", "December"),
+];
+
+/// "november 2026", "2026", or the settlement year's first and last day.
+fn period_name(lang: Lang, p: &crate::ledger::Period) -> String {
+    use crate::ledger::PeriodKind;
+    use chrono::Datelike;
+    match p.kind {
+        PeriodKind::Month => {
+            let (nl, en) = MONTHS[p.start.month0() as usize];
+            let m = if lang == Lang::Nl { nl } else { en };
+            format!("{m} {}", p.start.year())
+        }
+        PeriodKind::Year => p.start.year().to_string(),
+        PeriodKind::Day | PeriodKind::Settlement => through(p.start, p.end),
+    }
+}
+
+/// "2026-04-01 – 2027-03-31": the first and the last day of `start..end`.
+fn through(start: chrono::NaiveDate, end: chrono::NaiveDate) -> String {
+    format!("{start} – {}", end.pred_opt().unwrap_or(end))
+}
+
+/// A number the Dutch or English way.
+fn num(lang: Lang, x: f64, decimals: usize) -> String {
+    let s = format!("{x:.decimals$}");
+    match lang {
+        Lang::Nl => s.replace('.', ","),
+        Lang::En => s,
+    }
+}
+
+fn page(lang: Lang, path: &str, title: &str, body: &str, csrf: Option<&str>) -> String {
+    let other = match lang {
+        Lang::Nl => Lang::En,
+        Lang::En => Lang::Nl,
+    };
+    // The site's pages, for a logged-in (or open) visitor: the login page has none.
+    let site = if body.contains("action=\"/login\"") {
+        String::new()
+    } else {
+        let links: String = [
+            ("/", "overview", "title"),
+            ("/graphs", "graphs", "graphs"),
+            ("/dwelling", "dwelling", "dwelling"),
+            ("/contact", "contact", "contact"),
+        ]
+        .iter()
+        .map(|(href, id, key)| {
+            let here = if path.split('?').next() == Some(*href) {
+                r#" aria-current="page""#
+            } else {
+                ""
+            };
+            format!(
+                r#"<a href="{href}" id="nav-{id}"{here}>{}</a>"#,
+                t(lang, key)
+            )
+        })
+        .collect();
+        format!(r#"<nav class="site">{links}</nav>"#)
+    };
+    let logout = csrf.map_or(String::new(), |c| {
+        format!(
+            r#"<form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{}"><button>{}</button></form>"#,
+            esc(c),
+            t(lang, "logout")
+        )
+    });
+    format!(
+        r#"<!doctype html>
+<html lang="{l}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · nomhub</title><link rel="stylesheet" href="/assets/app.css"></head>
+<body><header><strong>nomhub</strong>{site}<nav>
+<a href="/lang/{o}?to={to}" id="lang" hreflang="{o}">{O}</a>{logout}</nav></header>
+<main>{body}</main><script src="/assets/app.js" defer></script></body></html>"#,
+        l = lang.as_str(),
+        o = other.as_str(),
+        O = other.as_str().to_uppercase(),
+        title = esc(title),
+        to = esc(&query_value(path)),
+    )
+}
+
+/// `s` as a query-string value: every byte but unreserved ones percent-encoded.
+fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn login(lang: Lang, csrf: &str, failed: bool) -> String {
+    let error = if failed {
+        format!(
+            r#"<p class="error" role="alert">{}</p>"#,
+            t(lang, "bad_login")
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        r#"<h1>{login}</h1>{error}<form method="post" action="/login" class="login">
+<input type="hidden" name="csrf" value="{csrf}">
+<label>{user}<input name="user" autocomplete="username" required></label>
+<label>{password}<input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">{login}</button></form>"#,
+        login = t(lang, "login"),
+        user = t(lang, "user"),
+        password = t(lang, "password"),
+        csrf = esc(csrf),
+    );
+    page(lang, "/", t(lang, "login"), &body, None)
+}
+
+fn live_block(lang: Lang, live: &LiveView) -> String {
+    let w = |x: Option<f64>| {
+        x.map_or(t(lang, "no_value").to_owned(), |v| {
+            format!("{} W", num(lang, v, 0))
+        })
+    };
+    let c = |x: Option<f64>| {
+        x.map_or(t(lang, "no_value").to_owned(), |v| {
+            format!("{} °C", num(lang, v, 1))
+        })
+    };
+    let grid_dir = match live.grid_w {
+        Some(g) if g < 0.0 => t(lang, "export"),
+        Some(_) => t(lang, "import"),
+        None => "",
+    };
+    let room = if live.room_c.is_some() {
+        format!(
+            r#"<div><dt>{}</dt><dd id="live-room_c">{}</dd></div>"#,
+            t(lang, "room"),
+            c(live.room_c)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<section class="live" aria-live="polite"><h2>{title}</h2><dl>
+<div><dt>{pv}</dt><dd id="live-pv_w">{pv_v}</dd></div>
+<div><dt>{home}</dt><dd id="live-home_w">{home_v}</dd></div>
+<div><dt>{grid} <span id="live-grid_dir">{grid_dir}</span></dt><dd id="live-grid_w">{grid_v}</dd></div>
+<div><dt>{tank}</dt><dd id="live-tank_c">{tank_v}</dd></div>{room}
+</dl></section>"#,
+        title = t(lang, "live"),
+        pv = t(lang, "pv"),
+        pv_v = w(live.pv_w),
+        home = t(lang, "home"),
+        home_v = w(live.home_w),
+        grid = t(lang, "grid"),
+        grid_v = w(live.grid_w.map(f64::abs)),
+        tank = t(lang, "tank"),
+        tank_v = c(live.tank_c),
+    )
+}
+
+fn bar(lang: Lang, b: &BundleView) -> String {
+    let scale = b.bundle_kwh.max(b.used_kwh).max(0.001);
+    let pct = |x: f64| (100.0 * x / scale).clamp(0.0, 100.0);
+    let expected = if b.running {
+        format!(
+            r#"<span class="expected" style="left:{:.1}%" title="{} {} kWh"></span>"#,
+            pct(b.expected_kwh),
+            t(lang, "expected"),
+            num(lang, b.expected_kwh, 0)
+        )
+    } else {
+        String::new()
+    };
+    let verb = if b.more_is_better {
+        "generated"
+    } else {
+        "used"
+    };
+    format!(
+        r#"<div class="bundle {cls}" data-bundle="{id}"><h3>{name}</h3>
+<div class="bar" role="img" aria-label="{used} kWh {verb} {of} {bundle} kWh"><span class="used" style="width:{w:.1}%"></span><span class="line" style="left:{line:.1}%"></span>{expected}</div>
+<p><strong>{used} kWh</strong> {verb} {of} {bundle} kWh · <span class="status">{status}</span>{exp_text}</p></div>"#,
+        cls = if b.good { "good" } else { "bad" },
+        id = b.bundle,
+        name = t(lang, &format!("b_{}", b.bundle)),
+        used = num(lang, b.used_kwh, 0),
+        bundle = num(lang, b.bundle_kwh, 0),
+        verb = t(lang, verb),
+        of = t(lang, "of"),
+        w = pct(b.used_kwh),
+        line = pct(b.bundle_kwh),
+        status = t(lang, &format!("s_{}", b.status)),
+        exp_text = if b.running {
+            format!(
+                " · {} {} kWh",
+                t(lang, "expected"),
+                num(lang, b.expected_kwh, 0)
+            )
+        } else {
+            String::new()
+        },
+    )
+}
+
+/// Where a page with periods stands: its path with the query it keeps (e.g. the
+/// bundle of a graph), the Month/Year toggle, and which period.
+struct Steps<'a> {
+    path: &'a str,
+    keep: &'a str,
+    kind: &'a str,
+    offset: i32,
+    period: Option<crate::ledger::Period>,
+}
+
+/// The Month/Year toggle and the ‹ period › steps.
+fn period_nav(lang: Lang, s: &Steps) -> String {
+    let href =
+        |kind: &str, offset: i32| format!("{}?{}period={kind}&amp;offset={offset}", s.path, s.keep);
+    let toggle: String = ["month", "year"]
+        .iter()
+        .map(|k| {
+            let current = if *k == s.kind {
+                r#" aria-current="page""#
+            } else {
+                ""
+            };
+            format!(
+                r#"<a href="{}" id="period-{k}"{current}>{}</a>"#,
+                href(k, 0),
+                t(lang, k)
+            )
+        })
+        .collect();
+    let name = s.period.map(|p| period_name(lang, &p)).unwrap_or_default();
+    let prev = format!(
+        r#"<a href="{}" id="prev" rel="prev" aria-label="{}">‹</a>"#,
+        href(s.kind, s.offset - 1),
+        t(lang, "previous")
+    );
+    let next = if s.offset < 0 {
+        format!(
+            r#"<a href="{}" id="next" rel="next" aria-label="{}">›</a>"#,
+            href(s.kind, s.offset + 1),
+            t(lang, "next")
+        )
+    } else {
+        r#"<span class="disabled" aria-hidden="true">›</span>"#.to_owned()
+    };
+    format!(
+        r#"<nav class="toggle">{toggle}</nav><nav class="steps">{prev}<span id="period-name">{name}</span>{next}</nav>"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_is_there_in_both_languages() {
+        for key in [
+            "title",
+            "login",
+            "live",
+            "pv",
+            "bundle",
+            "month",
+            "year",
+            "expected",
+            "more",
+            "b_pv",
+            "b_energy_used",
+            "b_household",
+            "b_building_bound",
+            "b_hot_water",
+            "s_on_track",
+            "s_above",
+            "s_below",
+            "m_off",
+            "m_smart",
+            "m_boost",
+            "set_mode",
+            "b_off",
+            "b_smart",
+            "b_boost",
+            "boost_now",
+            "settings",
+            "save",
+            "forget",
+            "forget_what",
+            "set_comfort_temperature",
+            "set_solar_target",
+            "set_max_starts_per_day",
+            "set_min_run_minutes",
+            "set_min_off_minutes",
+            "dwelling",
+            "contact",
+            "manuals",
+            "year_bundles",
+            "r_installer",
+            "r_maintainer",
+            "r_landlord",
+            "r_supplier",
+            "r_other",
+            "next_charge",
+            "learning",
+            "none_needed",
+            "with_sun",
+            "from_grid",
+            "settlement_forecast",
+            "pay",
+            "back",
+            "guarantees",
+            "pv_guarantee",
+            "room_guarantee",
+            "on_course",
+            "behind",
+            "met",
+            "not_met",
+        ] {
+            assert_ne!(t(Lang::Nl, key), "?", "{key}");
+            assert_ne!(t(Lang::En, key), "?", "{key}");
+        }
+    }
+
+    #[test]
+    fn a_path_goes_into_a_query_value_whole() {
+        assert_eq!(
+            query_value("/?period=year&offset=-1"),
+            "/%3Fperiod%3Dyear%26offset%3D-1"
+        );
+    }
+
+    #[test]
+    fn text_is_escaped_and_numbers_follow_the_language() {
+        assert_eq!(
+            esc(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(num(Lang::Nl, 12.34, 1), "12,3");
+        assert_eq!(num(Lang::En, 12.34, 1), "12.3");
+    }
+}
