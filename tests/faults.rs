@@ -30,6 +30,22 @@ fn luxtronik(
     (profile, support::tcp_bus(sim.addr, cancel))
 }
 
+/// nomhub in-process on the demo config against `sim`, every device polled every 200 ms.
+fn polling_quickly(
+    sim: &nomhub::sim::SimHandle,
+    store: &std::path::Path,
+    cancel: &CancellationToken,
+) -> (app::App, TaskTracker) {
+    let mut cfg = config::demo(sim.addr.port(), store).unwrap();
+    for d in &mut cfg.devices {
+        d.poll = Some(nomhub::model::Dur(Duration::from_millis(200)));
+    }
+    let tasks = TaskTracker::new();
+    let ledger = app::open_ledger(&cfg).unwrap();
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, cancel).unwrap();
+    (app, tasks)
+}
+
 fn live(snap: &nomhub::state::Snapshot, device: &str, point: &str) -> bool {
     snap.get(device, point).is_some_and(|s| s.value.is_ok())
 }
@@ -40,13 +56,7 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
         let cancel = CancellationToken::new();
         let sim = support::dwelling(60.0, &cancel).await;
         let store = tempfile::tempdir().unwrap();
-        let mut cfg = config::demo(sim.addr.port(), store.path()).unwrap();
-        for d in &mut cfg.devices {
-            d.poll = Some(nomhub::model::Dur(Duration::from_millis(200)));
-        }
-        let tasks = TaskTracker::new();
-        let ledger = app::open_ledger(&cfg).unwrap();
-        let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel).unwrap();
+        let (app, _tasks) = polling_quickly(&sim, store.path(), &cancel);
         let rx = app.views.snapshot.clone();
         support::eventually(10, "all devices online", || {
             let snap = rx.borrow().clone();
@@ -218,13 +228,7 @@ async fn a_bus_actor_killed_inside_nomhub_is_restarted_and_polling_resumes() {
     let cancel = CancellationToken::new();
     let sim = support::dwelling(60.0, &cancel).await;
     let store = tempfile::tempdir().unwrap();
-    let mut cfg = config::demo(sim.addr.port(), store.path()).unwrap();
-    for d in &mut cfg.devices {
-        d.poll = Some(nomhub::model::Dur(Duration::from_millis(200)));
-    }
-    let tasks = TaskTracker::new();
-    let ledger = app::open_ledger(&cfg).unwrap();
-    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel).unwrap();
+    let (app, tasks) = polling_quickly(&sim, store.path(), &cancel);
     let rx = app.views.snapshot.clone();
     let polls = |snap: &nomhub::state::Snapshot| snap.devices.get("grid").map_or(0, |d| d.polls);
     support::eventually(10, "the grid meter polled", || {

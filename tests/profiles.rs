@@ -133,17 +133,8 @@ async fn sunspec_discovery_walks_the_chain_by_reported_lengths() {
 /// one case per rejection rule of `profile::load`.
 #[test]
 fn profile_cases_report_every_rejection_with_its_place() {
-    let dir = support::root().join("tests/cases/profiles");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert!(names.len() >= 25, "{names:?}");
-    let bless = std::env::var_os("NOMHUB_BLESS").is_some();
-    for name in names {
-        let case = dir.join(&name);
-        let kind = std::fs::read_dir(&case)
+    support::folder_cases("tests/cases/profiles", 25, |name, case| {
+        let kind = std::fs::read_dir(case)
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.is_dir())
@@ -157,21 +148,12 @@ fn profile_cases_report_every_rejection_with_its_place() {
         let text = std::fs::read_to_string(file.path()).unwrap();
         let mut report = nomhub::report::Report::default();
         let parsed = nomhub::profile::load::parse(&shown, &text, &mut report);
-        let got = if report.is_empty() {
+        if report.is_empty() {
             assert!(parsed.is_some(), "case {name}: no problem, yet no profile");
             "ok\n".to_owned()
         } else {
             assert!(parsed.is_none(), "case {name}: problems, yet a profile");
             report.issues.iter().map(|i| format!("{i}\n")).collect()
-        };
-        let expected_path = case.join("expected.err");
-        if bless {
-            std::fs::write(&expected_path, &got).unwrap();
         }
-        let want = std::fs::read_to_string(&expected_path).unwrap();
-        assert_eq!(
-            got, want,
-            "case {name} (NOMHUB_BLESS=1 rewrites expected.err; review the diff)"
-        );
-    }
+    });
 }

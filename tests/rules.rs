@@ -528,3 +528,14 @@ fn the_daemon_and_the_backtest_plan_the_same_round_from_the_same_situation() {
     // Not a table of quiet rounds.
     assert!(acted >= 4, "{acted}");
 }
+
+#[test]
+fn a_rules_file_that_is_not_toml_says_where() {
+    let e = errors("[[rule]\nname = \"x\"\n");
+    assert!(e.contains("rules.toml:1:8: unclosed array table"), "{e}");
+    let e = errors("[control]\nmode = \"off\"\n");
+    assert!(
+        e.contains("unknown key `control`, a rules file holds [[rule]] tables"),
+        "{e}"
+    );
+}

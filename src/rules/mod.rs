@@ -77,19 +77,42 @@ impl Context {
     }
 }
 
+/// The `[[rule]]` tables of a file as written. The file's syntax errors go to `syntax`,
+/// a table's own to `report`; another key is a problem only in a rules file of its own
+/// (`only_rules`), not in the main config, whose other sections are `config`'s.
+fn rule_tables(
+    name: &str,
+    text: &str,
+    syntax: &mut Report,
+    report: &mut Report,
+    only_rules: bool,
+) -> Vec<RuleConfig> {
+    let mut configs = Vec::new();
+    for (key, value) in crate::config::document(name, text, syntax) {
+        if key.get_ref() == "rule" {
+            configs = crate::config::items(name, text, "rule", key.span(), value, report);
+        } else if only_rules {
+            report.push(Issue::at(
+                name,
+                text,
+                Some(key.span()),
+                format!(
+                    "unknown key `{}`, a rules file holds [[rule]] tables",
+                    key.get_ref()
+                ),
+            ));
+        }
+    }
+    configs
+}
+
 /// The `[[rule]]`s of a config, checked against its devices: the rules, and every
 /// problem with file, line and column.
 pub fn from_config(config: &crate::config::Config) -> (Vec<Rule>, Vec<Issue>) {
     let (name, text) = (config.path.as_str(), &*config.text);
-    // The file's own syntax errors are the config's to report, not once more here.
-    let doc = crate::config::document(name, text, &mut Report::default());
     let mut report = Report::default();
-    let mut configs = Vec::new();
-    for (key, value) in doc {
-        if key.get_ref() == "rule" {
-            configs = crate::config::items(name, text, "rule", key.span(), value, &mut report);
-        }
-    }
+    // The file's own syntax errors are the config's to report, not once more here.
+    let configs = rule_tables(name, text, &mut Report::default(), &mut report, false);
     let settlement = config
         .ledger
         .as_ref()
@@ -107,25 +130,10 @@ pub fn load_file(path: &Path, ctx: &Context) -> Result<RuleSet, Report> {
 }
 
 pub fn parse_file(name: &str, text: &str, ctx: &Context) -> Result<RuleSet, Report> {
-    // The file's own syntax errors are the config's to report, not once more here.
-    let doc = crate::config::document(name, text, &mut Report::default());
     let mut report = Report::default();
-    let mut configs = Vec::new();
-    for (key, value) in doc {
-        if key.get_ref() == "rule" {
-            configs = crate::config::items(name, text, "rule", key.span(), value, &mut report);
-        } else {
-            report.push(Issue::at(
-                name,
-                text,
-                Some(key.span()),
-                format!(
-                    "unknown key `{}`, a rules file holds [[rule]] tables",
-                    key.get_ref()
-                ),
-            ));
-        }
-    }
+    let mut syntax = Report::default();
+    let configs = rule_tables(name, text, &mut syntax, &mut report, true);
+    report.extend(syntax);
     let (rules, issues) = config::compile(name, text, &configs, ctx);
     for i in issues {
         report.push(i);

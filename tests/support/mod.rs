@@ -157,3 +157,30 @@ pub fn sigterm(child: std::process::Child) -> String {
 pub fn nomhub_json_sync(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&nomhub_ok(args).stdout).unwrap()
 }
+
+/// Cases as folders: every folder below `dir` (at least `min`, in name order) is handed
+/// with its name to `got`, whose text must equal the folder's `expected.err`
+/// (`NOMHUB_BLESS=1` rewrites the files instead; review the diff).
+pub fn folder_cases(dir: &str, min: usize, got: impl Fn(&str, &std::path::Path) -> String) {
+    let dir = root().join(dir);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.len() >= min, "{names:?}");
+    let bless = std::env::var_os("NOMHUB_BLESS").is_some();
+    for name in names {
+        let case = dir.join(&name);
+        let text = got(&name, &case);
+        let expected = case.join("expected.err");
+        if bless {
+            std::fs::write(&expected, &text).unwrap();
+        }
+        let want = std::fs::read_to_string(&expected).unwrap();
+        assert_eq!(
+            text, want,
+            "case {name} (NOMHUB_BLESS=1 rewrites expected.err; review the diff)"
+        );
+    }
+}
