@@ -14,13 +14,17 @@ use crate::profile::ResolvedProfile;
 /// How a device is doing, from the last poll of each of its tiers together.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeviceStatus {
-    /// The device answers: some tier's last poll read everything it asked, and no poll
-    /// since found the device silent. A tier whose blocks are refused beside one that
-    /// reads leaves it online (those points are unavailable, each with its reason); a
-    /// poll it does not answer takes it offline at once, whichever tier it was.
+    /// The device answers: some tier's last poll read registers, and no poll since
+    /// found the device silent. Blocks refused beside blocks that read leave it online
+    /// (those points are unavailable, each with its reason, and the tier is incomplete);
+    /// a poll it does not answer takes it offline at once, whichever tier it was.
     pub online: bool,
-    /// Each tier's last poll: whether it read everything it asked.
+    /// Each tier's last poll: whether it read everything it asked (false: the device is
+    /// degraded, `last_error` says why).
     pub tiers: BTreeMap<String, bool>,
+    /// Each tier's last poll: whether it read any block at all.
+    #[serde(skip)]
+    pub answering: BTreeMap<String, bool>,
     /// The kind of the last error.
     pub last_error_kind: Option<PollErrorKind>,
     #[serde(skip)]
@@ -103,12 +107,18 @@ impl Snapshot {
         if report.tier.is_empty() {
             // Not identified: the device as a whole, whatever its tiers did before.
             status.tiers.clear();
+            status.answering.clear();
         } else {
             status.tiers.remove("");
+            status.answering.remove("");
         }
         status
             .tiers
             .insert(report.tier.clone(), report.error.is_none());
+        status.answering.insert(
+            report.tier.clone(),
+            report.answered > 0 || report.error.is_none(),
+        );
         if let Some(e) = &report.error {
             status.errors += 1;
             status.last_error = Some(e.text.clone());
@@ -118,12 +128,12 @@ impl Snapshot {
                 PollErrorKind::Unreachable | PollErrorKind::Unidentified
             ) {
                 // Silence is the device's, not the tier's.
-                status.tiers.values_mut().for_each(|ok| *ok = false);
+                status.answering.values_mut().for_each(|ok| *ok = false);
             }
         } else {
             status.last_success = report.samples.first().map(|s| s.at);
         }
-        status.online = status.tiers.values().any(|ok| *ok);
+        status.online = status.answering.values().any(|ok| *ok);
         for s in report.samples {
             self.points.insert((s.device.clone(), s.point.clone()), s);
         }
@@ -154,6 +164,7 @@ mod tests {
                 text: format!("{kind:?}"),
             }),
             requests: 1,
+            answered: usize::from(error.is_none()),
             took: Duration::from_millis(5),
             profile: None,
         }
@@ -193,6 +204,22 @@ mod tests {
         // … an answer does.
         snap.apply(report("fast", None));
         assert!(snap.devices["heat_pump"].online);
+    }
+
+    #[test]
+    fn a_tier_with_a_refused_block_beside_blocks_that_read_is_online_but_incomplete() {
+        let mut snap = Snapshot::default();
+        snap.apply(PollReport {
+            requests: 3,
+            answered: 2,
+            ..report("fast", Some(PollErrorKind::Permanent))
+        });
+        let d = &snap.devices["heat_pump"];
+        assert!(d.online);
+        assert!(!d.tiers["fast"]);
+        // The same tier with nothing read: offline.
+        snap.apply(report("fast", Some(PollErrorKind::Permanent)));
+        assert!(!snap.devices["heat_pump"].online);
     }
 
     #[test]

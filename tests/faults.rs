@@ -274,3 +274,53 @@ async fn a_bus_actor_killed_inside_nomhub_is_restarted_and_polling_resumes() {
     tasks.close();
     tasks.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_refused_in_a_short_burst_are_read_again_within_the_first_retry() {
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(60.0, &cancel).await;
+    let store = tempfile::tempdir().unwrap();
+    let (app, tasks) = polling_quickly(&sim, store.path(), &cancel);
+    let rx = app.views.snapshot.clone();
+    support::eventually(10, "the heat pump read", || {
+        let snap = rx.borrow().clone();
+        async move { live(&snap, "heat_pump", "tank_temperature").then_some(()) }
+    })
+    .await;
+    // Two seconds of "illegal data address" on every request, as a booting gateway.
+    sim.bank
+        .set_fault(UNIT_HEAT_PUMP, Some(Fault::IllegalAddress));
+    let snap = support::eventually(10, "the heat pump refused", || {
+        let snap = rx.borrow().clone();
+        async move { (!snap.devices["heat_pump"].online).then_some(snap) }
+    })
+    .await;
+    let d = &snap.devices["heat_pump"];
+    assert_eq!(
+        d.last_error_kind,
+        Some(nomhub::device::PollErrorKind::Permanent)
+    );
+    assert!(!live(&snap, "heat_pump", "tank_temperature"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cleared = std::time::Instant::now();
+    sim.bank.set_fault(UNIT_HEAT_PUMP, None);
+    // Asked again after the first wait, not never: every point back, the device online.
+    let first = nomhub::device::poller::REFUSED_RETRY[0];
+    let took = support::eventually(first.as_secs() + 10, "the heat pump read again", || {
+        let snap = rx.borrow().clone();
+        async move {
+            let d = &snap.devices["heat_pump"];
+            let all = snap
+                .points
+                .iter()
+                .filter(|((dev, _), _)| dev.as_str() == "heat_pump")
+                .all(|(_, s)| s.value.is_ok());
+            (d.online && d.tiers.values().all(|ok| *ok) && all).then(|| cleared.elapsed())
+        }
+    })
+    .await;
+    assert!(took <= first + Duration::from_secs(3), "{took:?}");
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+}

@@ -83,6 +83,7 @@ pub(super) async fn devices_check(path: &std::path::Path, json: bool) -> anyhow:
                         text: e,
                     }),
                     requests: 0,
+                    answered: 0,
                     profile: None,
                     took: Duration::ZERO,
                 });

@@ -71,12 +71,33 @@ pub struct PollReport {
     pub error: Option<PollError>,
     /// Requests sent in this poll.
     pub requests: usize,
+    /// Requests the device answered with registers.
+    pub answered: usize,
     /// How long the poll took on the wire (zero when nothing was sent).
     pub took: Duration,
     /// The profile as resolved against the device (SunSpec: its discovered models),
     /// once it is identified; control writes through it.
     #[serde(skip)]
     pub profile: Option<Arc<ResolvedProfile>>,
+}
+
+/// How long a block the device refused for good waits before it is asked again, by
+/// refusals in a row; the last wait repeats. A two-second burst of refusals (a gateway
+/// rebooting) costs at most the first wait.
+pub const REFUSED_RETRY: [Duration; 5] = [
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+    Duration::from_secs(1800),
+    Duration::from_secs(3600),
+];
+
+/// A block refused for good, and when it is asked again.
+#[derive(Debug)]
+struct Refused {
+    why: String,
+    refusals: u32,
+    retry_at: Instant,
 }
 
 /// Everything a poller needs to know about its device.
@@ -116,8 +137,10 @@ pub struct Poller {
     clock: Clock,
     tiers: Vec<(String, Vec<Block>)>,
     guards: HashMap<usize, CounterGuard>,
-    /// Blocks refused permanently (illegal address): not asked again.
-    disabled: HashMap<(u16, u16), String>,
+    /// Blocks the device refused for good (illegal address or function), each asked
+    /// again later: a gateway or heat pump that is booting, or confused by a second
+    /// master, answers so for a while.
+    refused: HashMap<(u16, u16), Refused>,
     failures: u32,
 }
 
@@ -138,7 +161,7 @@ impl Poller {
             clock: spec.clock.clone(),
             tiers,
             guards,
-            disabled: HashMap::new(),
+            refused: HashMap::new(),
             failures: 0,
         }
     }
@@ -162,19 +185,32 @@ impl Poller {
         let (tier, blocks) = std::mem::take(&mut self.tiers[t]);
         let began = Instant::now();
         let mut samples = Vec::new();
-        let mut error = None;
-        let mut requests = 0;
+        // Errors of requests sent, and refusals of blocks still waiting to be asked again:
+        // only the first count as a failed poll (backoff, logging).
+        let (mut failed, mut waiting): (Option<PollError>, Option<PollError>) = (None, None);
+        let (mut requests, mut answered) = (0, 0);
         for block in &blocks {
             let at = self.clock.now();
-            if let Some(why) = self.disabled.get(&(block.addr, block.count)) {
+            let key = (block.addr, block.count);
+            if let Some(r) = self.refused.get(&key)
+                && Instant::now() < r.retry_at
+            {
                 for &i in &block.points {
-                    samples.push(self.sample(i, Err(Unavailable::PollFailed(why.clone())), at));
+                    samples.push(self.sample(i, Err(Unavailable::PollFailed(r.why.clone())), at));
                 }
+                waiting.get_or_insert_with(|| PollError {
+                    kind: PollErrorKind::Permanent,
+                    text: r.why.clone(),
+                });
                 continue;
             }
             requests += 1;
             match self.bus.call(self.unit, block.op()).await {
                 Ok(words) => {
+                    answered += 1;
+                    if let Some(r) = self.refused.remove(&key) {
+                        tracing::info!(device = %self.id, register = block.addr, refusals = r.refusals, "Register block answers again.");
+                    }
                     for &i in &block.points {
                         let value = decode_point(&self.profile.points[i], block.addr, &words);
                         let value = self.guard(i, value, at);
@@ -182,13 +218,8 @@ impl Poller {
                     }
                 }
                 Err(e) => {
-                    let failed = PollError::from_bus(&e);
-                    let text = failed.text.clone();
-                    if !e.is_transient() {
-                        tracing::warn!(device = %self.id, register = block.addr, error = %e, "Register block refused; it will not be asked again.");
-                        self.disabled
-                            .insert((block.addr, block.count), text.clone());
-                    }
+                    let error = PollError::from_bus(&e);
+                    let text = error.text.clone();
                     for &i in &block.points {
                         samples.push(self.sample(
                             i,
@@ -196,12 +227,17 @@ impl Poller {
                             at,
                         ));
                     }
-                    error.get_or_insert(failed);
+                    if e.is_transient() {
+                        failed.get_or_insert(error);
+                    } else {
+                        self.refuse(key, &e);
+                        waiting.get_or_insert(error);
+                    }
                 }
             }
         }
         self.tiers[t] = (tier.clone(), blocks);
-        match (&error, self.failures) {
+        match (&failed, self.failures) {
             (Some(e), 0) => tracing::warn!(device = %self.id, error = %e, "Device poll failed."),
             (Some(e), _) => {
                 tracing::debug!(device = %self.id, error = %e, "Device poll still failing.")
@@ -209,19 +245,40 @@ impl Poller {
             (None, n) if n > 0 => tracing::info!(device = %self.id, "Device answers again."),
             (None, _) => {}
         }
-        self.failures = if error.is_some() {
+        self.failures = if failed.is_some() {
             self.failures.saturating_add(1)
         } else {
             0
         };
+        let error = failed.or(waiting);
         PollReport {
             device: self.id.clone(),
             tier,
             samples,
             error,
             requests,
+            answered,
             took: began.elapsed(),
             profile: Some(self.profile.clone()),
+        }
+    }
+
+    /// A block refused for good once more: asked again after the next wait of
+    /// [`REFUSED_RETRY`]; logged at the first refusal only.
+    fn refuse(&mut self, key: (u16, u16), e: &crate::modbus::BusError) {
+        let r = self.refused.entry(key).or_insert(Refused {
+            why: String::new(),
+            refusals: 0,
+            retry_at: Instant::now(),
+        });
+        r.refusals += 1;
+        r.why = e.to_string();
+        let wait = REFUSED_RETRY[(r.refusals as usize - 1).min(REFUSED_RETRY.len() - 1)];
+        r.retry_at = Instant::now() + wait;
+        if r.refusals == 1 {
+            tracing::warn!(device = %self.id, register = key.0, error = %e, retry_in = ?wait, "Register block refused; it is asked again later.");
+        } else {
+            tracing::debug!(device = %self.id, register = key.0, refusals = r.refusals, retry_in = ?wait, "Register block still refused.");
         }
     }
 
@@ -295,6 +352,7 @@ pub async fn run(spec: DeviceSpec, out: mpsc::Sender<PollReport>, cancel: Cancel
                         text: e,
                     }),
                     requests: 0,
+                    answered: 0,
                     took: Duration::ZERO,
                     profile: None,
                 };

@@ -22,6 +22,9 @@ pub enum Fault {
     Silent,
     /// Answers every request with "server device failure" (0x04).
     Exception,
+    /// Answers every request with "illegal data address" (0x02), as a gateway or heat
+    /// pump does while it boots or when a second master confuses it.
+    IllegalAddress,
     /// Answers reads with random words.
     Garbage,
     /// Energy counters run backwards (the dwelling applies this).
@@ -34,10 +37,11 @@ impl std::str::FromStr for Fault {
         match s {
             "silent" => Ok(Fault::Silent),
             "exception" => Ok(Fault::Exception),
+            "illegal_address" => Ok(Fault::IllegalAddress),
             "garbage" => Ok(Fault::Garbage),
             "counter_backwards" => Ok(Fault::CounterBackwards),
             _ => Err(format!(
-                "unknown fault `{s}` (silent, exception, garbage, counter_backwards)"
+                "unknown fault `{s}` (silent, exception, illegal_address, garbage, counter_backwards)"
             )),
         }
     }
@@ -176,6 +180,7 @@ impl Bank {
         match image.fault {
             Some(Fault::Silent) => return Ok(None),
             Some(Fault::Exception) => return Err(ExceptionCode::ServerDeviceFailure),
+            Some(Fault::IllegalAddress) => return Err(ExceptionCode::IllegalDataAddress),
             _ => {}
         }
         let bits = |w: Vec<u16>| w.into_iter().map(|x| x != 0).collect::<Vec<bool>>();
