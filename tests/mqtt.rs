@@ -606,3 +606,39 @@ async fn tls_to_the_broker_with_its_ca_and_refused_without() {
     assert!(e.contains("certificate") || e.contains("tls"), "{e}");
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_command_is_never_acted_on_and_an_oversized_one_does_not_make_nomhub_reconnect()
+{
+    let scene = Scene::new(Broker::start(), 0.0).await;
+    let ha = Recorder::connect(scene.broker.port, &[]).await;
+    // Left on the broker before nomhub starts: a retained mode, and a retained setting
+    // larger than nomhub takes (512 KiB).
+    ha.send("nomhub/hub/strategy/mode/set", b"off", true).await;
+    let huge = vec![b'5'; 600 * 1024];
+    ha.send("nomhub/hub/strategy/comfort_temperature/set", &huge, true)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let run = scene.start(true);
+    connected(&run).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let link = run.app.mqtt.clone().unwrap().borrow().clone();
+    assert!(link.connected && link.connects == 1, "{link:?}");
+    assert_eq!(run.app.views.strategy.settings.borrow().mode, Mode::Smart);
+    // The broker holds neither any more.
+    let late = Recorder::connect(scene.broker.port, &["nomhub/hub/strategy/+/set"]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(late.all().is_empty(), "{:?}", late.latest().keys());
+    // A command sent now acts.
+    ha.send("nomhub/hub/strategy/mode/set", b"boost", false)
+        .await;
+    let mut settings = run.app.views.strategy.settings.clone();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        settings.wait_for(|s| s.mode == Mode::Boost),
+    )
+    .await
+    .expect("the command sent after the connect acts")
+    .unwrap();
+    run.stop().await;
+}

@@ -252,6 +252,11 @@ impl Publisher {
             .try_subscribe(format!("{}/device/+/config", t.prefix), QoS::AtLeastOnce)?;
         let commands: BTreeSet<&String> = self.discovery.commands.keys().collect();
         for c in commands {
+            // A command acts when it is sent, not again at every connect: a retained one
+            // (an automation set to retain, or a payload too large to take, which would
+            // drop the connection at every subscribe) is cleared before subscribing.
+            self.client
+                .try_publish(c, QoS::AtLeastOnce, true, Vec::<u8>::new())?;
             self.client.try_subscribe(c, QoS::AtLeastOnce)?;
         }
         Ok(())
@@ -320,7 +325,14 @@ pub async fn run(
                             resend_at = Some(Instant::now() + Duration::from_millis(500 + fastrand::u64(..1500)));
                         }
                     } else if let Some(&target) = p.discovery.commands.get(&m.topic) {
-                        p.command(&feeds, &m.topic, target, &m.payload).await;
+                        if m.retain {
+                            // Left from before the connect, despite the clearing: not a command now.
+                            if !m.payload.is_empty() {
+                                tracing::warn!(topic = %m.topic, payload = %shown(&m.payload), "A retained command was ignored: a command acts only when it is sent.");
+                            }
+                        } else {
+                            p.command(&feeds, &m.topic, target, &m.payload).await;
+                        }
                     } else if m.retain {
                         p.clear_if_stale(&m.topic, &m.payload);
                     }
