@@ -983,3 +983,29 @@ async fn a_killed_web_server_is_restarted_on_its_address_and_sessions_stay() {
     .await;
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_in_parallel_wait_as_long_as_guesses_one_after_another() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    let began = Instant::now();
+    let guesses: Vec<_> = (0..5)
+        .map(|i| {
+            blocking(move || {
+                let (session, g) = Client::new(addr).login("anna", &format!("guess-number-{i}"));
+                assert!(session.is_none());
+                (g.status, Instant::now())
+            })
+        })
+        .collect();
+    let mut done = Vec::new();
+    for g in guesses {
+        done.push(g.await);
+    }
+    assert!(done.iter().all(|(status, _)| *status == 303), "{done:?}");
+    // Booked one after another: 0, 0.5, 1.5, 3.5 and 7.5 s before their checks.
+    let last = done.iter().map(|(_, at)| *at - began).max().unwrap();
+    assert!(last >= Duration::from_millis(7400), "{last:?}");
+    cancel.cancel();
+}

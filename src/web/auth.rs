@@ -24,9 +24,11 @@ pub(super) async fn login(form: Form, cookie: Option<String>, web: Arc<Web>) -> 
     else {
         return redirect("/login?failed=1");
     };
-    tokio::time::sleep(web.sessions.delay(user)).await;
     let (store, u, p) = (store.clone(), user.clone(), password.clone());
-    let checked = tokio::task::spawn_blocking(move || users::verify(&store, &u, &p)).await;
+    let checked = match password_check(&web, user, move || users::verify(&store, &u, &p)).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
     match checked {
         Ok(Ok(Some(stamp))) => {
             web.sessions.succeeded(user);
@@ -50,6 +52,32 @@ pub(super) async fn login(form: Form, cookie: Option<String>, web: Arc<Web>) -> 
                 .into_response()
         }
     }
+}
+
+/// Runs a password check for `user` (`check`, an argon2id verification of some 19 MiB):
+/// after the name's slow-down, and one at a time whatever the number of requests, so a
+/// flood of logins queues instead of taking the memory. `Err`: the answer to give
+/// instead (too many tries for the name).
+async fn password_check<T: Send + 'static>(
+    web: &Web,
+    user: &str,
+    check: impl FnOnce() -> T + Send + 'static,
+) -> Result<Result<T, tokio::task::JoinError>, Response> {
+    let wait = web.sessions.reserve(user).map_err(|too_many| {
+        tracing::warn!(user = %user, retry_in = ?too_many.retry_in, "Too many dashboard login tries; refused.");
+        let text = format!(
+            "too many tries; try again in {} s",
+            too_many.retry_in.as_secs() + 1
+        );
+        warp::reply::with_status(text, StatusCode::TOO_MANY_REQUESTS).into_response()
+    })?;
+    tokio::time::sleep(wait).await;
+    let Ok(_one_at_a_time) = web.checks.acquire().await else {
+        return Err(
+            warp::reply::with_status("stopping", StatusCode::SERVICE_UNAVAILABLE).into_response(),
+        );
+    };
+    Ok(tokio::task::spawn_blocking(check).await)
 }
 
 pub(super) fn forbidden(why: &str) -> Response {
@@ -95,9 +123,8 @@ pub(super) async fn change_password(form: Form, token: Option<String>, web: Arc<
     if new.chars().count() < users::MIN_PASSWORD {
         return back(Note::Short);
     }
-    tokio::time::sleep(web.sessions.delay(&s.user)).await;
     let user = s.user.clone();
-    let changed = tokio::task::spawn_blocking(move || -> Result<Option<String>, String> {
+    let change = move || -> Result<Option<String>, String> {
         if users::verify(&store, &user, &current)
             .map_err(|e| e.to_string())?
             .is_none()
@@ -106,10 +133,14 @@ pub(super) async fn change_password(form: Form, token: Option<String>, web: Arc<
         }
         users::set_password(&store, &user, &new).map_err(|e| e.to_string())?;
         users::stamp(&store, &user).map_err(|e| e.to_string())
-    })
-    .await;
+    };
+    let changed = match password_check(&web, &s.user, change).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
     match changed {
         Ok(Ok(Some(stamp))) => {
+            web.sessions.succeeded(&s.user);
             web.sessions.end(token);
             let fresh = web.sessions.start(&s.user, stamp);
             tracing::info!(user = %s.user, "Dashboard password changed.");

@@ -61,6 +61,8 @@ struct Web {
     feeds: Feeds,
     store: Option<Store>,
     sessions: Sessions,
+    /// Password checks run one at a time (each takes some 19 MiB and tens of ms).
+    checks: tokio::sync::Semaphore,
     /// The forms' token when nobody logs in (`auth = "none"`).
     open_csrf: String,
     cancel: CancellationToken,
@@ -109,6 +111,7 @@ impl Site {
             feeds,
             store,
             sessions: Sessions::default(),
+            checks: tokio::sync::Semaphore::new(1),
             open_csrf: session::token(),
             cancel,
         });
