@@ -1009,3 +1009,33 @@ async fn guesses_in_parallel_wait_as_long_as_guesses_one_after_another() {
     assert!(last >= Duration::from_millis(7400), "{last:?}");
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_form_answers_bad_bodies_as_every_form_does_and_head_works() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    blocking(move || {
+        let c = Client::new(addr);
+        let big = "x".repeat(20 * 1024);
+        for path in ["/login", "/strategy"] {
+            let g = c.post(path, &[], &[("user", &big)]);
+            assert_eq!(g.status, 413, "{path}: {}", g.body);
+            let r = c
+                .agent
+                .post(format!("{}{path}", c.base))
+                .header("content-type", "application/json")
+                .send("{\"user\": \"anna\"}")
+                .unwrap();
+            assert_eq!(got(r).status, 415, "{path}");
+        }
+        for path in ["/login", "/api/health", "/assets/app.css"] {
+            let r = c.agent.head(format!("{}{path}", c.base)).call().unwrap();
+            let g = got(r);
+            assert_eq!(g.status, 200, "HEAD {path}");
+            assert!(g.body.is_empty(), "HEAD {path}: {}", g.body);
+        }
+    })
+    .await;
+    cancel.cancel();
+}

@@ -153,7 +153,7 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
     let js = warp::path!("assets" / "app.js").map(|| asset(JS, "text/javascript; charset=utf-8"));
     // The path before the method, so a path nobody serves is a 404, not a 405.
     let login_page = warp::path!("login")
-        .and(warp::get())
+        .and(get_or_head())
         .and(query)
         .and(warp::cookie::optional::<String>(LOGIN_CSRF))
         .and(lang)
@@ -171,25 +171,25 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .and(with.clone())
         .map(logout);
     let switch = warp::path!("lang" / String)
-        .and(warp::get())
+        .and(get_or_head())
         .and(query)
         .map(switch_lang);
     let overview = warp::path::end()
-        .and(warp::get())
+        .and(get_or_head())
         .and(query)
         .and(session)
         .and(lang)
         .and(with.clone())
         .map(overview);
     let graphs = warp::path!("graphs")
-        .and(warp::get())
+        .and(get_or_head())
         .and(query)
         .and(session)
         .and(lang)
         .and(with.clone())
         .map(graphs);
     let account = warp::path!("account")
-        .and(warp::get())
+        .and(get_or_head())
         .and(query)
         .and(session)
         .and(lang)
@@ -208,24 +208,24 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .and(with.clone())
         .then(change_password);
     let dwelling = warp::path!("dwelling")
-        .and(warp::get())
+        .and(get_or_head())
         .and(session)
         .and(lang)
         .and(with.clone())
         .map(dwelling);
     let contact = warp::path!("contact")
-        .and(warp::get())
+        .and(get_or_head())
         .and(session)
         .and(lang)
         .and(with.clone())
         .map(contact);
     let manual = warp::path!("manuals" / String)
-        .and(warp::get())
+        .and(get_or_head())
         .and(session)
         .and(with.clone())
         .then(manual);
     let api = warp::path!("api" / "v1" / ..)
-        .and(warp::get())
+        .and(get_or_head())
         .and(session)
         .and(with.clone())
         .and_then(|s: Option<String>, web: Arc<Web>| async move {
@@ -274,7 +274,7 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
     // For monitors and scrapers: no login (they say how nomhub runs; /metrics also the
     // energy totals, so `[web] metrics = false` turns it off).
     let health = warp::path!("api" / "health")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with.clone())
         .map(|web: Arc<Web>| {
             let h = ops::health(&web.feeds);
@@ -285,7 +285,7 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
             warp::reply::with_status(json(h), code).into_response()
         });
     let metrics = warp::path!("metrics")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with.clone())
         .and_then(|web: Arc<Web>| async move {
             if !web.metrics {
@@ -336,15 +336,29 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
 struct NoSession;
 impl warp::reject::Reject for NoSession {}
 
+/// GET, and HEAD for the same answer without its body (hyper leaves the body out).
+fn get_or_head() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::get().or(warp::head()).unify()
+}
+
+/// The answer to a request no route took. What went wrong with the body comes before the
+/// method: `/login` has a GET route beside its POST, whose 405 must not hide the 413.
 async fn recover(r: warp::Rejection) -> Result<Response, Infallible> {
     let (status, msg) = if r.find::<NoSession>().is_some() {
         (StatusCode::UNAUTHORIZED, "log in first (POST /login)")
     } else if r.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")
-    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
     } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
         (StatusCode::PAYLOAD_TOO_LARGE, "request too large")
+    } else if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the form as application/x-www-form-urlencoded",
+        )
+    } else if r.find::<warp::reject::LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "the body needs a length")
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
     } else {
         (StatusCode::BAD_REQUEST, "bad request")
     };
