@@ -135,7 +135,11 @@ pub fn start(
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     // The fold owns the report channel: it cannot be restarted, and without it nothing
     // else has data.
-    let mut fold = Some(state::run(report_rx, snap_tx));
+    let mut fold = Some(state::run(
+        report_rx,
+        snap_tx,
+        *config.hub.offline_after.get_ref(),
+    ));
     supervisor.spawn("state", Policy::Critical, move || {
         let fold = fold.take();
         async move {

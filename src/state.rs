@@ -25,6 +25,8 @@ pub struct DeviceStatus {
     /// Each tier's last poll: whether it read any block at all.
     #[serde(skip)]
     pub answering: BTreeMap<String, bool>,
+    /// Polls in a row that read nothing.
+    pub misses: u32,
     /// The kind of the last error.
     pub last_error_kind: Option<PollErrorKind>,
     #[serde(skip)]
@@ -84,6 +86,10 @@ impl Latency {
 pub struct Snapshot {
     pub points: BTreeMap<(DeviceId, PointKey), Sample>,
     pub devices: BTreeMap<DeviceId, DeviceStatus>,
+    /// Polls in a row that read nothing before a device that was online is shown
+    /// offline (`[hub] offline_after`); 0 and 1 both mean at the first.
+    #[serde(skip)]
+    pub offline_after: u32,
 }
 
 impl Snapshot {
@@ -133,7 +139,15 @@ impl Snapshot {
         } else {
             status.last_success = report.samples.first().map(|s| s.at);
         }
-        status.online = status.answering.values().any(|ok| *ok);
+        if status.answering.values().any(|ok| *ok) {
+            status.misses = 0;
+            status.online = true;
+        } else {
+            status.misses = status.misses.saturating_add(1);
+            if status.misses >= self.offline_after {
+                status.online = false;
+            }
+        }
         for s in report.samples {
             self.points.insert((s.device.clone(), s.point.clone()), s);
         }
@@ -141,8 +155,17 @@ impl Snapshot {
 }
 
 /// Runs the fold until every sender is gone.
-pub async fn run(mut reports: mpsc::Receiver<PollReport>, out: watch::Sender<Arc<Snapshot>>) {
-    let mut snap = Snapshot::default();
+/// Runs the fold until every sender is gone; a device goes offline after
+/// `offline_after` polls in a row that read nothing.
+pub async fn run(
+    mut reports: mpsc::Receiver<PollReport>,
+    out: watch::Sender<Arc<Snapshot>>,
+    offline_after: u32,
+) {
+    let mut snap = Snapshot {
+        offline_after,
+        ..Snapshot::default()
+    };
     while let Some(r) = reports.recv().await {
         snap.apply(r);
         out.send_replace(Arc::new(snap.clone()));
@@ -220,6 +243,29 @@ mod tests {
         // The same tier with nothing read: offline.
         snap.apply(report("fast", Some(PollErrorKind::Permanent)));
         assert!(!snap.devices["heat_pump"].online);
+    }
+
+    #[test]
+    fn one_lost_poll_does_not_show_and_one_good_poll_brings_it_back() {
+        let mut snap = Snapshot {
+            offline_after: 3,
+            ..Snapshot::default()
+        };
+        snap.apply(report("fast", None));
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            snap.apply(report("fast", Some(PollErrorKind::Unreachable)));
+            seen.push(snap.devices["heat_pump"].online);
+        }
+        assert_eq!(seen, [true, true, false]);
+        snap.apply(report("fast", None));
+        assert!(snap.devices["heat_pump"].online);
+        // 30 % of the polls lost, never three in a row: it never shows offline.
+        for i in 0..30 {
+            let lost = i % 3 == 0;
+            snap.apply(report("fast", lost.then_some(PollErrorKind::Unreachable)));
+            assert!(snap.devices["heat_pump"].online, "poll {i}");
+        }
     }
 
     #[test]

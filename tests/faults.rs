@@ -84,16 +84,15 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
                     }
                     _ => hp.value.is_err() && !snap.devices["heat_pump"].online,
                 };
-                bad.then_some(snap)
+                // The grid meter, on the same bus, polled since the fault began.
+                let grid_polled = snap.get("grid", "power").is_some_and(|g| g.at > before);
+                (bad && grid_polled).then_some(snap)
             }
         })
         .await;
-        // The grid meter, on the same bus, kept being polled meanwhile.
+        // … and still read while the heat pump is faulty.
         let grid = snap.get("grid", "power").unwrap();
-        assert!(
-            grid.value.is_ok() && grid.at > before,
-            "{fault:?}: grid meter stalled"
-        );
+        assert!(grid.value.is_ok(), "{fault:?}: grid meter stalled");
 
         sim.bank.set_fault(UNIT_HEAT_PUMP, None);
         support::eventually(15, "heat pump back", || {

@@ -34,7 +34,7 @@ pub const EXAMPLE: &str = include_str!("../../config/nomhub.example.toml");
 /// The configuration `nomhub demo` runs with (the simulated dwelling's devices).
 pub const DEMO: &str = include_str!("../../config/demo.toml");
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubConfig {
     /// Shown in the dashboard and as the Home Assistant hub device.
@@ -46,6 +46,25 @@ pub struct HubConfig {
     /// The address of nomhub's web page; Home Assistant links its devices to it.
     #[serde(default)]
     pub url: Option<String>,
+    /// A device is shown offline after this many polls in a row that read nothing (one
+    /// lost request does not show); one poll that reads brings it back.
+    #[serde(default = "default_offline_after")]
+    pub offline_after: Spanned<u32>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            name: default_name(),
+            integrations_dir: None,
+            url: None,
+            offline_after: default_offline_after(),
+        }
+    }
+}
+
+fn default_offline_after() -> Spanned<u32> {
+    Spanned::new(0..0, 3)
 }
 
 fn default_name() -> String {
@@ -205,11 +224,7 @@ pub fn parse(name: &str, text: &str) -> Result<Config, Report> {
 pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     let mut report = Report::default();
     let doc = document(name, text, &mut report);
-    let mut hub = HubConfig {
-        name: default_name(),
-        integrations_dir: None,
-        url: None,
-    };
+    let mut hub = HubConfig::default();
     let mut buses = Vec::new();
     let mut devices = Vec::new();
     let mut dwelling = DwellingConfig::default();
@@ -274,6 +289,15 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     };
     validate(name, text, &buses, &devices, &profiles, &mut report);
     let (mut problems, mut warned) = (Vec::new(), Vec::new());
+    if !(1..=100).contains(hub.offline_after.get_ref()) {
+        problems.push((
+            Some(hub.offline_after.span()),
+            format!(
+                "hub: offline_after {} is outside 1..=100 (polls in a row that read nothing)",
+                hub.offline_after.get_ref()
+            ),
+        ));
+    }
     let ledger = match &ledger_config {
         Some(l) => Some(ledger::resolve(
             &ledger::Sections {
