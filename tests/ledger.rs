@@ -104,6 +104,19 @@ async fn meters(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_any_moment_loses_no_energy_and_counts_none_twice() {
+    kill_loop("1s").await;
+}
+
+/// With the default minute between commits every run below is killed before its first
+/// commit: only the baselines, committed as soon as they are read, keep the energy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_loop_on_a_fresh_store_before_any_commit_loses_no_energy() {
+    kill_loop("60s").await;
+}
+
+/// SIGKILL again and again (the ledger committing every `flush`), then SIGTERM: every
+/// series equals its meters' movement to the Wh.
+async fn kill_loop(flush: &str) {
     let cancel = CancellationToken::new();
     // 30× real time: the counters move visibly, well within each meter's maximum power.
     let sim = support::dwelling(30.0, &cancel).await;
@@ -111,7 +124,9 @@ async fn kill_9_at_any_moment_loses_no_energy_and_counts_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let path = dir.path().join("nomhub.toml");
-    let text = config(sim.addr.port(), &store);
+    let text =
+        config(sim.addr.port(), &store).replace("flush = \"1s\"", &format!("flush = \"{flush}\""));
+    assert!(text.contains(&format!("flush = \"{flush}\"")));
     std::fs::write(&path, &text).unwrap();
     let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
     let setup = cfg.ledger.clone().unwrap();

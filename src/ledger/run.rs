@@ -64,13 +64,17 @@ fn summarise(
     })
 }
 
-/// Books every reading of `counters` in `snap` that is newer than the last one booked.
+/// Books every reading of `counters` in `snap` that is newer than the last one booked;
+/// true when a counter got a new baseline (its first reading, or a replaced meter's),
+/// which is committed at once: a crash before the next commit must not lose what was
+/// read since it.
 fn book_snapshot(
     ledger: &mut Ledger,
     counters: &[(DeviceId, PointKey)],
     snap: &Snapshot,
     trusted: bool,
-) {
+) -> bool {
+    let mut baseline = false;
     for key @ (device, point) in counters {
         let Some(sample) = snap.points.get(key) else {
             continue;
@@ -79,15 +83,32 @@ fn book_snapshot(
             continue;
         };
         match ledger.reading(device, point, wh, sample.at, trusted) {
-            Some(Booked::Verdict(Verdict::Replaced { previous })) => tracing::warn!(
-                device = %device, point = %point, previous_kwh = previous.kwh(), now_kwh = wh.kwh(),
-                "Counter restarted near zero; the ledger continues from the new meter."
-            ),
+            Some(Booked::Verdict(Verdict::First)) => baseline = true,
+            Some(Booked::Verdict(Verdict::Replaced { previous })) => {
+                baseline = true;
+                tracing::warn!(
+                    device = %device, point = %point, previous_kwh = previous.kwh(), now_kwh = wh.kwh(),
+                    "Counter restarted near zero; the ledger continues from the new meter."
+                );
+            }
             Some(Booked::Verdict(v)) if !v.is_accepted() => tracing::warn!(
                 device = %device, point = %point, value_kwh = wh.kwh(), reason = ?v.reason(),
                 "Counter reading not booked."
             ),
             _ => {}
+        }
+    }
+    baseline
+}
+
+/// Commits what is pending; the problem, when the store cannot be written (nothing is
+/// lost: it goes with the next commit).
+fn commit(ledger: &mut Ledger) -> Option<String> {
+    match ledger.commit() {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(store = %ledger.setup.store.display(), error = %e, "Cannot write the ledger; keeping it in memory and trying again.");
+            Some(e.to_string())
         }
     }
 }
@@ -127,17 +148,11 @@ pub async fn run(
                     was_trusted = trusted;
                 }
                 let snap = snapshot.borrow_and_update().clone();
-                book_snapshot(&mut ledger, &counters, &snap, trusted);
+                if book_snapshot(&mut ledger, &counters, &snap, trusted) {
+                    store_error = commit(&mut ledger);
+                }
             }
-            _ = flush.tick() => {
-                store_error = match ledger.commit() {
-                    Ok(()) => None,
-                    Err(e) => {
-                        tracing::error!(store = %ledger.setup.store.display(), error = %e, "Cannot write the ledger; keeping it in memory and trying again.");
-                        Some(e.to_string())
-                    }
-                };
-            }
+            _ = flush.tick() => store_error = commit(&mut ledger),
             _ = prune.tick() => {
                 if let Err(e) = ledger.prune(clock.now().into()) {
                     tracing::warn!(error = %e, "Cannot prune old 15-minute buckets.");
