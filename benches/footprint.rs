@@ -121,7 +121,6 @@ fn main() {
         .arg(&config)
         // As the systemd unit runs it (config/nomhub.service).
         .env("MALLOC_ARENA_MAX", "2")
-        .env("MALLOC_MMAP_THRESHOLD_", "1048576")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -5,9 +5,8 @@
 //! dashboard (`auth = "users"`, one user) as their own processes; `NOMHUB_LOGIN_FLOOD`
 //! (default 200) logins with made-up user names are sent at once, each with its form's
 //! token as a browser would. The daemon's resident memory (VmRSS) is read before, every
-//! 20 ms during, and 2 s after. Two runs: with the environment the systemd unit gives
-//! nomhub (`MALLOC_ARENA_MAX=2`, `MALLOC_MMAP_THRESHOLD_=1048576`), and with the arena
-//! limit alone. Prints Markdown for docs/performance.md.
+//! 20 ms during, and 2 s after, with the environment the systemd unit gives nomhub
+//! (`MALLOC_ARENA_MAX=2`). Prints Markdown for docs/performance.md.
 
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
@@ -177,19 +176,10 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
-    let runs = [
-        (
-            "as the systemd unit runs it",
-            vec![
-                ("MALLOC_ARENA_MAX", "2"),
-                ("MALLOC_MMAP_THRESHOLD_", "1048576"),
-            ],
-        ),
-        (
-            "`MALLOC_ARENA_MAX=2` alone",
-            vec![("MALLOC_ARENA_MAX", "2")],
-        ),
-    ];
+    let runs = [(
+        "as the systemd unit runs it",
+        vec![("MALLOC_ARENA_MAX", "2")],
+    )];
     println!("## A login flood: {n} logins at once\n");
     println!(
         "| environment | answers | all answered in | VmRSS before | peak | 2 s after | after − before |"

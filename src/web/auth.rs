@@ -77,7 +77,12 @@ async fn password_check<T: Send + 'static>(
             warp::reply::with_status("stopping", StatusCode::SERVICE_UNAVAILABLE).into_response(),
         );
     };
-    Ok(tokio::task::spawn_blocking(check).await)
+    Ok(tokio::task::spawn_blocking(move || {
+        let checked = check();
+        users::give_back_memory();
+        checked
+    })
+    .await)
 }
 
 pub(super) fn forbidden(why: &str) -> Response {
