@@ -57,7 +57,7 @@ pub fn device_specs(
             Some(DeviceSpec {
                 id: d.id.get_ref().clone(),
                 profile: config.profiles.get(d.profile.get_ref())?.clone(),
-                unit: *d.unit.get_ref(),
+                unit: d.unit(),
                 bus: buses.get(d.bus.get_ref())?.clone(),
                 interval_override: d.poll.map(|p| p.0),
                 clock: clock.clone(),

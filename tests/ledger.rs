@@ -79,7 +79,7 @@ async fn meters(
         let spec = DeviceSpec {
             id: d.id.get_ref().clone(),
             profile: cfg.profiles.get(d.profile.get_ref()).unwrap().clone(),
-            unit: *d.unit.get_ref(),
+            unit: d.unit(),
             bus: bus.clone(),
             interval_override: None,
             clock: nomhub::clock::Clock::System,

@@ -25,13 +25,13 @@ pub struct ControlConfig {
     pub mode: Spanned<String>,
     /// How often rules are checked and claims written.
     #[serde(default = "default_tick")]
-    pub tick: Dur,
+    pub tick: Spanned<Dur>,
     /// A point is written at most once in this long (restores included).
     #[serde(default = "default_min_write_interval")]
-    pub min_write_interval: Dur,
+    pub min_write_interval: Spanned<Dur>,
     /// A reading older than this counts as missing.
     #[serde(default = "default_stale_after")]
-    pub stale_after: Dur,
+    pub stale_after: Spanned<Dur>,
     /// The weekly legionella run of the smart strategy.
     #[serde(default)]
     pub legionella: LegionellaConfig,
@@ -102,14 +102,14 @@ const LEGIONELLA_C: std::ops::RangeInclusive<f64> = 55.0..=70.0;
 fn default_mode() -> Spanned<String> {
     Spanned::new(0..0, "smart".to_owned())
 }
-fn default_tick() -> Dur {
-    Dur(Duration::from_secs(10))
+fn default_tick() -> Spanned<Dur> {
+    Spanned::new(0..0, Dur(Duration::from_secs(10)))
 }
-fn default_min_write_interval() -> Dur {
-    Dur(Duration::from_secs(60))
+fn default_min_write_interval() -> Spanned<Dur> {
+    Spanned::new(0..0, Dur(Duration::from_secs(60)))
 }
-fn default_stale_after() -> Dur {
-    Dur(Duration::from_secs(120))
+fn default_stale_after() -> Spanned<Dur> {
+    Spanned::new(0..0, Dur(Duration::from_secs(120)))
 }
 
 /// `[control]`, checked against the devices.
@@ -130,9 +130,9 @@ impl ControlSetup {
         Self {
             heat_pump: None,
             mode: Mode::Smart,
-            tick: default_tick().0,
-            min_write_interval: default_min_write_interval().0,
-            stale_after: default_stale_after().0,
+            tick: default_tick().get_ref().0,
+            min_write_interval: default_min_write_interval().get_ref().0,
+            stale_after: default_stale_after().get_ref().0,
             legionella: None,
         }
     }
@@ -198,12 +198,15 @@ pub fn resolve(
             .cloned(),
     };
     for (name, d) in [
-        ("tick", c.tick),
-        ("min_write_interval", c.min_write_interval),
-        ("stale_after", c.stale_after),
+        ("tick", &c.tick),
+        ("min_write_interval", &c.min_write_interval),
+        ("stale_after", &c.stale_after),
     ] {
-        if d.0.is_zero() {
-            problems.push((None, format!("control: `{name}` must be longer than 0")));
+        if d.get_ref().0.is_zero() {
+            problems.push((
+                Some(d.span()),
+                format!("control: `{name}` must be longer than 0s"),
+            ));
         }
     }
     let l = &c.legionella;
@@ -234,9 +237,9 @@ pub fn resolve(
         legionella,
         heat_pump,
         mode,
-        tick: c.tick.0,
-        min_write_interval: c.min_write_interval.0,
-        stale_after: c.stale_after.0,
+        tick: c.tick.get_ref().0,
+        min_write_interval: c.min_write_interval.get_ref().0,
+        stale_after: c.stale_after.get_ref().0,
     }
 }
 

@@ -111,7 +111,9 @@ pub struct DeviceConfig {
     pub name: Option<String>,
     pub profile: Spanned<String>,
     pub bus: Spanned<String>,
-    pub unit: Spanned<u8>,
+    /// The Modbus unit id, 0–255 (checked with its place; a plain `u8` would refuse 300
+    /// without naming the key or the range).
+    pub unit: Spanned<u32>,
     /// Polls every tier at this interval instead of the profile's.
     #[serde(default)]
     pub poll: Option<Dur>,
@@ -141,6 +143,13 @@ pub struct Config {
     pub text: std::sync::Arc<str>,
     /// Advice that does not stop nomhub (a bundle below the NOM Keur, say).
     pub warnings: Vec<Issue>,
+}
+
+impl DeviceConfig {
+    /// The unit id as the wire has it (a config with one above 247 is refused).
+    pub fn unit(&self) -> u8 {
+        u8::try_from(*self.unit.get_ref()).unwrap_or(u8::MAX)
+    }
 }
 
 impl Config {
@@ -288,6 +297,16 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
         }
     };
     validate(name, text, &buses, &devices, &profiles, &mut report);
+    if text.trim().is_empty() {
+        // Say what is missing rather than run idle. (A file with only a ledger is fine:
+        // the ledger tools and a dwelling without readable meters use one.)
+        report.push(Issue::at(
+            name,
+            text,
+            None,
+            "the file is empty: nomhub needs a [[bus]] with a [[device]] on it, or a [ledger] (`nomhub print-config` shows every key)",
+        ));
+    }
     let (mut problems, mut warned) = (Vec::new(), Vec::new());
     if !(1..=100).contains(hub.offline_after.get_ref()) {
         problems.push((
@@ -533,13 +552,21 @@ fn validate(
         let bus = buses
             .iter()
             .find(|b| b.id.get_ref().as_str() == d.bus.get_ref());
+        let unit = *d.unit.get_ref();
         match bus {
-            None => issue(
-                d.bus.span(),
-                format!("device `{id}`: no [[bus]] with id `{}`", d.bus.get_ref()),
-            ),
+            None => {
+                issue(
+                    d.bus.span(),
+                    format!("device `{id}`: no [[bus]] with id `{}`", d.bus.get_ref()),
+                );
+                if unit > 247 {
+                    issue(
+                        d.unit.span(),
+                        format!("device `{id}`: unit {unit} is outside 1..=247"),
+                    );
+                }
+            }
             Some(b) => {
-                let unit = *d.unit.get_ref();
                 if unit > 247 || (unit == 0 && b.kind == BusType::Rtu) {
                     issue(
                         d.unit.span(),

@@ -240,7 +240,7 @@ impl Control {
             targets.insert(
                 id,
                 Target {
-                    unit: *d.unit.get_ref(),
+                    unit: d.unit(),
                     bus: bus.clone(),
                     // SunSpec profiles need discovery first: their poller's comes later.
                     profile: p.resolve().ok().map(Arc::new),
