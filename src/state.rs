@@ -14,10 +14,10 @@ use crate::profile::ResolvedProfile;
 /// How a device is doing, from the last poll of each of its tiers together.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeviceStatus {
-    /// The device answers: some tier's last poll read registers, and no poll since
-    /// found the device silent. Blocks refused beside blocks that read leave it online
-    /// (those points are unavailable, each with its reason, and the tier is incomplete);
-    /// a poll it does not answer takes it offline at once, whichever tier it was.
+    /// The device answers: some tier's last poll read registers. Blocks refused beside
+    /// blocks that read leave it online (those points are unavailable, each with its
+    /// reason, and the tier is incomplete); a poll it does not answer counts for every
+    /// tier. Offline after `offline_after` polls in a row that read nothing.
     pub online: bool,
     /// Each tier's last poll: whether it read everything it asked (false: the device is
     /// degraded, `last_error` says why).
@@ -86,10 +86,6 @@ impl Latency {
 pub struct Snapshot {
     pub points: BTreeMap<(DeviceId, PointKey), Sample>,
     pub devices: BTreeMap<DeviceId, DeviceStatus>,
-    /// Polls in a row that read nothing before a device that was online is shown
-    /// offline (`[hub] offline_after`); 0 and 1 both mean at the first.
-    #[serde(skip)]
-    pub offline_after: u32,
 }
 
 impl Snapshot {
@@ -100,7 +96,9 @@ impl Snapshot {
             .map(|(_, s)| s)
     }
 
-    pub fn apply(&mut self, report: PollReport) {
+    /// Folds one poll in; a device that was online shows offline after `offline_after`
+    /// polls in a row that read nothing (`[hub] offline_after`; 0 and 1: at the first).
+    pub fn apply(&mut self, report: PollReport, offline_after: u32) {
         let status = self.devices.entry(report.device.clone()).or_default();
         status.polls += 1;
         if report.requests > 0 {
@@ -144,7 +142,7 @@ impl Snapshot {
             status.online = true;
         } else {
             status.misses = status.misses.saturating_add(1);
-            if status.misses >= self.offline_after {
+            if status.misses >= offline_after {
                 status.online = false;
             }
         }
@@ -154,7 +152,6 @@ impl Snapshot {
     }
 }
 
-/// Runs the fold until every sender is gone.
 /// Runs the fold until every sender is gone; a device goes offline after
 /// `offline_after` polls in a row that read nothing.
 pub async fn run(
@@ -162,12 +159,9 @@ pub async fn run(
     out: watch::Sender<Arc<Snapshot>>,
     offline_after: u32,
 ) {
-    let mut snap = Snapshot {
-        offline_after,
-        ..Snapshot::default()
-    };
+    let mut snap = Snapshot::default();
     while let Some(r) = reports.recv().await {
-        snap.apply(r);
+        snap.apply(r, offline_after);
         out.send_replace(Arc::new(snap.clone()));
     }
 }
@@ -203,7 +197,7 @@ mod tests {
             } else {
                 report("fast", None)
             };
-            snap.apply(r);
+            snap.apply(r, 1);
             seen.push(snap.devices["heat_pump"].online);
         }
         assert!(seen.iter().all(|o| *o), "{seen:?}");
@@ -217,53 +211,56 @@ mod tests {
     #[test]
     fn a_device_that_does_not_answer_is_offline_at_once_and_back_with_any_tier() {
         let mut snap = Snapshot::default();
-        snap.apply(report("fast", None));
-        snap.apply(report("slow", None));
-        snap.apply(report("slow", Some(PollErrorKind::Unreachable)));
+        snap.apply(report("fast", None), 1);
+        snap.apply(report("slow", None), 1);
+        snap.apply(report("slow", Some(PollErrorKind::Unreachable)), 1);
         assert!(!snap.devices["heat_pump"].online);
         // A refusal from the other tier does not say it is back …
-        snap.apply(report("fast", Some(PollErrorKind::Permanent)));
+        snap.apply(report("fast", Some(PollErrorKind::Permanent)), 1);
         assert!(!snap.devices["heat_pump"].online);
         // … an answer does.
-        snap.apply(report("fast", None));
+        snap.apply(report("fast", None), 1);
         assert!(snap.devices["heat_pump"].online);
     }
 
     #[test]
     fn a_tier_with_a_refused_block_beside_blocks_that_read_is_online_but_incomplete() {
         let mut snap = Snapshot::default();
-        snap.apply(PollReport {
-            requests: 3,
-            answered: 2,
-            ..report("fast", Some(PollErrorKind::Permanent))
-        });
+        snap.apply(
+            PollReport {
+                requests: 3,
+                answered: 2,
+                ..report("fast", Some(PollErrorKind::Permanent))
+            },
+            1,
+        );
         let d = &snap.devices["heat_pump"];
         assert!(d.online);
         assert!(!d.tiers["fast"]);
         // The same tier with nothing read: offline.
-        snap.apply(report("fast", Some(PollErrorKind::Permanent)));
+        snap.apply(report("fast", Some(PollErrorKind::Permanent)), 1);
         assert!(!snap.devices["heat_pump"].online);
     }
 
     #[test]
     fn one_lost_poll_does_not_show_and_one_good_poll_brings_it_back() {
-        let mut snap = Snapshot {
-            offline_after: 3,
-            ..Snapshot::default()
-        };
-        snap.apply(report("fast", None));
+        let mut snap = Snapshot::default();
+        snap.apply(report("fast", None), 3);
         let mut seen = Vec::new();
         for _ in 0..3 {
-            snap.apply(report("fast", Some(PollErrorKind::Unreachable)));
+            snap.apply(report("fast", Some(PollErrorKind::Unreachable)), 3);
             seen.push(snap.devices["heat_pump"].online);
         }
         assert_eq!(seen, [true, true, false]);
-        snap.apply(report("fast", None));
+        snap.apply(report("fast", None), 3);
         assert!(snap.devices["heat_pump"].online);
         // 30 % of the polls lost, never three in a row: it never shows offline.
         for i in 0..30 {
             let lost = i % 3 == 0;
-            snap.apply(report("fast", lost.then_some(PollErrorKind::Unreachable)));
+            snap.apply(
+                report("fast", lost.then_some(PollErrorKind::Unreachable)),
+                3,
+            );
             assert!(snap.devices["heat_pump"].online, "poll {i}");
         }
     }
@@ -271,11 +268,11 @@ mod tests {
     #[test]
     fn a_device_that_refuses_every_tier_is_offline() {
         let mut snap = Snapshot::default();
-        snap.apply(report("fast", None));
-        snap.apply(report("slow", None));
-        snap.apply(report("fast", Some(PollErrorKind::Transient)));
+        snap.apply(report("fast", None), 1);
+        snap.apply(report("slow", None), 1);
+        snap.apply(report("fast", Some(PollErrorKind::Transient)), 1);
         assert!(snap.devices["heat_pump"].online, "the slow tier still read");
-        snap.apply(report("slow", Some(PollErrorKind::Transient)));
+        snap.apply(report("slow", Some(PollErrorKind::Transient)), 1);
         assert!(!snap.devices["heat_pump"].online);
     }
 
@@ -287,12 +284,15 @@ mod tests {
             .and_then(|p| p.resolve().ok())
             .map(Arc::new);
         let mut snap = Snapshot::default();
-        snap.apply(PollReport {
-            profile: p.clone(),
-            ..report("fast", None)
-        });
+        snap.apply(
+            PollReport {
+                profile: p.clone(),
+                ..report("fast", None)
+            },
+            1,
+        );
         // Later reports without one (an identification retry) do not drop it.
-        snap.apply(report("fast", None));
+        snap.apply(report("fast", None), 1);
         let kept = snap.devices["heat_pump"].profile.as_ref();
         assert!(kept.is_some_and(|k| p.as_ref().is_some_and(|p| Arc::ptr_eq(k, p))));
     }
@@ -300,11 +300,11 @@ mod tests {
     #[test]
     fn an_unidentified_device_is_offline_until_a_tier_answers() {
         let mut snap = Snapshot::default();
-        snap.apply(report("", Some(PollErrorKind::Unidentified)));
+        snap.apply(report("", Some(PollErrorKind::Unidentified)), 1);
         let d = &snap.devices["heat_pump"];
         assert!(!d.online);
         assert_eq!(d.tiers.keys().collect::<Vec<_>>(), [""]);
-        snap.apply(report("fast", None));
+        snap.apply(report("fast", None), 1);
         let d = &snap.devices["heat_pump"];
         assert!(d.online);
         assert_eq!(d.tiers.keys().collect::<Vec<_>>(), ["fast"]);

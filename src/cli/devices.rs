@@ -69,24 +69,27 @@ pub(super) async fn devices_check(path: &std::path::Path, json: bool) -> anyhow:
                 let mut p = Poller::new(&spec, profile);
                 for r in p.poll_all().await {
                     failed |= r.error.is_some();
-                    snap.apply(r);
+                    snap.apply(r, 1);
                 }
             }
             Err(e) => {
                 failed = true;
-                snap.apply(crate::device::PollReport {
-                    device: spec.id.clone(),
-                    tier: String::new(),
-                    samples: vec![],
-                    error: Some(crate::device::PollError {
-                        kind: crate::device::PollErrorKind::Unidentified,
-                        text: e,
-                    }),
-                    requests: 0,
-                    answered: 0,
-                    profile: None,
-                    took: Duration::ZERO,
-                });
+                snap.apply(
+                    crate::device::PollReport {
+                        device: spec.id.clone(),
+                        tier: String::new(),
+                        samples: vec![],
+                        error: Some(crate::device::PollError {
+                            kind: crate::device::PollErrorKind::Unidentified,
+                            text: e,
+                        }),
+                        requests: 0,
+                        answered: 0,
+                        profile: None,
+                        took: Duration::ZERO,
+                    },
+                    1,
+                );
             }
         }
     }

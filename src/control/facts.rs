@@ -28,7 +28,6 @@ pub fn fresh(snap: &Snapshot, now: SystemTime, stale_after: Duration) -> Snapsho
     let mut out = Snapshot {
         points: BTreeMap::new(),
         devices: snap.devices.clone(),
-        offline_after: snap.offline_after,
     };
     for (k, s) in &snap.points {
         let online = snap.devices.get(&s.device).is_some_and(|d| d.online);

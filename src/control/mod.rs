@@ -191,8 +191,6 @@ pub struct Control {
     setup: ControlSetup,
     /// Whether the config has `[control]`: without it, control only owns the settings.
     acting: bool,
-    /// The strategy's settings, published on `inputs.commands.settings`.
-    settings: Settings,
     rules: RuleSet,
     hot_water: Option<HotWater>,
     actuator: Actuator,
@@ -282,11 +280,9 @@ impl Control {
                 "Resuming the points nomhub held before it stopped."
             );
         }
-        let settings = inputs.commands.settings.borrow().clone();
         Self {
             setup,
             acting,
-            settings,
             rules,
             hot_water,
             actuator: saved.actuator,
@@ -350,7 +346,15 @@ impl Control {
         tracing::info!(change = %change, from, "Hot-water strategy changed.");
         let now = clock_now(clock);
         match (change, &mut self.hot_water) {
-            (Change::BoostNow, Some(hw)) => hw.boost_now(self.settings.get(Setting::SolarTarget)),
+            (Change::BoostNow, Some(hw)) => {
+                hw.boost_now(
+                    self.inputs
+                        .commands
+                        .settings
+                        .borrow()
+                        .get(Setting::SolarTarget),
+                );
+            }
             (Change::ForgetHabits, Some(hw)) => {
                 hw.forget();
                 // Saved at once: a restart must not bring the old habits back.
@@ -368,14 +372,17 @@ impl Control {
         done
     }
 
+    /// The strategy's settings: control's to change, published on the watch it owns.
+    fn settings(&self) -> Settings {
+        self.inputs.commands.settings.borrow().clone()
+    }
+
     /// Applies a mode or setting and publishes the settings.
-    fn set(&mut self, change: Change) {
-        if self.settings.apply(change) {
-            self.inputs
-                .commands
-                .settings
-                .send_replace(self.settings.clone());
-        }
+    fn set(&self, change: Change) {
+        self.inputs
+            .commands
+            .settings
+            .send_if_modified(|s| s.apply(change));
     }
 
     /// One round: claims, resolution, writes.
@@ -397,6 +404,7 @@ impl Control {
         }
         let live = self.inputs.views.flows.read(&snap);
         let ledger = self.inputs.views.ledger_status();
+        let settings = self.settings();
         // Observe: what the rules read, with the strategy as it stood before this round.
         let charging = self.hot_water.as_ref().is_some_and(HotWater::charging);
         let seen = Seen {
@@ -405,7 +413,7 @@ impl Control {
                 .iter()
                 .map(|(d, s)| (d.to_string(), s.online))
                 .collect(),
-            mode: Some(self.settings.mode),
+            mode: Some(settings.mode),
             charging,
         };
         let events = facts::events(self.seen.as_ref(), &seen);
@@ -415,12 +423,12 @@ impl Control {
             &self.inputs.views.flows,
             &self.names,
             ledger.as_deref(),
-            self.settings.mode,
+            settings.mode,
             charging,
         );
         // Plan: the same round the backtest plays (`rules::plan`).
         let strict = facts::building_bound_above(ledger.as_deref());
-        let (hot_water, targets, settings) = (&mut self.hot_water, &self.targets, &self.settings);
+        let (hot_water, targets) = (&mut self.hot_water, &self.targets);
         let strategy = |mode: Mode| -> Vec<Claim> {
             let Some(hw) = hot_water else {
                 return Vec::new();
@@ -451,11 +459,11 @@ impl Control {
             now,
             &facts,
             &events,
-            self.settings.mode,
+            settings.mode,
             strategy,
             name,
         );
-        if planned.mode != self.settings.mode {
+        if planned.mode != settings.mode {
             let rule = planned.outcome.modes.last().map(|(_, r)| r.clone());
             tracing::info!(
                 rule,
@@ -465,7 +473,7 @@ impl Control {
             self.set(Change::Mode(planned.mode));
         }
         if let Some(hw) = &self.hot_water {
-            let mode = self.settings.mode;
+            let mode = planned.mode;
             self.status.charging = hw.charging();
             self.status.planning = hw.planning(mode);
             self.status.learning = hw.learning();
@@ -555,7 +563,7 @@ impl Control {
                 .filter(|c| c.until.is_some())
                 .cloned()
                 .collect(),
-            settings: Some(self.settings.clone()),
+            settings: Some(self.settings()),
         };
         let Ok(bytes) = serde_json::to_vec(&saved) else {
             return;

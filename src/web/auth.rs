@@ -30,25 +30,20 @@ pub(super) async fn login(form: Form, cookie: Option<String>, web: Arc<Web>) -> 
         Err(refused) => return refused,
     };
     match checked {
-        Ok(Ok(Some(stamp))) => {
+        Ok(Some(stamp)) => {
             web.sessions.succeeded(user);
             let token = web.sessions.start(user, stamp);
             tracing::info!(user = %user, "Logged in to the dashboard.");
             with_cookie(redirect("/"), session_cookie(&token))
         }
-        Ok(Ok(None)) => {
+        Ok(None) => {
             web.sessions.failed(user);
             tracing::warn!(user = %user, "Failed dashboard login.");
             redirect("/login?failed=1")
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "Reading the users failed.");
             warp::reply::with_status("store problem", StatusCode::INTERNAL_SERVER_ERROR)
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "The password check stopped.");
-            warp::reply::with_status("internal error", StatusCode::INTERNAL_SERVER_ERROR)
                 .into_response()
         }
     }
@@ -57,12 +52,12 @@ pub(super) async fn login(form: Form, cookie: Option<String>, web: Arc<Web>) -> 
 /// Runs a password check for `user` (`check`, an argon2id verification of some 19 MiB):
 /// after the name's slow-down, and one at a time whatever the number of requests, so a
 /// flood of logins queues instead of taking the memory. `Err`: the answer to give
-/// instead (too many tries for the name).
+/// instead (too many tries for the name, or the check stopped).
 async fn password_check<T: Send + 'static>(
     web: &Web,
     user: &str,
     check: impl FnOnce() -> T + Send + 'static,
-) -> Result<Result<T, tokio::task::JoinError>, Response> {
+) -> Result<T, Response> {
     let wait = web.sessions.reserve(user).map_err(|too_many| {
         tracing::warn!(user = %user, retry_in = ?too_many.retry_in, "Too many dashboard login tries; refused.");
         let text = format!(
@@ -77,12 +72,17 @@ async fn password_check<T: Send + 'static>(
             warp::reply::with_status("stopping", StatusCode::SERVICE_UNAVAILABLE).into_response(),
         );
     };
-    Ok(tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let checked = check();
         users::give_back_memory();
         checked
     })
-    .await)
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "The password check stopped.");
+        warp::reply::with_status("internal error", StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response()
+    })
 }
 
 pub(super) fn forbidden(why: &str) -> Response {
@@ -144,25 +144,20 @@ pub(super) async fn change_password(form: Form, token: Option<String>, web: Arc<
         Err(refused) => return refused,
     };
     match changed {
-        Ok(Ok(Some(stamp))) => {
+        Ok(Some(stamp)) => {
             web.sessions.succeeded(&s.user);
             web.sessions.end(token);
             let fresh = web.sessions.start(&s.user, stamp);
             tracing::info!(user = %s.user, "Dashboard password changed.");
             with_cookie(back(Note::Changed), session_cookie(&fresh))
         }
-        Ok(Ok(None)) => {
+        Ok(None) => {
             web.sessions.failed(&s.user);
             back(Note::Wrong)
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "Changing a password failed.");
             warp::reply::with_status("store problem", StatusCode::INTERNAL_SERVER_ERROR)
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "The password change stopped.");
-            warp::reply::with_status("internal error", StatusCode::INTERNAL_SERVER_ERROR)
                 .into_response()
         }
     }
