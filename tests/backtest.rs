@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use chrono::{Datelike, NaiveDateTime};
-use nomhub::backtest::{self, Dwelling, Metrics, Row, StrategySpec};
+use nomhub::backtest::{self, Dwelling, Metrics, Row, StrategySpec, Variant};
 use nomhub::strategy::controller::{Controller, Decision, Observation};
 use nomhub::strategy::smart::{Smart, SmartParams};
 use support::nomhub;
@@ -32,17 +32,6 @@ fn run(spec: &str) -> Metrics {
     let spec: StrategySpec = spec.parse().unwrap();
     let mut c = spec.controller(dwelling);
     backtest::run(&spec.to_string(), dwelling, rows, c.as_mut()).year
-}
-
-/// Year A has mornings that draw more than a hot tank holds; the thermostat, which
-/// keeps the tank hot all the time, is the comfort to match.
-fn as_warm_as_the_thermostat(name: &str, m: &Metrics) {
-    let [_, _, _, thermostat_cold, _, _] = REFERENCE[0].1;
-    assert!(
-        f64::from(m.comfort_violation_minutes) <= thermostat_cold,
-        "{name}: {} cold minutes",
-        m.comfort_violation_minutes
-    );
 }
 
 fn within(name: &str, got: f64, want: f64, pct: f64) {
@@ -114,12 +103,13 @@ fn the_smart_strategy_beats_every_baseline_within_two_starts_a_day() {
             smart.dhw_grid_import_kwh
         );
     }
-    as_warm_as_the_thermostat("smart", &smart);
-    // What it has reached so far (426 kWh, docs/strategy.md), with a little room:
-    // a change that gives it back fails here.
+    // Comfort first: not one cold quarter hour on year A (the thermostat has three).
+    assert_eq!(smart.comfort_violation_minutes, 0);
+    // What it has reached so far with the comfort floor (555 kWh, docs/strategy.md),
+    // with a little room: a change that gives it back fails here.
     assert!(
-        smart.dhw_grid_import_kwh <= 435.0,
-        "smart imports {:.0} kWh for hot water; it reached 426",
+        smart.dhw_grid_import_kwh <= 565.0,
+        "smart imports {:.0} kWh for hot water; it reached 555",
         smart.dhw_grid_import_kwh
     );
     assert!(
@@ -400,17 +390,124 @@ fn the_tank_reaches_the_legionella_temperature_every_week() {
 }
 
 #[test]
-fn strict_smart_hot_water_takes_less_from_the_grid() {
+fn strict_smart_hot_water_keeps_the_comfort_floor() {
     let (usual, _) = run_smart(SmartParams::default());
     let (strict, _) = run_smart(SmartParams {
         strict: true,
         ..SmartParams::default()
     });
+    // Strict trims grid charges, never the floor: as warm as ever, and with the floor
+    // it no longer saves measurably (docs/strategy.md).
+    assert_eq!(strict.comfort_violation_minutes, 0);
     assert!(
-        strict.dhw_grid_import_kwh < usual.dhw_grid_import_kwh - 2.0,
+        strict.dhw_grid_import_kwh < usual.dhw_grid_import_kwh + 5.0,
         "strict {:.0} kWh, usual {:.0} kWh",
         strict.dhw_grid_import_kwh,
         usual.dhw_grid_import_kwh
     );
-    as_warm_as_the_thermostat("strict", &strict);
+}
+
+/// Year A made into another dwelling.
+fn variant(v: Variant) -> (Dwelling, Vec<Row>) {
+    let (mut dwelling, mut rows) = YEAR_A.clone();
+    v.apply(&mut dwelling, &mut rows);
+    (dwelling, rows)
+}
+
+#[test]
+fn smart_is_never_colder_than_the_thermostat_on_dwellings_it_was_not_tuned_on() {
+    let v = |tank_litres: Option<f64>, draw_scale: f64, pv_scale: f64| Variant {
+        tank_litres,
+        draw_scale,
+        pv_scale,
+    };
+    // A small tank, a large one, a large household, half the PV, and a household
+    // that outgrows its tank (the thermostat itself leaves it cold for 19 hours).
+    let variants = [
+        v(Some(150.0), 1.0, 1.0),
+        v(Some(300.0), 1.0, 1.0),
+        v(None, 1.5, 1.0),
+        v(None, 1.0, 0.5),
+        v(Some(120.0), 1.2, 1.0),
+    ];
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = variants
+            .iter()
+            .map(|var| {
+                scope.spawn(move || {
+                    let (dwelling, rows) = variant(*var);
+                    let year = |spec: StrategySpec| {
+                        let mut c = spec.controller(&dwelling);
+                        backtest::run(&spec.to_string(), &dwelling, &rows, c.as_mut()).year
+                    };
+                    (
+                        var.describe().unwrap_or_default(),
+                        year(StrategySpec::Smart),
+                        year(StrategySpec::Thermostat),
+                        year(StrategySpec::PvSurplusBasic),
+                    )
+                })
+            })
+            .collect();
+        for run in runs {
+            let (name, smart, thermostat, basic) = run.join().unwrap();
+            assert!(
+                smart.comfort_violation_minutes <= thermostat.comfort_violation_minutes,
+                "{name}: smart {} cold minutes, the thermostat {}",
+                smart.comfort_violation_minutes,
+                thermostat.comfort_violation_minutes
+            );
+            assert!(
+                smart.dhw_grid_import_kwh < thermostat.dhw_grid_import_kwh,
+                "{name}: smart imports {:.0} kWh, the thermostat {:.0}",
+                smart.dhw_grid_import_kwh,
+                thermostat.dhw_grid_import_kwh
+            );
+            if name.contains("300 l") {
+                assert_eq!(smart.comfort_violation_minutes, 0, "{name}");
+                assert!(
+                    smart.dhw_grid_import_kwh < basic.dhw_grid_import_kwh,
+                    "{name}"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn simulate_makes_a_variant_and_shows_the_thermostat_beside_it() {
+    let csv = year_a();
+    let out = nomhub(&[
+        "simulate",
+        "--year",
+        csv.to_str().unwrap(),
+        "--tank-litres",
+        "150",
+        "--draw-scale",
+        "1.2",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["dwelling"], "reference-year-A (150 l tank, draws × 1.2)",
+        "{v}"
+    );
+    let drawn = v["year"]["dhw_draw_kwh"].as_f64().unwrap();
+    assert!((drawn - 1.2 * 2054.4).abs() < 30.0, "drawn {drawn:.0} kWh");
+    assert!(
+        v["thermostat"]["comfort_violation_minutes"].is_number(),
+        "{v}"
+    );
+    let bad = nomhub(&["simulate", "--year", csv.to_str().unwrap(), "--pv-scale=-1"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--pv-scale -1"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

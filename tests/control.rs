@@ -325,6 +325,8 @@ fn ten_days() -> Habits {
     Habits {
         draw_kwh: (0..96).map(|q| if q == 28 { 1.5 } else { 0.0 }).collect(),
         draw_days: 10,
+        daily_draw_kwh: None,
+        recent_draws: Vec::new(),
         surplus_w: (0..96)
             .map(|q| if (40..64).contains(&q) { 2500.0 } else { 0.0 })
             .collect(),

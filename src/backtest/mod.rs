@@ -7,6 +7,6 @@ pub mod strategies;
 pub mod year;
 
 pub use ruled::{RuleStat, Ruled};
-pub use run::{Metrics, Outcome, Trace, TraceRow, run, run_traced};
+pub use run::{Metrics, Outcome, Reference, Trace, TraceRow, run, run_traced};
 pub use strategies::StrategySpec;
-pub use year::{Dwelling, Row, YearError, load_dwelling, load_rows, sidecar_of};
+pub use year::{Dwelling, Row, Variant, YearError, load_dwelling, load_rows, sidecar_of};

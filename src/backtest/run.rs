@@ -80,6 +80,26 @@ pub struct Outcome {
     /// With `--rules`: how often each rule fired.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<super::RuleStat>,
+    /// The plain thermostat's year on the same dwelling, when another strategy ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thermostat: Option<Reference>,
+}
+
+/// What the plain thermostat reached on the same dwelling: the comfort a strategy
+/// must not fall below, and the import it is measured against.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reference {
+    pub comfort_violation_minutes: u32,
+    pub dhw_grid_import_kwh: f64,
+}
+
+impl Reference {
+    pub fn of(year: &Metrics) -> Self {
+        Self {
+            comfort_violation_minutes: year.comfort_violation_minutes,
+            dhw_grid_import_kwh: year.dhw_grid_import_kwh,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -322,5 +342,6 @@ pub fn run_traced<E>(
         year,
         months,
         rules: Vec::new(),
+        thermostat: None,
     })
 }

@@ -20,6 +20,9 @@ pub struct Row {
     pub ventilation_w: f64,
     pub space_heating_w_th: f64,
     pub dhw_draw_w_th: f64,
+    /// The day-ahead PV forecast for this step, W, as issued at 18:00 local the day
+    /// before the step's local day (None: the file has no forecast).
+    pub pv_forecast_w: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +34,8 @@ struct CsvRow {
     ventilation_w: f64,
     space_heating_demand_w_th: f64,
     dhw_draw_w_th: f64,
+    #[serde(default)]
+    pv_forecast_w: Option<f64>,
 }
 
 /// The sidecar JSON: only what the simulation needs; the rest is ignored.
@@ -114,6 +119,12 @@ pub fn load_rows(path: &Path) -> Result<Vec<Row>, YearError> {
                 return Err(err(line, format!("{name} = {v} is not a valid value")));
             }
         }
+        if let Some(v) = r.pv_forecast_w.filter(|v| !v.is_finite() || *v < 0.0) {
+            return Err(err(
+                line,
+                format!("pv_forecast_w = {v} is not a valid value"),
+            ));
+        }
         rows.push(Row {
             local,
             outdoor_c: r.outdoor_temp_c,
@@ -122,6 +133,7 @@ pub fn load_rows(path: &Path) -> Result<Vec<Row>, YearError> {
             ventilation_w: r.ventilation_w,
             space_heating_w_th: r.space_heating_demand_w_th,
             dhw_draw_w_th: r.dhw_draw_w_th,
+            pv_forecast_w: r.pv_forecast_w,
         });
     }
     if rows.is_empty() {
@@ -130,4 +142,77 @@ pub fn load_rows(path: &Path) -> Result<Vec<Row>, YearError> {
         });
     }
     Ok(rows)
+}
+
+/// A dwelling made from another by one or more changes, so a strategy can be tried
+/// on households and roofs it was not tuned on (`nomhub simulate --tank-litres …`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Variant {
+    /// Another tank volume, litres; its standby loss scales with its surface
+    /// (volume^2/3), the same shape of tank.
+    pub tank_litres: Option<f64>,
+    /// Every hot-water draw times this (a larger or smaller household).
+    pub draw_scale: f64,
+    /// PV output and its forecast times this (a larger or smaller roof).
+    pub pv_scale: f64,
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Self {
+            tank_litres: None,
+            draw_scale: 1.0,
+            pv_scale: 1.0,
+        }
+    }
+}
+
+impl Variant {
+    /// What differs from the file's dwelling, for the report ("150 l tank, draws × 1.5").
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(l) = self.tank_litres {
+            parts.push(format!("{l} l tank"));
+        }
+        if self.draw_scale != 1.0 {
+            parts.push(format!("draws × {}", self.draw_scale));
+        }
+        if self.pv_scale != 1.0 {
+            parts.push(format!("PV × {}", self.pv_scale));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// Checks the factors: a variant with a negative or absurd scale is refused.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(l) = self.tank_litres.filter(|l| !(20.0..=2000.0).contains(l)) {
+            return Err(format!("--tank-litres {l}: a tank of 20 to 2000 litres"));
+        }
+        for (flag, v) in [
+            ("--draw-scale", self.draw_scale),
+            ("--pv-scale", self.pv_scale),
+        ] {
+            if !(0.0..=10.0).contains(&v) {
+                return Err(format!("{flag} {v}: a factor from 0 to 10"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, dwelling: &mut Dwelling, rows: &mut [Row]) {
+        if let Some(litres) = self.tank_litres {
+            let tank = &mut dwelling.tank;
+            tank.ua_w_per_k *= (litres / tank.volume_l).powf(2.0 / 3.0);
+            tank.volume_l = litres;
+        }
+        for r in rows {
+            r.dhw_draw_w_th *= self.draw_scale;
+            r.pv_w *= self.pv_scale;
+            r.pv_forecast_w = r.pv_forecast_w.map(|w| w * self.pv_scale);
+        }
+        if let Some(d) = self.describe() {
+            let name = dwelling.name.as_deref().unwrap_or("dwelling");
+            dwelling.name = Some(format!("{name} ({d})"));
+        }
+    }
 }

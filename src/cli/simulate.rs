@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::backtest::{self, Outcome, Ruled, StrategySpec, Trace, TraceRow};
+use crate::backtest::{self, Outcome, Ruled, StrategySpec, Trace, TraceRow, Variant};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -30,6 +30,16 @@ pub struct SimulateArgs {
     /// Also write every step (decision, reason, tank, heat, import) to this CSV file.
     #[arg(long, value_name = "CSV")]
     pub trace: Option<PathBuf>,
+    /// A variant of the dwelling: another tank volume, litres (standby loss scales
+    /// with the tank's surface).
+    #[arg(long, value_name = "LITRES")]
+    pub tank_litres: Option<f64>,
+    /// A variant: every hot-water draw times this.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub draw_scale: f64,
+    /// A variant: PV output (and its forecast) times this.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub pv_scale: f64,
 }
 
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
@@ -37,8 +47,15 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         .dwelling
         .clone()
         .unwrap_or_else(|| backtest::sidecar_of(&args.year));
-    let dwelling = backtest::load_dwelling(&sidecar)?;
-    let rows = backtest::load_rows(&args.year)?;
+    let mut dwelling = backtest::load_dwelling(&sidecar)?;
+    let mut rows = backtest::load_rows(&args.year)?;
+    let variant = Variant {
+        tank_litres: args.tank_litres,
+        draw_scale: args.draw_scale,
+        pv_scale: args.pv_scale,
+    };
+    variant.check().map_err(|e| anyhow::anyhow!(e))?;
+    variant.apply(&mut dwelling, &mut rows);
     let strategy = args.strategy.controller(&dwelling);
     let mut writer = match &args.trace {
         Some(path) => Some(
@@ -81,6 +98,12 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         w.flush().with_context(cannot)?;
     }
     outcome.rules.sort_by(|a, b| a.name.cmp(&b.name));
+    // The plain thermostat on the same dwelling: the comfort a strategy must not fall below.
+    if args.strategy != StrategySpec::Thermostat || args.rules.is_some() {
+        let mut thermostat = StrategySpec::Thermostat.controller(&dwelling);
+        let t = backtest::run("thermostat", &dwelling, &rows, thermostat.as_mut());
+        outcome.thermostat = Some(backtest::Reference::of(&t.year));
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
@@ -118,6 +141,12 @@ pub fn table(o: &Outcome) -> String {
         s += &line(&m.month, &m.metrics);
     }
     s += &line("year", &o.year);
+    if let Some(t) = &o.thermostat {
+        s += &format!(
+            "thermostat on the same dwelling: {} cold min, {:.1} grid kWh\n",
+            t.comfort_violation_minutes, t.dhw_grid_import_kwh
+        );
+    }
     for r in &o.rules {
         s += &format!("rule {:<24} fired {:>6}", r.name, r.fired);
         if let Some(e) = &r.first_error {

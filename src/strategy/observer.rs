@@ -41,10 +41,30 @@ pub struct Observer {
     excess_kwh: f64,
     /// Draw inferred per slot today, before it is folded into the pattern.
     today: [f64; SLOTS],
+    /// The part of it the sensor saw (not spread from a charge's end).
+    today_seen: [f64; SLOTS],
     seen_slots: [bool; SLOTS],
     /// Days the pattern has learned from.
     days: u32,
+    /// The heat drawn per day by the tank's energy balance (heat put in, less
+    /// standby loss and the change in what is stored), averaged like the pattern, kWh.
+    balance_kwh: f64,
+    /// Days the balance has learned from.
+    balance_days: u32,
+    /// Today's heat in and standby loss so far, and what was stored at midnight, kWh.
+    day_heat_kwh: f64,
+    day_loss_kwh: f64,
+    day_start_kwh: Option<f64>,
+    /// The draws the sensor saw per slot on each recent day, kWh (newest last).
+    recent: std::collections::VecDeque<[f64; SLOTS]>,
+    /// The large hourly draw of `recent` (kept, as it changes once a day), kWh.
+    burst_kwh: f64,
 }
+
+/// Days of seen draws kept …
+pub const RECENT_DAYS: usize = 28;
+/// … and the share of them the burst reserve covers.
+const BURST_QUANTILE: f64 = 0.9;
 
 impl Observer {
     pub fn new(params: TankParams) -> Self {
@@ -55,8 +75,16 @@ impl Observer {
             sensor_c: params.t_init_c,
             excess_kwh: 0.0,
             today: [0.0; SLOTS],
+            today_seen: [0.0; SLOTS],
             seen_slots: [false; SLOTS],
             days: 0,
+            balance_kwh: 0.0,
+            balance_days: 0,
+            day_heat_kwh: 0.0,
+            day_loss_kwh: 0.0,
+            day_start_kwh: None,
+            recent: std::collections::VecDeque::with_capacity(RECENT_DAYS),
+            burst_kwh: 0.0,
         }
     }
 
@@ -69,21 +97,111 @@ impl Observer {
     pub fn forget(&mut self) {
         self.pattern = [0.0; SLOTS];
         self.days = 0;
+        self.balance_kwh = 0.0;
+        self.balance_days = 0;
+        self.recent.clear();
+        self.burst_kwh = 0.0;
         self.unseen_kwh = 0.0;
         self.today = [0.0; SLOTS];
+        self.today_seen = [0.0; SLOTS];
         self.seen_slots = [false; SLOTS];
     }
 
     /// Takes up a pattern learned before (a restart): `pattern` per slot, kWh, from
-    /// `days` days.
-    pub fn resume(&mut self, pattern: [f64; SLOTS], days: u32) {
+    /// `days` days, and the daily draw by the energy balance if it was saved.
+    pub fn resume(&mut self, pattern: [f64; SLOTS], days: u32, balance_kwh: Option<f64>) {
         self.pattern = pattern;
         self.days = days;
+        if let Some(b) = balance_kwh {
+            self.balance_kwh = b;
+            self.balance_days = days;
+        }
     }
 
     /// Expected draw over `slots` slots from `from`, kWh.
     pub fn expected(&self, from: usize, slots: usize) -> f64 {
-        (0..slots).map(|i| self.pattern[(from + i) % SLOTS]).sum()
+        let scale = self.draw_scale();
+        (0..slots)
+            .map(|i| self.pattern[(from + i) % SLOTS] * scale)
+            .sum()
+    }
+
+    /// Heat drawn a day, kWh: by the energy balance once it has a day to go on (the
+    /// pattern alone misses what is drawn above the sensor and while the tank is
+    /// cold), else what the pattern adds up to.
+    pub fn daily_kwh(&self) -> f64 {
+        if self.balance_days > 0 {
+            self.balance_kwh
+        } else {
+            self.pattern.iter().sum()
+        }
+    }
+
+    /// The daily draw by the energy balance, for saving (None before a day of it).
+    pub fn balance(&self) -> Option<f64> {
+        (self.balance_days > 0).then_some(self.balance_kwh)
+    }
+
+    /// The most heat the sensor saw drawn within one hour of a day, as recent days
+    /// stayed under it nine times in ten, kWh (0 before a day has been seen).
+    pub fn burst_kwh(&self) -> f64 {
+        self.burst_kwh
+    }
+
+    fn large_draw(&self) -> f64 {
+        let mut b: Vec<f64> = self
+            .recent
+            .iter()
+            .map(|day| {
+                (0..SLOTS)
+                    .map(|i| day[i..(i + 4).min(SLOTS)].iter().sum::<f64>())
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        b.sort_by(f64::total_cmp);
+        match b.len() {
+            0 => 0.0,
+            n => b[((n as f64 * BURST_QUANTILE) as usize).min(n - 1)],
+        }
+    }
+
+    /// The recent days' seen draws, for saving (oldest first).
+    pub fn recent(&self) -> Vec<Vec<f64>> {
+        self.recent.iter().map(|d| d.to_vec()).collect()
+    }
+
+    /// Takes up saved recent days (oldest first); a day without one value per slot
+    /// is refused with what is wrong.
+    pub fn resume_recent(&mut self, days: &[Vec<f64>]) -> Result<(), String> {
+        let skip = days.len().saturating_sub(RECENT_DAYS);
+        let mut recent = std::collections::VecDeque::with_capacity(RECENT_DAYS);
+        for (i, d) in days[skip..].iter().enumerate() {
+            let day: [f64; SLOTS] = d.as_slice().try_into().map_err(|_| {
+                format!("`recent_draws` day {i} has {} values, not {SLOTS}", d.len())
+            })?;
+            if let Some(v) = day.iter().find(|v| !(0.0..=50.0).contains(*v)) {
+                return Err(format!("`recent_draws` day {i} has {v}, outside 0..=50"));
+            }
+            recent.push_back(day);
+        }
+        self.recent = recent;
+        self.burst_kwh = self.large_draw();
+        Ok(())
+    }
+
+    /// What the pattern is multiplied by to add up to the daily draw.
+    pub fn draw_scale(&self) -> f64 {
+        let sum: f64 = self.pattern.iter().sum();
+        if sum > 0.0 {
+            self.daily_kwh() / sum
+        } else {
+            0.0
+        }
+    }
+
+    /// The usual draw in `slot`: the pattern's shape, scaled to the daily draw.
+    pub fn draw_at(&self, slot: usize) -> f64 {
+        self.pattern[slot % SLOTS] * self.draw_scale()
     }
 
     /// Usable heat (water at or above the use minimum) the tank probably holds, kWh.
@@ -112,8 +230,10 @@ impl Observer {
         finished: bool,
         sensor_c: f64,
     ) {
+        self.day_start_kwh.get_or_insert(self.est.stored_kwh());
         let loss = self.est.standby_loss(hours);
-        self.est.apply_loss(&loss);
+        self.day_loss_kwh += self.est.apply_loss(&loss);
+        self.day_heat_kwh += heat_kwh;
         if let Some(t) = target {
             let took = self.est.heat(heat_kwh, t);
             self.excess_kwh += heat_kwh - took;
@@ -158,9 +278,10 @@ impl Observer {
             // A sensor in cold water will not see the hot water run out: count the
             // usual draws twice over.
             let blind = if cold { BLIND_SAFETY } else { 1.0 };
-            self.unseen_kwh += self.pattern[slot] * blind;
+            self.unseen_kwh += self.draw_at(slot) * blind;
         }
         self.today[slot] += drawn;
+        self.today_seen[slot] += drawn;
         self.seen_slots[slot] = true;
         if slot == SLOTS - 1 {
             self.fold_day();
@@ -203,8 +324,24 @@ impl Observer {
     fn fold_day(&mut self) {
         let seen: f64 = self.today.iter().sum();
         let usual: f64 = self.pattern.iter().sum();
+        let stored = self.est.stored_kwh();
+        let balance =
+            self.day_heat_kwh - self.day_loss_kwh - (stored - self.day_start_kwh.unwrap_or(stored));
+        self.day_heat_kwh = 0.0;
+        self.day_loss_kwh = 0.0;
+        self.day_start_kwh = Some(stored);
         // A day without draws is a day away: it says nothing about the habits.
         if seen >= 0.1 * usual {
+            if self.recent.len() == RECENT_DAYS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(self.today_seen);
+            self.burst_kwh = self.large_draw();
+            if balance > 0.0 {
+                self.balance_days = self.balance_days.saturating_add(1);
+                let learn = settling(LEARN, self.balance_days);
+                self.balance_kwh = (1.0 - learn) * self.balance_kwh + learn * balance.max(seen);
+            }
             self.days = self.days.saturating_add(1);
             let learn = settling(LEARN, self.days);
             for i in 0..SLOTS {
@@ -212,6 +349,7 @@ impl Observer {
             }
         }
         self.today = [0.0; SLOTS];
+        self.today_seen = [0.0; SLOTS];
         self.seen_slots = [false; SLOTS];
     }
 }
@@ -283,6 +421,55 @@ mod tests {
         let before = obs.pattern[28];
         let after = day(&mut obs, before + 1.0);
         assert!((after - before - LEARN).abs() < 1e-9, "{before} → {after}");
+    }
+
+    #[test]
+    fn the_large_hourly_draw_is_what_nine_days_in_ten_stayed_under() {
+        let (_, mut obs) = full();
+        assert_eq!(obs.burst_kwh(), 0.0, "nothing seen yet");
+        // Twenty days: the morning shower (two quarter hours) takes 1 to 4.8 kWh.
+        let days: Vec<Vec<f64>> = (0..20)
+            .map(|i| {
+                let mut d = vec![0.0; SLOTS];
+                let kwh = 1.0 + 0.2 * f64::from(i);
+                (d[28], d[29]) = (kwh / 2.0, kwh / 2.0);
+                d[80] = 0.3;
+                d
+            })
+            .collect();
+        assert_eq!(obs.resume_recent(&days), Ok(()));
+        // The 19th smallest of 20 (4.6 kWh): not the mean (2.9), not the largest (4.8).
+        assert!((obs.burst_kwh() - 4.6).abs() < 1e-9, "{}", obs.burst_kwh());
+        assert!(obs.resume_recent(&[vec![0.0; 3]]).is_err());
+        assert!(obs.resume_recent(&[vec![-1.0; SLOTS]]).is_err());
+    }
+
+    #[test]
+    fn the_daily_draw_by_the_energy_balance_leaves_standby_loss_out() {
+        let (mut tank, mut obs) = full();
+        // Three days: 3 kWh drawn above the sensor each morning (never seen by it),
+        // a charge puts it back, with the standby loss meanwhile.
+        for _ in 0..3 {
+            for slot in 0..SLOTS {
+                let (mut heat, mut target, mut finished) = (0.0, None, false);
+                let loss = tank.standby_loss(0.25);
+                tank.apply_loss(&loss);
+                if slot == 28 {
+                    tank.draw(3.0);
+                }
+                if slot == 40 {
+                    heat = tank.heat(10.0, 55.0);
+                    (target, finished) = (Some(55.0), true);
+                }
+                obs.update(slot, 0.25, heat, target, finished, tank.sensor());
+            }
+        }
+        let daily = obs.daily_kwh();
+        // Standby loss is part of the heat put in, not a draw.
+        assert!(
+            (daily - 3.0).abs() < 0.4,
+            "learned {daily:.2} kWh a day of 3"
+        );
     }
 
     #[test]

@@ -38,6 +38,11 @@ const HORIZON: usize = SLOTS + SLOTS / 2;
 const DRAW_SAFETY: f64 = 1.3;
 /// … and this share of a full charge is kept for the thermocline (as MODEL.md's optimum).
 const RESERVE_SHARE: f64 = 0.2;
+/// A comfort charge started by the floor runs until the tank holds this many times
+/// the household's large hourly draw …
+const BURST_COVER: f64 = 1.3;
+/// … and a sensor falling this much in a step means a draw is under way, K.
+const FALLING_K: f64 = 2.0;
 /// A sun charge starts when the surplus carries this share of the charge's power …
 const SUN_SHARE: f64 = 0.7;
 /// … and the tank has room for this share of a full charge.
@@ -150,6 +155,9 @@ enum Kind {
     Comfort,
     /// The legionella run: not stopped before it is done.
     Legionella,
+    /// The sensor fell below the use minimum (where the plain thermostat starts):
+    /// not stopped before it is done.
+    Floor,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -191,6 +199,14 @@ pub struct Habits {
     pub draw_kwh: Vec<f64>,
     /// Days the draw pattern has learned from.
     pub draw_days: u32,
+    /// Heat drawn a day by the tank's energy balance, kWh (absent in records saved
+    /// before it was learned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_draw_kwh: Option<f64>,
+    /// The draws the tank sensor saw per quarter hour on each recent day, kWh
+    /// (oldest first, up to four weeks): where the large hourly draws come from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_draws: Vec<Vec<f64>>,
     /// Mean PV surplus per quarter hour of the local day, W (96 values).
     pub surplus_w: Vec<f64>,
     /// Days each quarter hour of the surplus profile has learned from (96 values).
@@ -257,6 +273,8 @@ pub struct Smart {
     resumed: bool,
     /// The last step's local time.
     now: Option<NaiveDateTime>,
+    /// The tank sensor at the last step and when, °C.
+    prev_tank_c: Option<(NaiveDateTime, f64)>,
 }
 
 fn slot_of(t: NaiveDateTime) -> usize {
@@ -328,6 +346,7 @@ impl Smart {
             first: None,
             resumed: false,
             now: None,
+            prev_tank_c: None,
         }
     }
 
@@ -336,6 +355,8 @@ impl Smart {
         Habits {
             draw_kwh: self.observer.pattern.to_vec(),
             draw_days: self.observer.days(),
+            daily_draw_kwh: self.observer.balance(),
+            recent_draws: self.observer.recent(),
             surplus_w: self.surplus.to_vec(),
             surplus_days: self.learned.to_vec(),
             charge_w: self.charge_w,
@@ -375,7 +396,18 @@ impl Smart {
                 habits.charge_w
             ));
         }
-        self.observer.resume(draws, habits.draw_days);
+        if let Some(d) = habits
+            .daily_draw_kwh
+            .filter(|d| !(0.0..=MAX_DRAW_KWH * 96.0).contains(d))
+        {
+            return Err(format!(
+                "`daily_draw_kwh` is {d}, outside 0..={}",
+                MAX_DRAW_KWH * 96.0
+            ));
+        }
+        self.observer.resume_recent(&habits.recent_draws)?;
+        self.observer
+            .resume(draws, habits.draw_days, habits.daily_draw_kwh);
         self.surplus = surplus;
         self.learned = days;
         if habits.charge_w > 0.0 {
@@ -401,12 +433,13 @@ impl Smart {
         let loss = tank.ua_w_per_k * (self.params.solar_target_c - tank.t_ambient_c)
             / 1000.0
             / SLOTS_PER_HOUR;
+        let draw_scale = self.observer.draw_scale();
         let (mut surplus, mut need) = (Vec::with_capacity(HORIZON), Vec::with_capacity(HORIZON));
         for i in 0..HORIZON {
             let s = (slot + i) % SLOTS;
             let scale = if slot + i < SLOTS { today } else { 1.0 };
             surplus.push(self.surplus[s] * scale);
-            need.push(self.observer.pattern[s] * DRAW_SAFETY + loss);
+            need.push(self.observer.pattern[s] * draw_scale * DRAW_SAFETY + loss);
         }
         Outlook { surplus, need }
     }
@@ -544,6 +577,8 @@ impl Smart {
         }
         let full = self.full_kwh();
         let reserve = RESERVE_SHARE * full;
+        // The hot water the household's large draws take within an hour.
+        let burst = BURST_COVER * self.observer.burst_kwh();
         let usable = self.observer.usable_kwh();
         let outlook = self.outlook(slot_of(now));
         let surplus = obs.surplus_w();
@@ -557,8 +592,13 @@ impl Smart {
             return d;
         }
         if let Some(run) = self.running {
-            if run.kind == Kind::Legionella || minutes(run.since, now) < self.params.min_run_minutes
+            if matches!(run.kind, Kind::Legionella)
+                || minutes(run.since, now) < self.params.min_run_minutes
             {
+                return Decision::Keep;
+            }
+            // A floor charge runs on until the tank holds a large draw again.
+            if run.kind == Kind::Floor && usable < burst {
                 return Decision::Keep;
             }
             // Mostly grid now: stop once the tank lasts until the sun is back.
@@ -579,6 +619,30 @@ impl Smart {
         }
 
         let solar = self.params.solar_target_c;
+        // The comfort floor: never later than the plain thermostat (the sensor below
+        // the use minimum), and at once when a draw is under way and the tank would
+        // not hold a large one.
+        let floor = self.params.tank.t_min_use_c;
+        // (Between two consecutive steps: after a gap a lower reading says nothing
+        // about now.)
+        let falling = self
+            .prev_tank_c
+            .is_some_and(|(at, c)| minutes(at, now) <= 20.0 && c - obs.tank_c > FALLING_K);
+        let why = if obs.tank_c < floor {
+            Some(format!(
+                "comfort: the tank is at {:.1} °C, below {floor:.0} °C",
+                obs.tank_c
+            ))
+        } else if falling && usable < burst {
+            Some(format!(
+                "comfort: hot water is being drawn and {usable:.1} kWh is left, less than a large draw ({burst:.1} kWh)"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return self.start(Kind::Floor, solar.max(self.params.tank.t_set_c), now, why);
+        }
         // Comfort first: the tank would run low before the next step's heat arrives.
         let low_in = outlook.runs_low_in(usable, reserve);
         if low_in.is_some_and(|i| i <= 1) {
@@ -659,6 +723,7 @@ impl Controller for Smart {
         self.now = Some(obs.local);
         self.learn(obs);
         let decision = self.choose(obs);
+        self.prev_tank_c = Some((obs.local, obs.tank_c));
         if matches!(decision, Decision::Start { .. }) || self.running.is_some() {
             self.next = None;
         }
@@ -717,6 +782,34 @@ mod tests {
             out.push((format!("{:02}:{:02}", q / 4, (q % 4) * 15), d));
         }
         out
+    }
+
+    #[test]
+    fn below_the_use_minimum_it_charges_as_soon_as_the_thermostat_would_and_runs_on() {
+        let mut s = Smart::new(SmartParams {
+            legionella: None,
+            ..SmartParams::default()
+        });
+        // A household whose large draw takes 4 kWh within the hour.
+        let mut day = vec![0.0; SLOTS];
+        day[28] = 2.5;
+        day[29] = 1.5;
+        assert_eq!(s.observer.resume_recent(&vec![day; 10]), Ok(()));
+        steps(&mut s, saturday(), 0, 20);
+        // 20:00, the sun gone hours ago and back tomorrow: the sensor at 44 °C.
+        let mut o = obs(saturday(), 20, 0, 0.0, 44.0);
+        assert_eq!(s.decide(&o), Decision::Start { target_c: 55.0 });
+        assert!(s.reason().contains("below 45 °C"), "{}", s.reason());
+        // Half an hour on, the hot water the household needs tonight is long there,
+        // but the charge runs on until the tank holds a large draw again.
+        o.charging = Some(55.0);
+        o.dhw_w = 1200.0;
+        o.grid_w = 1500.0;
+        for mm in [15, 30, 45] {
+            o.local = saturday().and_hms_opt(20, mm, 0).unwrap_or_default();
+            o.at += Duration::minutes(15);
+            assert_eq!(s.decide(&o), Decision::Keep, "20:{mm}: {}", s.reason());
+        }
     }
 
     #[test]
@@ -853,12 +946,12 @@ mod tests {
                 s.decide(&obs(day, q / 4, (q % 4) * 15, sunny(q), 55.0));
             }
         }
-        // Thursday morning a long shower leaves the sensor at 40 °C: room for a
+        // Thursday morning a long shower leaves the sensor at 47 °C: room for a
         // charge, but hot water enough for the day.
         let thursday = monday + Duration::days(3);
         let mut starts = Vec::new();
         for q in 40..76 {
-            let mut o = obs(thursday, q / 4, (q % 4) * 15, sunny(q), 40.0);
+            let mut o = obs(thursday, q / 4, (q % 4) * 15, sunny(q), 47.0);
             o.charging = starts.last().map(|(_, t)| *t);
             if let Decision::Start { target_c } = s.decide(&o) {
                 starts.push((format!("{:02}:{:02}", q / 4, (q % 4) * 15), target_c));
@@ -868,7 +961,8 @@ mod tests {
         let (at, target) = &starts[0];
         assert!(
             at.as_str() >= "14:00",
-            "started at {at}, before the late sun"
+            "started at {at}, before the late sun: {}",
+            s.reason()
         );
         assert_eq!(*target, 60.0, "the sun carries it to the top");
         assert!(s.reason().contains("for the evening"), "{}", s.reason());
