@@ -315,6 +315,17 @@ port = {}
         "{setpoint}"
     );
     assert!(!msg["decision"].as_str().unwrap().is_empty());
+    // The comfort state the strategy sees, as a problem sensor with its figures.
+    let risk = &hub["components"]["hot_water_comfort_risk"];
+    assert_eq!(risk["platform"], "binary_sensor");
+    assert_eq!(risk["device_class"], "problem");
+    assert_eq!(risk["state_topic"], "nomhub/hub/control");
+    assert!(msg["comfort_at_risk"].is_boolean(), "{msg}");
+    assert!(
+        msg["hot_water_kwh"].as_f64().is_some_and(|k| k >= 0.0),
+        "{msg}"
+    );
+    assert!(msg["large_draw_kwh"].as_f64().is_some(), "{msg}");
     stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
     sim_cancel.cancel();
 }

@@ -129,6 +129,11 @@ impl HotWater {
         tracing::info!("The hot-water strategy forgot what it learned; it learns afresh.");
     }
 
+    /// How the hot water stands against a large draw (None before the first quarter).
+    pub fn comfort(&self) -> Option<crate::strategy::smart::Comfort> {
+        self.smart.comfort()
+    }
+
     /// Whether the strategy has seen less than a day (its outlook is mostly empty).
     pub fn learning(&self) -> bool {
         self.smart.learning()

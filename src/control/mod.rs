@@ -121,6 +121,8 @@ pub struct ControlStatus {
     pub learning: bool,
     /// The charge the strategy expects next.
     pub next_charge: Option<crate::strategy::smart::NextCharge>,
+    /// How the hot water stands against the household's large draws.
+    pub comfort: Option<crate::strategy::smart::Comfort>,
     /// Points held, with the values they get back.
     pub held: BTreeMap<String, Held>,
     /// The last notifications: (when, rule, text).
@@ -479,6 +481,7 @@ impl Control {
             self.status.learning = hw.learning();
             self.status.strategy = hw.reason().to_owned();
             self.status.next_charge = hw.next_charge(mode);
+            self.status.comfort = hw.comfort();
         }
         self.save_habits(now, false);
         for (rule, text) in planned.outcome.notes {

@@ -565,6 +565,20 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
                 .set("icon", json!("mdi:comment-question-outline"));
             b.add(&mut cmps, "hub", c, Some((topic.clone(), Source::Control)));
         }
+        // A large draw now would run the tank cold: a problem to see coming. Unknown
+        // until the strategy has had its first quarter hour.
+        let c = Cmp::new("binary_sensor", "hot_water_comfort_risk".into(), "Hot water comfort at risk")
+            .set("device_class", json!("problem"))
+            .set(
+                "value_template",
+                json!("{% if value_json.comfort_at_risk is none %}None{% elif value_json.comfort_at_risk %}ON{% else %}OFF{% endif %}"),
+            )
+            .set("json_attributes_topic", json!(topic))
+            .set(
+                "json_attributes_template",
+                json!("{{ {'hot_water_kwh': value_json.hot_water_kwh, 'large_draw_kwh': value_json.large_draw_kwh} | tojson }}"),
+            );
+        b.add(&mut cmps, "hub", c, Some((topic, Source::Control)));
     }
     let mut device = json!({
         "identifiers": [t.hub_object_id()],

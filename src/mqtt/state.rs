@@ -171,6 +171,9 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
                 "note_at": note.map(|(at, _, _)| iso(*at)),
                 "points": points,
                 "problem": c.problems.back().map(|(_, p)| p),
+                "comfort_at_risk": c.comfort.map(|k| k.at_risk),
+                "hot_water_kwh": c.comfort.map(|k| (k.usable_kwh * 10.0).round() / 10.0),
+                "large_draw_kwh": c.comfort.map(|k| (k.large_draw_kwh * 10.0).round() / 10.0),
             })
             .to_string()
         }

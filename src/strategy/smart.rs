@@ -40,7 +40,7 @@ const DRAW_SAFETY: f64 = 1.3;
 const RESERVE_SHARE: f64 = 0.2;
 /// A comfort charge started by the floor runs until the tank holds this many times
 /// the household's large hourly draw …
-const BURST_COVER: f64 = 1.3;
+const BURST_COVER: f64 = 1.0;
 /// … and a sensor falling this much in a step means a draw is under way, K.
 const FALLING_K: f64 = 2.0;
 /// A sun charge starts when the surplus carries this share of the charge's power …
@@ -191,6 +191,19 @@ pub struct NextCharge {
     pub source: Source,
 }
 
+/// How the hot water stands against the household's large draws, as the strategy
+/// sees it: for Home Assistant and the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Comfort {
+    /// Hot water the tank probably holds (at or above the use minimum), kWh.
+    pub usable_kwh: f64,
+    /// What the household's large draws take within an hour (nine days in ten stay
+    /// under it), kWh; 0 before a day has been seen.
+    pub large_draw_kwh: f64,
+    /// A large draw now would run the tank cold: the strategy is heating or about to.
+    pub at_risk: bool,
+}
+
 /// What the strategy has learned about the dwelling: saved by the daemon (store
 /// record `v1/state/strategy`) so a restart picks up where it left off.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -275,6 +288,7 @@ pub struct Smart {
     now: Option<NaiveDateTime>,
     /// The tank sensor at the last step and when, °C.
     prev_tank_c: Option<(NaiveDateTime, f64)>,
+    comfort: Option<Comfort>,
 }
 
 fn slot_of(t: NaiveDateTime) -> usize {
@@ -347,6 +361,7 @@ impl Smart {
             resumed: false,
             now: None,
             prev_tank_c: None,
+            comfort: None,
         }
     }
 
@@ -474,6 +489,12 @@ impl Smart {
         })
     }
 
+    /// How the hot water stands against a large draw, as of the last step (None
+    /// before the first).
+    pub fn comfort(&self) -> Option<Comfort> {
+        self.comfort
+    }
+
     /// The charge expected next; None while one runs or none is needed soon.
     pub fn next_charge(&self) -> Option<NextCharge> {
         self.next
@@ -578,8 +599,14 @@ impl Smart {
         let full = self.full_kwh();
         let reserve = RESERVE_SHARE * full;
         // The hot water the household's large draws take within an hour.
-        let burst = BURST_COVER * self.observer.burst_kwh();
+        let large = self.observer.burst_kwh();
+        let burst = BURST_COVER * large;
         let usable = self.observer.usable_kwh();
+        self.comfort = Some(Comfort {
+            usable_kwh: usable,
+            large_draw_kwh: large,
+            at_risk: usable < large.max(reserve) || obs.tank_c < self.params.tank.t_min_use_c,
+        });
         let outlook = self.outlook(slot_of(now));
         let surplus = obs.surplus_w();
         let share = surplus / self.charge_w;
@@ -796,10 +823,14 @@ mod tests {
         day[29] = 1.5;
         assert_eq!(s.observer.resume_recent(&vec![day; 10]), Ok(()));
         steps(&mut s, saturday(), 0, 20);
+        let comfort = s.comfort().unwrap_or_else(|| unreachable!("decided"));
+        assert!(!comfort.at_risk, "a full tank: {comfort:?}");
+        assert!((comfort.large_draw_kwh - 4.0).abs() < 1e-9, "{comfort:?}");
         // 20:00, the sun gone hours ago and back tomorrow: the sensor at 44 °C.
         let mut o = obs(saturday(), 20, 0, 0.0, 44.0);
         assert_eq!(s.decide(&o), Decision::Start { target_c: 55.0 });
         assert!(s.reason().contains("below 45 °C"), "{}", s.reason());
+        assert!(s.comfort().is_some_and(|c| c.at_risk), "{:?}", s.comfort());
         // Half an hour on, the hot water the household needs tonight is long there,
         // but the charge runs on until the tank holds a large draw again.
         o.charging = Some(55.0);

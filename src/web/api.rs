@@ -107,8 +107,23 @@ pub struct StrategyView {
     /// The charge smart mode expects next (null while one runs or none is needed
     /// within a day and a half).
     pub next_charge: Option<NextChargeView>,
+    /// How the hot water stands against the household's large draws (null without
+    /// `[control]` or before the strategy's first quarter hour).
+    pub comfort: Option<ComfortView>,
     /// Every point nomhub sets, with its value, who set it and why.
     pub points: Vec<PointView>,
+}
+
+/// The hot water left against what a large draw takes.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct ComfortView {
+    /// Hot water the tank probably holds (at or above 45 °C), kWh.
+    pub usable_kwh: f64,
+    /// What the household's large draws take within an hour (nine days in ten stay
+    /// under it), kWh; 0 before a day has been seen.
+    pub large_draw_kwh: f64,
+    /// A large draw now would run the tank cold (the strategy heats).
+    pub at_risk: bool,
 }
 
 /// When the next charge is expected, and where its heat comes from.
@@ -154,6 +169,11 @@ pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> Strateg
                 Source::Sun => HeatSource::Sun,
                 Source::Grid => HeatSource::Grid,
             },
+        }),
+        comfort: control.and_then(|c| c.comfort).map(|c| ComfortView {
+            usable_kwh: (c.usable_kwh * 10.0).round() / 10.0,
+            large_draw_kwh: (c.large_draw_kwh * 10.0).round() / 10.0,
+            at_risk: c.at_risk,
         }),
         points: control
             .map(|c| {

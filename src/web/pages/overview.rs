@@ -58,10 +58,11 @@ fn strategy_block(lang: Lang, o: &Overview) -> String {
         )
     };
     format!(
-        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{next}{why}{form}</section>"#,
+        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{comfort}{next}{why}{form}</section>"#,
         title = t(lang, "strategy"),
         mode = t(lang, "mode"),
         m = t(lang, &format!("m_{}", s.mode)),
+        comfort = comfort(lang, s),
         next = next_charge(lang, s, o.now),
         form = strategy_form(lang, o),
     )
@@ -109,6 +110,27 @@ fn strategy_form(lang: Lang, o: &Overview) -> String {
         boost = t(lang, "boost_now"),
         settings = t(lang, "settings"),
         save = t(lang, "save"),
+    )
+}
+
+/// The hot water left against a large draw: "enough for a large draw (6.1 kWh; a large
+/// draw takes 5.0 kWh)", or low (the strategy heats). Nothing before a day is learned.
+fn comfort(lang: Lang, s: &StrategyView) -> String {
+    let Some(c) = s.comfort.filter(|c| c.large_draw_kwh > 0.0) else {
+        return String::new();
+    };
+    let (class, word) = if c.at_risk {
+        ("low", t(lang, "comfort_low"))
+    } else {
+        ("ok", t(lang, "comfort_ok"))
+    };
+    format!(
+        r#"<p><span>{}:</span> <span id="strategy-comfort" class="{class}">{} ({} kWh; {} {} kWh)</span></p>"#,
+        t(lang, "comfort"),
+        esc(word),
+        num(lang, c.usable_kwh, 1),
+        t(lang, "large_draw"),
+        num(lang, c.large_draw_kwh, 1),
     )
 }
 
@@ -298,4 +320,49 @@ pub fn overview(lang: Lang, o: &Overview) -> String {
         &body,
         o.csrf,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::ControlStatus;
+    use crate::strategy::Settings;
+    use crate::strategy::smart::Comfort;
+
+    fn view(comfort: Option<Comfort>) -> StrategyView {
+        let status = ControlStatus {
+            comfort,
+            ..ControlStatus::default()
+        };
+        crate::web::api::strategy(&Settings::default(), Some(&status))
+    }
+
+    #[test]
+    fn the_hot_water_comfort_line_says_whether_a_large_draw_fits() {
+        let low = Comfort {
+            usable_kwh: 2.14,
+            large_draw_kwh: 4.96,
+            at_risk: true,
+        };
+        let html = comfort(Lang::Nl, &view(Some(low)));
+        assert!(html.contains(r#"class="low""#), "{html}");
+        assert!(
+            html.contains("krap") && html.contains("2,1 kWh") && html.contains("5,0 kWh"),
+            "{html}"
+        );
+        let ok = Comfort {
+            usable_kwh: 7.0,
+            at_risk: false,
+            ..low
+        };
+        let html = comfort(Lang::En, &view(Some(ok)));
+        assert!(html.contains("enough for a large draw (7.0 kWh"), "{html}");
+        // Nothing to say before the strategy has a day of draws, or without control.
+        let learning = Comfort {
+            large_draw_kwh: 0.0,
+            ..ok
+        };
+        assert_eq!(comfort(Lang::En, &view(Some(learning))), "");
+        assert_eq!(comfort(Lang::En, &view(None)), "");
+    }
 }

@@ -130,6 +130,13 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
         "email" => ("E-mail", "Email"),
         "web" => ("Website", "Website"),
         "next_charge" => ("Volgende lading", "Next charge"),
+        "comfort" => ("Warm water", "Hot water"),
+        "comfort_ok" => ("genoeg voor een grote tapbeurt", "enough for a large draw"),
+        "comfort_low" => (
+            "krap: minder dan een grote tapbeurt, de boiler warmt op",
+            "low: less than a large draw, the tank is being heated",
+        ),
+        "large_draw" => ("een grote tapbeurt vraagt", "a large draw takes"),
         "charging_now" => ("nu bezig", "under way"),
         "none_needed" => (
             "niet nodig in de komende anderhalve dag",
