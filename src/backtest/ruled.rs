@@ -133,6 +133,10 @@ pub fn facts(obs: &Observation, mode: Mode, claims: &[Claim]) -> Facts {
 }
 
 impl Controller for Ruled {
+    fn forecast(&mut self, forecast: &crate::strategy::SunForecast) {
+        self.strategy.forecast(forecast);
+    }
+
     fn decide(&mut self, obs: &Observation) -> Decision {
         if !self.started {
             self.started = true;

@@ -1,11 +1,11 @@
 //! One year, step by step: the controller decides from the past, the tank takes the
 //! step's draw and the heat pump's heat, and the metrics of `MODEL.md` §4 add up.
 
-use chrono::Datelike;
+use chrono::{Datelike, TimeZone};
 use serde::Serialize;
 
 use super::year::{Dwelling, Row};
-use crate::strategy::controller::{Controller, Decision, Observation};
+use crate::strategy::controller::{Controller, Decision, Observation, SunForecast};
 use crate::strategy::heat_pump::HeatPumpParams;
 use crate::strategy::tank::Tank;
 
@@ -256,6 +256,41 @@ pub struct TraceRow {
     pub comfort_shortfall_kwh: f64,
 }
 
+/// The day-ahead forecasts in `rows` (their `pv_forecast_w`), each with the index of
+/// the first step at or after its issue: 18:00 local on the day before the day it
+/// covers (the first step for a day whose issue lies before the file). A day with a
+/// row without a forecast has none.
+pub fn forecasts(rows: &[Row]) -> Vec<(usize, SunForecast)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let day = rows[i].local.date_naive();
+        let end = rows[i..]
+            .iter()
+            .position(|r| r.local.date_naive() != day)
+            .map_or(rows.len(), |n| i + n);
+        let pv_w: Option<Vec<f64>> = rows[i..end].iter().map(|r| r.pv_forecast_w).collect();
+        let issued = day
+            .pred_opt()
+            .and_then(|d| d.and_hms_opt(18, 0, 0))
+            .and_then(|t| crate::clock::TZ.from_local_datetime(&t).earliest())
+            .map(|t| t.to_utc());
+        if let (Some(pv_w), Some(issued)) = (pv_w, issued) {
+            let at = rows.partition_point(|r| r.local.to_utc() < issued);
+            out.push((
+                at,
+                SunForecast {
+                    issued,
+                    start: rows[i].local.to_utc(),
+                    pv_w,
+                },
+            ));
+        }
+        i = end;
+    }
+    out
+}
+
 /// Where a traced run hands each step; an error stops the run.
 pub type Trace<'a, E> = &'a mut dyn FnMut(&TraceRow) -> Result<(), E>;
 
@@ -283,7 +318,12 @@ pub fn run_traced<E>(
     let mut months: Vec<MonthMetrics> = Vec::new();
     if let Some(first) = rows.first() {
         let mut sim = Simulation::new(dwelling, first);
-        for row in rows {
+        let forecasts = forecasts(rows);
+        let mut next = forecasts.iter().peekable();
+        for (i, row) in rows.iter().enumerate() {
+            while let Some((_, f)) = next.next_if(|(at, _)| *at <= i) {
+                controller.forecast(f);
+            }
             let obs = sim.observe(row);
             let usable = sim.tank.usable_kwh();
             let decision = controller.decide(&obs);

@@ -40,6 +40,16 @@ pub struct SimulateArgs {
     /// A variant: PV output (and its forecast) times this.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub pv_scale: f64,
+    /// `column`: hand the strategy the year file's day-ahead `pv_forecast_w` at its
+    /// issue time (18:00 the day before) when the file has it; `none`: no forecast.
+    #[arg(long, value_enum, default_value_t = Forecast::Column)]
+    pub forecast: Forecast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Forecast {
+    Column,
+    None,
 }
 
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
@@ -56,6 +66,11 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     variant.check().map_err(|e| anyhow::anyhow!(e))?;
     variant.apply(&mut dwelling, &mut rows);
+    if args.forecast == Forecast::None {
+        for r in &mut rows {
+            r.pv_forecast_w = None;
+        }
+    }
     let strategy = args.strategy.controller(&dwelling);
     let mut writer = match &args.trace {
         Some(path) => Some(

@@ -31,6 +31,19 @@ impl Observation {
     }
 }
 
+/// A PV forecast as it was issued: the expected PV power of each quarter hour from
+/// `start` on. A controller gets it at `issued` and not before (in the backtest, a
+/// day-ahead forecast issued at 18:00 the day before; in the daemon, whenever one
+/// arrives).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SunForecast {
+    pub issued: DateTime<Utc>,
+    /// The start of the first quarter hour.
+    pub start: DateTime<Utc>,
+    /// PV power per quarter hour, W.
+    pub pv_w: Vec<f64>,
+}
+
 /// What the controller wants from the heat pump.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decision {
@@ -48,4 +61,7 @@ pub trait Controller {
 
     /// One line on why it decided what it did last, for "why is the boiler on?".
     fn reason(&self) -> String;
+
+    /// A new sun forecast; a controller that plans without one ignores it.
+    fn forecast(&mut self, _forecast: &SunForecast) {}
 }

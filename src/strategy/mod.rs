@@ -8,9 +8,10 @@ pub mod heat_pump;
 pub mod observer;
 pub mod settings;
 pub mod smart;
+pub mod sun;
 pub mod tank;
 
-pub use controller::{Controller, Decision, Observation};
+pub use controller::{Controller, Decision, Observation, SunForecast};
 pub use settings::{
     Change, Command, CommandError, Commands, Mode, Setting, Settings, StrategyHandle, channel,
 };

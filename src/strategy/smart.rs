@@ -27,6 +27,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 use super::controller::{Controller, Decision, Observation};
 use super::heat_pump::HeatPumpParams;
 use super::observer::{Observer, SLOTS, settling};
+use super::sun::SunAhead;
 use super::tank::TankParams;
 use crate::clock::TZ;
 
@@ -40,7 +41,7 @@ const DRAW_SAFETY: f64 = 1.3;
 const RESERVE_SHARE: f64 = 0.2;
 /// A comfort charge started by the floor runs until the tank holds this many times
 /// the household's large hourly draw …
-const BURST_COVER: f64 = 1.0;
+const BURST_COVER: f64 = 1.3;
 /// … and a sensor falling this much in a step means a draw is under way, K.
 const FALLING_K: f64 = 2.0;
 /// A sun charge starts when the surplus carries this share of the charge's power …
@@ -170,6 +171,7 @@ struct Running {
 #[derive(Debug, Clone, Copy)]
 struct Last {
     at: NaiveDateTime,
+    at_utc: DateTime<Utc>,
     target: Option<f64>,
     stopped: bool,
 }
@@ -289,6 +291,8 @@ pub struct Smart {
     /// The tank sensor at the last step and when, °C.
     prev_tank_c: Option<(NaiveDateTime, f64)>,
     comfort: Option<Comfort>,
+    /// The sun ahead from a forecast, when one came.
+    sun: SunAhead,
 }
 
 fn slot_of(t: NaiveDateTime) -> usize {
@@ -362,6 +366,7 @@ impl Smart {
             now: None,
             prev_tank_c: None,
             comfort: None,
+            sun: SunAhead::default(),
         }
     }
 
@@ -437,7 +442,7 @@ impl Smart {
         self.params.tank.full_charge_kwh(self.params.solar_target_c)
     }
 
-    fn outlook(&self, slot: usize) -> Outlook {
+    fn outlook(&self, slot: usize, at: DateTime<Utc>) -> Outlook {
         // Today so far against the usual: a dull morning makes a dull afternoon likelier.
         let today = if self.today_usual > 200.0 {
             (self.today_seen / self.today_usual).clamp(0.3, 1.5)
@@ -450,10 +455,14 @@ impl Smart {
             / SLOTS_PER_HOUR;
         let draw_scale = self.observer.draw_scale();
         let (mut surplus, mut need) = (Vec::with_capacity(HORIZON), Vec::with_capacity(HORIZON));
+        let quarter = at - Duration::seconds(at.timestamp().rem_euclid(900));
         for i in 0..HORIZON {
             let s = (slot + i) % SLOTS;
-            let scale = if slot + i < SLOTS { today } else { 1.0 };
-            surplus.push(self.surplus[s] * scale);
+            let is_today = slot + i < SLOTS;
+            let scale = if is_today { today } else { 1.0 };
+            let t = quarter + Duration::minutes(15 * i as i64);
+            let learned = self.surplus[s] * scale;
+            surplus.push(self.sun.surplus_w(t, s, is_today).unwrap_or(learned));
             need.push(self.observer.pattern[s] * draw_scale * DRAW_SAFETY + loss);
         }
         Outlook { surplus, need }
@@ -541,6 +550,12 @@ impl Smart {
         self.observer
             .update(slot, hours, heat, last.target, finished, obs.tank_c);
         let surplus = obs.surplus_w();
+        self.sun.learn(
+            last.at_utc,
+            slot,
+            obs.pv_w,
+            obs.pv_w + obs.grid_w - obs.dhw_w,
+        );
         self.today_seen += surplus;
         self.today_usual += self.surplus[slot];
         self.learned[slot] = self.learned[slot].saturating_add(1);
@@ -557,6 +572,7 @@ impl Smart {
             self.starts = (self.starts + max).min(1.5 * max);
         }
         self.day = Some(date);
+        self.sun.new_day();
         self.today_seen = 0.0;
         self.today_usual = 0.0;
     }
@@ -607,7 +623,7 @@ impl Smart {
             large_draw_kwh: large,
             at_risk: usable < large.max(reserve) || obs.tank_c < self.params.tank.t_min_use_c,
         });
-        let outlook = self.outlook(slot_of(now));
+        let outlook = self.outlook(slot_of(now), obs.at);
         let surplus = obs.surplus_w();
         let share = surplus / self.charge_w;
         // Until the sun is expected back (or the horizon), with the reserve.
@@ -756,6 +772,7 @@ impl Controller for Smart {
         }
         self.last = Some(Last {
             at: obs.local,
+            at_utc: obs.at,
             target: match decision {
                 Decision::Start { target_c } => Some(target_c),
                 Decision::Stop => None,
@@ -768,6 +785,10 @@ impl Controller for Smart {
 
     fn reason(&self) -> String {
         self.reason.clone()
+    }
+
+    fn forecast(&mut self, forecast: &super::controller::SunForecast) {
+        self.sun.take(forecast);
     }
 }
 
@@ -1038,7 +1059,10 @@ mod tests {
         assert_eq!(after.habits(), back);
         assert!(!after.learning(), "habits from before the restart count");
         // The same outlook for the day ahead: sun and draws where they were.
-        let (a, b) = (before.outlook(0), after.outlook(0));
+        let (a, b) = (
+            before.outlook(0, DateTime::UNIX_EPOCH),
+            after.outlook(0, DateTime::UNIX_EPOCH),
+        );
         let apart = |x: &[f64], y: &[f64]| {
             x.iter()
                 .zip(y)

@@ -1,0 +1,233 @@
+//! The sun ahead, from a PV forecast when there is one: what the strategy takes from
+//! a forecast (Forecast.Solar, Solcast, Open-Meteo, the backtest's day-ahead column)
+//! and how far it has learned to trust it.
+//!
+//! Each forecast quarter hour's PV is corrected by what the dwelling's own PV made of
+//! the forecast before, per hour of the day, and by how today has gone so far against
+//! the forecast; what the household uses (learned per quarter hour, like the surplus
+//! profile) is taken off. Without a forecast for a quarter hour the strategy keeps to
+//! its learned surplus profile.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::controller::SunForecast;
+use super::observer::{SLOTS, settling};
+
+/// How fast the hourly trust in the forecast follows (per day).
+const TRUST_LEARN: f64 = 0.1;
+/// An hour's forecast below this (W, summed over its quarter hours) teaches nothing.
+const TRUST_MIN_W: f64 = 400.0;
+/// A day's measured PV against its forecast so far counts for the rest of the day
+/// between these factors …
+const TODAY_MIN: f64 = 0.5;
+const TODAY_MAX: f64 = 1.5;
+/// … once the forecast so far adds up to this much (W summed over quarter hours).
+const TODAY_AFTER_W: f64 = 2000.0;
+/// Forecast quarter hours older than this are dropped …
+const KEEP_HOURS: i64 = 24;
+/// … and a forecast never spans more than this many days.
+const MAX_DAYS: i64 = 8;
+
+fn quarter(t: DateTime<Utc>) -> i64 {
+    t.timestamp() - t.timestamp().rem_euclid(900)
+}
+
+#[derive(Debug, Clone)]
+pub struct SunAhead {
+    /// Forecast PV per quarter hour from `first` (its start, Unix seconds), W.
+    first: i64,
+    forecast: Vec<Option<f64>>,
+    /// Measured PV over forecast PV, per local hour of the day.
+    trust: [f64; 24],
+    trust_days: [u32; 24],
+    /// Today's measured and forecast PV per local hour so far (W summed).
+    hour_seen: [(f64, f64); 24],
+    /// Today's measured PV and its forecast so far, W summed.
+    today: (f64, f64),
+    /// What the household uses besides hot water, per quarter hour of the day, W.
+    load_w: [f64; SLOTS],
+    load_days: [u32; SLOTS],
+}
+
+impl Default for SunAhead {
+    fn default() -> Self {
+        Self {
+            first: 0,
+            forecast: Vec::new(),
+            trust: [1.0; 24],
+            trust_days: [0; 24],
+            hour_seen: [(0.0, 0.0); 24],
+            today: (0.0, 0.0),
+            load_w: [0.0; SLOTS],
+            load_days: [0; SLOTS],
+        }
+    }
+}
+
+impl SunAhead {
+    /// Takes a new forecast: its quarter hours replace what an older one said, and
+    /// what lies more than a day before its issue is dropped (as is anything more
+    /// than a week before its end).
+    pub fn take(&mut self, f: &SunForecast) {
+        let start = quarter(f.start);
+        let new_end = start + 900 * f.pv_w.len() as i64;
+        let old: Vec<(i64, Option<f64>)> = (0..self.forecast.len())
+            .map(|i| (self.first + 900 * i as i64, self.forecast[i]))
+            .collect();
+        let (from, end) = match (old.first(), old.last()) {
+            (Some((a, _)), Some((b, _))) => ((*a).min(start), (b + 900).max(new_end)),
+            _ => (start, new_end),
+        };
+        let from = from
+            .max(quarter(f.issued) - KEEP_HOURS * 3600)
+            .max(end - MAX_DAYS * 86_400);
+        self.first = from;
+        self.forecast = vec![None; usize::try_from((end - from) / 900).unwrap_or(0)];
+        let values = f.pv_w.iter().enumerate().map(|(k, w)| {
+            let w = Some(*w).filter(|w| w.is_finite() && *w >= 0.0);
+            (start + 900 * k as i64, w)
+        });
+        for (q, w) in old.into_iter().chain(values) {
+            if let Some(i) = self.index(q) {
+                self.forecast[i] = w;
+            }
+        }
+    }
+
+    fn index(&self, q: i64) -> Option<usize> {
+        let i = usize::try_from((q - self.first).div_euclid(900)).ok()?;
+        (q >= self.first && i < self.forecast.len()).then_some(i)
+    }
+
+    fn get(&self, t: DateTime<Utc>) -> Option<f64> {
+        self.forecast[self.index(quarter(t))?]
+    }
+
+    /// Folds in the quarter hour that began at `at` (slot `slot` of the local day, so
+    /// its local hour is `slot / 4`):
+    /// the PV measured over it and what the household used besides hot water.
+    pub fn learn(&mut self, at: DateTime<Utc>, slot: usize, pv_w: f64, load_w: f64) {
+        self.load_days[slot] = self.load_days[slot].saturating_add(1);
+        let l = settling(0.2, self.load_days[slot]);
+        self.load_w[slot] = (1.0 - l) * self.load_w[slot] + l * load_w.max(0.0);
+        if let Some(f) = self.get(at) {
+            let hour = slot / 4;
+            self.hour_seen[hour].0 += pv_w;
+            self.hour_seen[hour].1 += f;
+            self.today.0 += pv_w;
+            self.today.1 += f * self.trust[hour];
+        }
+    }
+
+    /// A new local day: what yesterday's PV made of its forecast, hour by hour, is
+    /// learned.
+    pub fn new_day(&mut self) {
+        for h in 0..24 {
+            let (seen, fc) = self.hour_seen[h];
+            if fc >= TRUST_MIN_W {
+                self.trust_days[h] = self.trust_days[h].saturating_add(1);
+                let l = settling(TRUST_LEARN, self.trust_days[h]);
+                let ratio = (seen / fc).clamp(0.2, 3.0);
+                self.trust[h] = (1.0 - l) * self.trust[h] + l * ratio;
+            }
+        }
+        self.hour_seen = [(0.0, 0.0); 24];
+        self.today = (0.0, 0.0);
+    }
+
+    /// The surplus expected in the quarter hour of `t` (slot `slot` of the local day)
+    /// from the forecast, W; `today` says whether it is still today. None without a
+    /// forecast for it.
+    pub fn surplus_w(&self, t: DateTime<Utc>, slot: usize, today: bool) -> Option<f64> {
+        let f = self.get(t)?;
+        let hour = slot / 4;
+        let so_far = if today && self.today.1 >= TODAY_AFTER_W {
+            (self.today.0 / self.today.1).clamp(TODAY_MIN, TODAY_MAX)
+        } else {
+            1.0
+        };
+        Some((f * self.trust[hour] * so_far - self.load_w[slot]).max(0.0))
+    }
+
+    /// The forecast's PV from `from` for `hours`, kWh, as issued (None when it does not
+    /// cover all of it).
+    pub fn pv_kwh(&self, from: DateTime<Utc>, hours: i64) -> Option<f64> {
+        (0..hours * 4)
+            .map(|i| self.get(from + Duration::minutes(15 * i)))
+            .sum::<Option<f64>>()
+            .map(|w| w / 4000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        // 2026-06-01 in Europe/Amsterdam is UTC+2.
+        DateTime::from_timestamp(1_780_272_000 + i64::from(h) * 3600 - 7200, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_forecast_that_overpromises_is_trusted_less_each_day() {
+        let mut sun = SunAhead::default();
+        for day in 0..5 {
+            let start = at(0) + Duration::days(day);
+            sun.take(&SunForecast {
+                issued: start - Duration::hours(6),
+                start,
+                pv_w: vec![2000.0; 96],
+            });
+            for q in 0..96 {
+                let t = start + Duration::minutes(15 * q);
+                // The roof makes 1000 W of the 2000 W forecast; the house uses 200 W.
+                sun.learn(t, q as usize, 1000.0, 200.0);
+            }
+            sun.new_day();
+        }
+        let next = at(12) + Duration::days(5);
+        sun.take(&SunForecast {
+            issued: next - Duration::hours(18),
+            start: next,
+            pv_w: vec![2000.0; 4],
+        });
+        let s = sun.surplus_w(next, 48, false).unwrap_or_default();
+        assert!((s - 800.0).abs() < 1.0, "surplus {s:.0} W, not 2000 - 200");
+        assert_eq!(sun.surplus_w(next + Duration::hours(2), 56, false), None);
+        assert_eq!(sun.pv_kwh(next, 1), Some(2.0));
+        assert_eq!(sun.pv_kwh(next, 2), None);
+    }
+
+    #[test]
+    fn a_newer_forecast_replaces_the_hours_it_covers_and_old_ones_go() {
+        let mut sun = SunAhead::default();
+        let day = |d: i64| at(0) + Duration::days(d);
+        let issue = |d: i64, w: f64, n: usize| SunForecast {
+            issued: day(d) - Duration::hours(6),
+            start: day(d),
+            pv_w: vec![w; n],
+        };
+        sun.take(&issue(0, 1000.0, 96));
+        // Tomorrow's, and an update for this afternoon onwards.
+        sun.take(&issue(1, 2000.0, 96));
+        sun.take(&SunForecast {
+            issued: day(0) + Duration::hours(11),
+            start: day(0) + Duration::hours(12),
+            pv_w: vec![1500.0, f64::NAN],
+        });
+        assert_eq!(sun.get(day(0) + Duration::hours(11)), Some(1000.0));
+        assert_eq!(sun.get(day(0) + Duration::hours(12)), Some(1500.0));
+        assert_eq!(
+            sun.get(day(0) + Duration::minutes(12 * 60 + 15)),
+            None,
+            "not a number"
+        );
+        assert_eq!(sun.get(day(1) + Duration::hours(12)), Some(2000.0));
+        assert_eq!(sun.get(day(2)), None);
+        // Two days on, today's forecast is more than a day old and goes.
+        sun.take(&issue(3, 500.0, 96));
+        assert_eq!(sun.get(day(0) + Duration::hours(11)), None);
+        assert_eq!(sun.get(day(3) + Duration::hours(1)), Some(500.0));
+        assert!(sun.forecast.len() <= 8 * 96, "{}", sun.forecast.len());
+    }
+}
