@@ -320,12 +320,76 @@ port = {}
     assert_eq!(risk["platform"], "binary_sensor");
     assert_eq!(risk["device_class"], "problem");
     assert_eq!(risk["state_topic"], "nomhub/hub/control");
-    assert!(msg["comfort_at_risk"].is_boolean(), "{msg}");
+    // Once the strategy has had a tank reading.
+    let msg = recorder
+        .wait(20, "nomhub/hub/control", |m| {
+            m.json()["comfort_at_risk"].is_boolean()
+        })
+        .await
+        .json();
     assert!(
         msg["hot_water_kwh"].as_f64().is_some_and(|k| k >= 0.0),
         "{msg}"
     );
     assert!(msg["large_draw_kwh"].as_f64().is_some(), "{msg}");
+
+    // A sun forecast from Home Assistant: refused when malformed (and nothing
+    // changes), taken when good, and reported back as today's and tomorrow's kWh.
+    assert!(
+        msg["pv_forecast_today_kwh"].is_null(),
+        "no forecast yet: {msg}"
+    );
+    let today = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::Clock::System.now())
+        .with_timezone(&nomhub::clock::TZ)
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_local_timezone(nomhub::clock::TZ)
+        .earliest()
+        .unwrap();
+    let forecast = |w: &str| {
+        format!(
+            r#"{{"start": "{}", "period_minutes": 60, "watts": [{w}]}}"#,
+            today.to_rfc3339()
+        )
+    };
+    // 50 hours: all of today and tomorrow (a clock-change day has 23 or 25).
+    let hours: Vec<String> = (0..50)
+        .map(|h| {
+            if (8..16).contains(&(h % 24)) {
+                "1000".into()
+            } else {
+                "0".into()
+            }
+        })
+        .collect();
+    recorder
+        .send(
+            "nomhub/hub/forecast/pv",
+            forecast("100, -5").as_bytes(),
+            false,
+        )
+        .await;
+    recorder
+        .send(
+            "nomhub/hub/forecast/pv",
+            forecast(&hours.join(",")).as_bytes(),
+            false,
+        )
+        .await;
+    let msg = recorder
+        .wait(20, "nomhub/hub/control", |m| {
+            !m.json()["pv_forecast_today_kwh"].is_null()
+        })
+        .await
+        .json();
+    assert_eq!(msg["pv_forecast_today_kwh"], 8.0, "{msg}");
+    assert_eq!(msg["pv_forecast_tomorrow_kwh"], 8.0, "{msg}");
+    for key in ["pv_forecast_today", "pv_forecast_tomorrow"] {
+        let c = &hub["components"][key];
+        assert_eq!(c["device_class"], "energy", "{key}");
+        assert_eq!(c["unit_of_measurement"], "kWh", "{key}");
+    }
     stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
     sim_cancel.cancel();
 }

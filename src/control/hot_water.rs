@@ -129,6 +129,19 @@ impl HotWater {
         tracing::info!("The hot-water strategy forgot what it learned; it learns afresh.");
     }
 
+    /// A new sun forecast for the strategy's outlook.
+    pub fn forecast(&mut self, f: &crate::strategy::SunForecast) {
+        self.smart.forecast(f);
+    }
+
+    /// The sun forecast the strategy holds, as of `now` (None before one came).
+    pub fn forecast_summary(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Option<crate::strategy::sun::ForecastSummary> {
+        self.smart.forecast_summary(now)
+    }
+
     /// How the hot water stands against a large draw (None before the first quarter).
     pub fn comfort(&self) -> Option<crate::strategy::smart::Comfort> {
         self.smart.comfort()

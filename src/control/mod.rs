@@ -123,6 +123,8 @@ pub struct ControlStatus {
     pub next_charge: Option<crate::strategy::smart::NextCharge>,
     /// How the hot water stands against the household's large draws.
     pub comfort: Option<crate::strategy::smart::Comfort>,
+    /// The sun forecast the strategy holds (None before one came).
+    pub forecast: Option<crate::strategy::sun::ForecastSummary>,
     /// Points held, with the values they get back.
     pub held: BTreeMap<String, Held>,
     /// The last notifications: (when, rule, text).
@@ -347,7 +349,20 @@ impl Control {
         let Command { change, from, done } = command;
         tracing::info!(change = %change, from, "Hot-water strategy changed.");
         let now = clock_now(clock);
-        match (change, &mut self.hot_water) {
+        match (change.clone(), &mut self.hot_water) {
+            (Change::Forecast(f), Some(hw)) => match f.at(now) {
+                Ok(f) => {
+                    hw.forecast(&f);
+                    self.status.forecast = hw.forecast_summary(now);
+                }
+                Err(e) => tracing::warn!(from, error = %e, "Sun forecast refused."),
+            },
+            (Change::Forecast(_), None) => {
+                tracing::debug!(
+                    from,
+                    "No heat pump under control; the sun forecast is not used."
+                );
+            }
             (Change::BoostNow, Some(hw)) => {
                 hw.boost_now(
                     self.inputs
@@ -482,6 +497,7 @@ impl Control {
             self.status.strategy = hw.reason().to_owned();
             self.status.next_charge = hw.next_charge(mode);
             self.status.comfort = hw.comfort();
+            self.status.forecast = hw.forecast_summary(now);
         }
         self.save_habits(now, false);
         for (rule, text) in planned.outcome.notes {

@@ -259,7 +259,29 @@ impl Publisher {
                 .try_publish(c, QoS::AtLeastOnce, true, Vec::<u8>::new())?;
             self.client.try_subscribe(c, QoS::AtLeastOnce)?;
         }
+        // A forecast is not a command: a retained one is the latest there is, and its
+        // time says whether it still counts.
+        if let Some(f) = &self.discovery.forecast {
+            self.client.try_subscribe(f, QoS::AtLeastOnce)?;
+        }
         Ok(())
+    }
+
+    /// A sun forecast from Home Assistant: checked, then handed to the strategy; a
+    /// refused one is logged with its topic, payload and what is wrong.
+    async fn forecast(&mut self, feeds: &Views, topic: &str, payload: &[u8]) {
+        match crate::strategy::sun::parse(payload) {
+            Ok(f) => {
+                let change = Change::Forecast(std::sync::Arc::new(f));
+                if !feeds.strategy.change(change, "mqtt").await {
+                    tracing::warn!(topic, "The strategy has stopped; forecast not used.");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(topic, payload = %shown(payload), error = %e, "Sun forecast refused.");
+                self.status.send_modify(|s| s.rejected_commands += 1);
+            }
+        }
     }
 }
 
@@ -323,6 +345,10 @@ pub async fn run(
                         if m.payload.as_ref() == b"online" {
                             // A small random delay, so many publishers do not answer at once.
                             resend_at = Some(Instant::now() + Duration::from_millis(500 + fastrand::u64(..1500)));
+                        }
+                    } else if p.discovery.forecast.as_deref() == Some(m.topic.as_str()) {
+                        if !m.payload.is_empty() {
+                            p.forecast(&feeds, &m.topic, &m.payload).await;
                         }
                     } else if let Some(&target) = p.discovery.commands.get(&m.topic) {
                         if m.retain {

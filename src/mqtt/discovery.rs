@@ -167,6 +167,9 @@ pub struct Discovery {
     /// State topic → what it carries.
     pub states: BTreeMap<String, Source>,
     pub commands: BTreeMap<String, Target>,
+    /// Where a sun forecast for the hot-water strategy is taken from (with
+    /// `[control]`; docs/home-assistant.md).
+    pub forecast: Option<String>,
 }
 
 /// What the discovery is built from; [`Inputs::from_config`] fills it from a config.
@@ -322,6 +325,7 @@ pub fn build(inputs: &Inputs) -> Result<Discovery, DuplicateId> {
         devices,
         states: b.states,
         commands: b.commands,
+        forecast: inputs.control.then(|| t.hub("forecast/pv")),
     })
 }
 
@@ -563,6 +567,31 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
                 )
                 .set("json_attributes_topic", json!(topic))
                 .set("icon", json!("mdi:comment-question-outline"));
+            b.add(&mut cmps, "hub", c, Some((topic.clone(), Source::Control)));
+        }
+        // The sun forecast the strategy plans with (unknown while it has none current).
+        for (key, name, field) in [
+            (
+                "pv_forecast_today",
+                "PV forecast today",
+                "pv_forecast_today_kwh",
+            ),
+            (
+                "pv_forecast_tomorrow",
+                "PV forecast tomorrow",
+                "pv_forecast_tomorrow_kwh",
+            ),
+        ] {
+            let c = Cmp::new("sensor", key.into(), name)
+                .set("device_class", json!("energy"))
+                .set("unit_of_measurement", json!("kWh"))
+                .set("suggested_display_precision", json!(1))
+                .set(
+                    "value_template",
+                    json!(format!(
+                        "{{{{ value_json.{field} if value_json.{field} is not none else 'None' }}}}"
+                    )),
+                );
             b.add(&mut cmps, "hub", c, Some((topic.clone(), Source::Control)));
         }
         // A large draw now would run the tank cold: a problem to see coming. Unknown

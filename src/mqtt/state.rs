@@ -174,6 +174,9 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
                 "comfort_at_risk": c.comfort.map(|k| k.at_risk),
                 "hot_water_kwh": c.comfort.map(|k| (k.usable_kwh * 10.0).round() / 10.0),
                 "large_draw_kwh": c.comfort.map(|k| (k.large_draw_kwh * 10.0).round() / 10.0),
+                "pv_forecast_today_kwh": c.forecast.filter(|f| f.current).and_then(|f| f.today_kwh),
+                "pv_forecast_tomorrow_kwh": c.forecast.filter(|f| f.current).and_then(|f| f.tomorrow_kwh),
+                "pv_forecast_issued": c.forecast.map(|f| iso(f.issued)),
             })
             .to_string()
         }

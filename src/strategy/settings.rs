@@ -126,27 +126,30 @@ impl Settings {
         self.values.get(&s).copied().unwrap_or(s.bounds().default)
     }
 
-    /// Applies a mode or a setting; false for a press (an event, not a setting).
+    /// Applies a mode or a setting; false for a press or a forecast (events, not
+    /// settings).
     pub fn apply(&mut self, change: Change) -> bool {
         match change {
             Change::Mode(m) => self.mode = m,
             Change::Set(s, v) => {
                 self.values.insert(s, v);
             }
-            Change::BoostNow | Change::ForgetHabits => return false,
+            Change::BoostNow | Change::ForgetHabits | Change::Forecast(_) => return false,
         }
         true
     }
 }
 
 /// A checked change to the strategy.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     Mode(Mode),
     Set(Setting, f64),
     BoostNow,
     /// Forget the learned draw pattern and sun profile and learn afresh.
     ForgetHabits,
+    /// A new sun forecast (from Home Assistant over MQTT).
+    Forecast(std::sync::Arc<super::sun::ForecastMessage>),
 }
 
 impl fmt::Display for Change {
@@ -156,6 +159,12 @@ impl fmt::Display for Change {
             Change::Set(s, v) => write!(f, "{} {v}", s.key()),
             Change::BoostNow => f.write_str("boost now"),
             Change::ForgetHabits => f.write_str("forget the learned habits"),
+            Change::Forecast(s) => write!(
+                f,
+                "sun forecast for {} quarter hours from {}",
+                s.pv_w.len(),
+                s.start.format("%Y-%m-%d %H:%M UTC")
+            ),
         }
     }
 }

@@ -498,6 +498,11 @@ impl Smart {
         })
     }
 
+    /// The sun forecast the strategy holds, as of `now` (None before one came).
+    pub fn forecast_summary(&self, now: DateTime<Utc>) -> Option<super::sun::ForecastSummary> {
+        self.sun.summary(now)
+    }
+
     /// How the hot water stands against a large draw, as of the last step (None
     /// before the first).
     pub fn comfort(&self) -> Option<Comfort> {

@@ -8,10 +8,11 @@
 //! profile) is taken off. Without a forecast for a quarter hour the strategy keeps to
 //! its learned surplus profile.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::controller::SunForecast;
 use super::observer::{SLOTS, settling};
+use crate::clock::TZ;
 
 /// How fast the hourly trust in the forecast follows (per day).
 const TRUST_LEARN: f64 = 0.1;
@@ -32,8 +33,129 @@ fn quarter(t: DateTime<Utc>) -> i64 {
     t.timestamp() - t.timestamp().rem_euclid(900)
 }
 
+/// Why a forecast message was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ForecastError {
+    #[error(
+        "not a forecast object: {0} (expected {{\"start\": \"2026-06-01T00:00:00+02:00\", \"period_minutes\": 15, \"watts\": [0, 120, …]}})"
+    )]
+    Json(String),
+    #[error("`start` {0}: not a date and time with its offset (RFC 3339)")]
+    Start(String),
+    #[error("`issued` {0}: not a date and time with its offset (RFC 3339)")]
+    Issued(String),
+    #[error("`period_minutes` {0}: 15, 30 or 60")]
+    Period(u32),
+    #[error("`watts` has {0} values: 1 to {max} quarter hours' worth (8 days)", max = MAX_DAYS * 96)]
+    Length(usize),
+    #[error("`watts`[{index}] is {value}: a power from 0 to 1000000 W")]
+    Value { index: usize, value: f64 },
+    #[error("`start` {0} is more than two days from now")]
+    Far(DateTime<Utc>),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Message {
+    start: String,
+    #[serde(default)]
+    issued: Option<String>,
+    #[serde(default = "quarter_hour")]
+    period_minutes: u32,
+    watts: Vec<f64>,
+}
+
+fn quarter_hour() -> u32 {
+    15
+}
+
+/// A checked forecast message, before it is set against the clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastMessage {
+    /// When it was issued, if the message says.
+    pub issued: Option<DateTime<Utc>>,
+    pub start: DateTime<Utc>,
+    /// PV power per quarter hour, W.
+    pub pv_w: Vec<f64>,
+}
+
+impl ForecastMessage {
+    /// The forecast as of `now` (issued now unless it says otherwise); refused when
+    /// it starts more than two days from now.
+    pub fn at(&self, now: DateTime<Utc>) -> Result<SunForecast, ForecastError> {
+        if (self.start - now).num_hours().abs() > 48 {
+            return Err(ForecastError::Far(self.start));
+        }
+        Ok(SunForecast {
+            issued: self.issued.unwrap_or(now),
+            start: self.start,
+            pv_w: self.pv_w.clone(),
+        })
+    }
+}
+
+/// A forecast message (docs/home-assistant.md): `start` (RFC 3339), `period_minutes`
+/// (15, 30 or 60; default 15), `watts` (one PV power per period), optionally `issued`.
+/// Periods longer than a quarter hour count for each of theirs.
+pub fn parse(payload: &[u8]) -> Result<ForecastMessage, ForecastError> {
+    let m: Message =
+        serde_json::from_slice(payload).map_err(|e| ForecastError::Json(e.to_string()))?;
+    let time = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.to_utc());
+    let start = time(&m.start).map_err(|_| ForecastError::Start(m.start.clone()))?;
+    let issued = match &m.issued {
+        Some(s) => Some(time(s).map_err(|_| ForecastError::Issued(s.clone()))?),
+        None => None,
+    };
+    let per = match m.period_minutes {
+        15 => 1,
+        30 => 2,
+        60 => 4,
+        p => return Err(ForecastError::Period(p)),
+    };
+    let quarters = m.watts.len() * per;
+    if m.watts.is_empty() || quarters > (MAX_DAYS * 96) as usize {
+        return Err(ForecastError::Length(m.watts.len()));
+    }
+    if let Some((index, value)) = m
+        .watts
+        .iter()
+        .enumerate()
+        .find(|(_, w)| !(0.0..=1_000_000.0).contains(*w))
+    {
+        return Err(ForecastError::Value {
+            index,
+            value: *value,
+        });
+    }
+    Ok(ForecastMessage {
+        issued,
+        start,
+        pv_w: m
+            .watts
+            .iter()
+            .flat_map(|w| std::iter::repeat_n(*w, per))
+            .collect(),
+    })
+}
+
+/// What the strategy holds of a forecast, for Home Assistant and the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ForecastSummary {
+    /// When the newest forecast taken was issued.
+    pub issued: DateTime<Utc>,
+    /// The forecast's PV for today and tomorrow (local days), kWh, as issued; None
+    /// where it does not cover the whole day.
+    pub today_kwh: Option<f64>,
+    pub tomorrow_kwh: Option<f64>,
+    /// It covers the coming hour: the strategy plans with it (else with the sun it
+    /// learned from the dwelling).
+    pub current: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct SunAhead {
+    /// When the newest forecast taken was issued.
+    issued: Option<DateTime<Utc>>,
     /// Forecast PV per quarter hour from `first` (its start, Unix seconds), W.
     first: i64,
     forecast: Vec<Option<f64>>,
@@ -52,6 +174,7 @@ pub struct SunAhead {
 impl Default for SunAhead {
     fn default() -> Self {
         Self {
+            issued: None,
             first: 0,
             forecast: Vec::new(),
             trust: [1.0; 24],
@@ -69,6 +192,7 @@ impl SunAhead {
     /// what lies more than a day before its issue is dropped (as is anything more
     /// than a week before its end).
     pub fn take(&mut self, f: &SunForecast) {
+        self.issued = self.issued.max(Some(f.issued));
         let start = quarter(f.start);
         let new_end = start + 900 * f.pv_w.len() as i64;
         let old: Vec<(i64, Option<f64>)> = (0..self.forecast.len())
@@ -147,6 +271,28 @@ impl SunAhead {
             1.0
         };
         Some((f * self.trust[hour] * so_far - self.load_w[slot]).max(0.0))
+    }
+
+    /// The forecast as it stands at `now` (None before one was taken).
+    pub fn summary(&self, now: DateTime<Utc>) -> Option<ForecastSummary> {
+        let issued = self.issued?;
+        let midnight = |days: i64| {
+            let d = now.with_timezone(&TZ).date_naive() + Duration::days(days);
+            d.and_hms_opt(0, 0, 0)
+                .and_then(|t| TZ.from_local_datetime(&t).earliest())
+                .map(|t| t.to_utc())
+        };
+        let day_kwh = |days: i64| {
+            let (from, to) = (midnight(days)?, midnight(days + 1)?);
+            self.pv_kwh(from, (to - from).num_hours())
+                .map(|k| (k * 10.0).round() / 10.0)
+        };
+        Some(ForecastSummary {
+            issued,
+            today_kwh: day_kwh(0),
+            tomorrow_kwh: day_kwh(1),
+            current: self.pv_kwh(now, 1).is_some(),
+        })
     }
 
     /// The forecast's PV from `from` for `hours`, kWh, as issued (None when it does not
@@ -229,5 +375,87 @@ mod tests {
         assert_eq!(sun.get(day(0) + Duration::hours(11)), None);
         assert_eq!(sun.get(day(3) + Duration::hours(1)), Some(500.0));
         assert!(sun.forecast.len() <= 8 * 96, "{}", sun.forecast.len());
+    }
+
+    #[test]
+    fn a_forecast_message_is_checked_and_spread_over_quarter_hours() {
+        let now = at(10);
+        let good =
+            br#"{"start": "2026-06-01T00:00:00+02:00", "period_minutes": 60, "watts": [0, 800]}"#;
+        let f = parse(good)
+            .and_then(|m| m.at(now))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(f.start, at(0));
+        assert_eq!(f.issued, now, "issued now unless the message says");
+        assert_eq!(f.pv_w, [0.0, 0.0, 0.0, 0.0, 800.0, 800.0, 800.0, 800.0]);
+        for (payload, says) in [
+            (
+                &br#"{"start": "2026-06-01T00:00:00+02:00", "watts": [1, -5]}"#[..],
+                "`watts`[1] is -5",
+            ),
+            (
+                br#"{"start": "2026-06-01T00:00:00+02:00", "watts": []}"#,
+                "`watts` has 0 values",
+            ),
+            (
+                br#"{"start": "2026-06-01", "watts": [1]}"#,
+                "`start` 2026-06-01",
+            ),
+            (
+                br#"{"start": "2026-06-01T00:00:00+02:00", "period_minutes": 20, "watts": [1]}"#,
+                "`period_minutes` 20",
+            ),
+            (
+                br#"{"start": "2026-06-09T00:00:00+02:00", "watts": [1]}"#,
+                "more than two days",
+            ),
+            (
+                br#"{"start": "2026-06-01T00:00:00+02:00", "watt": [1]}"#,
+                "unknown field `watt`",
+            ),
+            (b"[1, 2]", "not a forecast object"),
+        ] {
+            let e = parse(payload)
+                .and_then(|m| m.at(now))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{e} should say {says}");
+        }
+        let long = format!(
+            r#"{{"start": "2026-06-01T00:00:00+02:00", "watts": [{}]}}"#,
+            vec!["1"; 8 * 96 + 1].join(",")
+        );
+        assert!(parse(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_summary_says_today_tomorrow_and_whether_it_is_current() {
+        let mut sun = SunAhead::default();
+        assert_eq!(sun.summary(at(10)), None);
+        // Today and tomorrow at 1 kW from 08:00 to 16:00 local.
+        let pv_w: Vec<f64> = (0..192)
+            .map(|q| {
+                if (32..64).contains(&(q % 96)) {
+                    1000.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        sun.take(&SunForecast {
+            issued: at(0) - Duration::hours(6),
+            start: at(0),
+            pv_w,
+        });
+        let s = sun.summary(at(10)).unwrap_or_else(|| unreachable!("taken"));
+        assert_eq!((s.today_kwh, s.tomorrow_kwh), (Some(8.0), Some(8.0)));
+        assert!(s.current);
+        // Three days on it covers nothing ahead: not current, the learned sun plans.
+        let later = sun
+            .summary(at(10) + Duration::days(3))
+            .unwrap_or_else(|| unreachable!());
+        assert!(!later.current);
+        assert_eq!(later.today_kwh, None);
     }
 }

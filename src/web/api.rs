@@ -110,6 +110,10 @@ pub struct StrategyView {
     /// How the hot water stands against the household's large draws (null without
     /// `[control]` or before the strategy's first quarter hour).
     pub comfort: Option<ComfortView>,
+    /// The sun forecast the strategy holds (null before one came; `current` false
+    /// when it no longer covers the coming hour and the strategy plans with the sun
+    /// it learned).
+    pub forecast: Option<crate::strategy::sun::ForecastSummary>,
     /// Every point nomhub sets, with its value, who set it and why.
     pub points: Vec<PointView>,
 }
@@ -170,6 +174,7 @@ pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> Strateg
                 Source::Grid => HeatSource::Grid,
             },
         }),
+        forecast: control.and_then(|c| c.forecast),
         comfort: control.and_then(|c| c.comfort).map(|c| ComfortView {
             usable_kwh: (c.usable_kwh * 10.0).round() / 10.0,
             large_draw_kwh: (c.large_draw_kwh * 10.0).round() / 10.0,

@@ -381,6 +381,8 @@ mod tests {
             "comfort_ok",
             "comfort_low",
             "large_draw",
+            "sun_forecast",
+            "forecast_stale",
             "learning",
             "none_needed",
             "with_sun",

@@ -58,11 +58,12 @@ fn strategy_block(lang: Lang, o: &Overview) -> String {
         )
     };
     format!(
-        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{comfort}{next}{why}{form}</section>"#,
+        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{comfort}{sun}{next}{why}{form}</section>"#,
         title = t(lang, "strategy"),
         mode = t(lang, "mode"),
         m = t(lang, &format!("m_{}", s.mode)),
         comfort = comfort(lang, s),
+        sun = sun_forecast(lang, s),
         next = next_charge(lang, s, o.now),
         form = strategy_form(lang, o),
     )
@@ -131,6 +132,33 @@ fn comfort(lang: Lang, s: &StrategyView) -> String {
         num(lang, c.usable_kwh, 1),
         t(lang, "large_draw"),
         num(lang, c.large_draw_kwh, 1),
+    )
+}
+
+/// The sun forecast the strategy plans with: "today 12.3 kWh, tomorrow 4.5 kWh", or
+/// that it has none current and plans with the sun it learned. Nothing before a
+/// forecast ever came.
+fn sun_forecast(lang: Lang, s: &StrategyView) -> String {
+    let Some(f) = s.forecast else {
+        return String::new();
+    };
+    let kwh =
+        |k: Option<f64>| k.map_or_else(|| "–".to_owned(), |k| format!("{} kWh", num(lang, k, 1)));
+    let text = if f.current {
+        format!(
+            "{} {}, {} {}",
+            t(lang, "today"),
+            kwh(f.today_kwh),
+            t(lang, "tomorrow"),
+            kwh(f.tomorrow_kwh)
+        )
+    } else {
+        t(lang, "forecast_stale").to_owned()
+    };
+    format!(
+        r#"<p><span>{}:</span> <span id="strategy-forecast">{}</span></p>"#,
+        t(lang, "sun_forecast"),
+        esc(&text)
     )
 }
 
@@ -364,5 +392,27 @@ mod tests {
         };
         assert_eq!(comfort(Lang::En, &view(Some(learning))), "");
         assert_eq!(comfort(Lang::En, &view(None)), "");
+    }
+
+    #[test]
+    fn the_sun_forecast_line_says_today_and_tomorrow_or_that_none_is_current() {
+        use crate::strategy::sun::ForecastSummary;
+        let mut v = view(None);
+        assert_eq!(sun_forecast(Lang::Nl, &v), "", "none ever came");
+        let f = ForecastSummary {
+            issued: chrono::DateTime::UNIX_EPOCH,
+            today_kwh: Some(12.34),
+            tomorrow_kwh: None,
+            current: true,
+        };
+        v.forecast = Some(f);
+        let html = sun_forecast(Lang::Nl, &v);
+        assert!(html.contains("vandaag 12,3 kWh, morgen –"), "{html}");
+        v.forecast = Some(ForecastSummary {
+            current: false,
+            ..f
+        });
+        let html = sun_forecast(Lang::En, &v);
+        assert!(html.contains("none current"), "{html}");
     }
 }

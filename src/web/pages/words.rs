@@ -137,6 +137,11 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
             "low: less than a large draw, the tank is being heated",
         ),
         "large_draw" => ("een grote tapbeurt vraagt", "a large draw takes"),
+        "sun_forecast" => ("Zonneverwachting", "Sun forecast"),
+        "forecast_stale" => (
+            "geen actuele verwachting: de regeling rekent met de zon die ze van de woning leerde",
+            "none current: the strategy plans with the sun it learned from the home",
+        ),
         "charging_now" => ("nu bezig", "under way"),
         "none_needed" => (
             "niet nodig in de komende anderhalve dag",
