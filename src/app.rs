@@ -215,6 +215,20 @@ pub fn start(
             infallible(task)
         })
     };
+    // Open-Meteo's sun forecast for the strategy, when `[forecast]` asks for it.
+    if let Some(om) = &config.forecast {
+        let (om, strategy, store) = (om.clone(), views.strategy.clone(), store.clone());
+        let (clock, cancel) = (clock.clone(), cancel.clone());
+        supervisor.spawn("forecast", Policy::Restart, move || {
+            infallible(crate::forecast::run(
+                om.clone(),
+                strategy.clone(),
+                store.clone(),
+                clock.clone(),
+                cancel.child_token(),
+            ))
+        });
+    }
     // The buses stop once control has handed the heat pump back.
     tasks.spawn({
         let cancel = cancel.clone();

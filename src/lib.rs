@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod device;
+pub mod forecast;
 pub mod ledger;
 pub mod live;
 pub mod modbus;

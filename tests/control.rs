@@ -615,3 +615,107 @@ async fn a_boost_press_before_a_restart_is_not_repeated_after_it() {
     stop_and_expect_factory(&cancel, tasks, &sim.bank).await;
     sim_cancel.cancel();
 }
+
+/// A local stand-in for Open-Meteo: serves the recorded-shape answer with its times
+/// moved to start at the current quarter hour, or 500 when `fail`; counts requests
+/// and keeps the last query.
+async fn open_meteo(
+    fail: bool,
+    cancel: &CancellationToken,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use warp::Filter;
+    let text = std::fs::read_to_string(
+        support::root().join("tests/fixtures/open-meteo/minutely15-two-days.json"),
+    )
+    .unwrap();
+    let mut answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::Clock::System.now()).timestamp();
+    let times = answer["minutely_15"]["time"].as_array_mut().unwrap();
+    let shift = now - now.rem_euclid(900) + 900 - times[0].as_i64().unwrap();
+    for t in times.iter_mut() {
+        *t = (t.as_i64().unwrap() + shift).into();
+    }
+    let body = answer.to_string();
+    let queries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = queries.clone();
+    let route = warp::path!("v1" / "forecast")
+        .and(warp::query::raw())
+        .map(move |q: String| {
+            seen.lock().unwrap().push(q);
+            if fail {
+                warp::http::Response::builder()
+                    .status(500)
+                    .body(String::new())
+            } else {
+                warp::http::Response::builder()
+                    .status(200)
+                    .body(body.clone())
+            }
+        });
+    let cancel = cancel.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        warp::serve(route)
+            .incoming(listener)
+            .graceful(async move { cancel.cancelled().await })
+            .run(),
+    );
+    (addr, queries)
+}
+
+fn forecast_config(addr: std::net::SocketAddr) -> String {
+    format!(
+        "[forecast]\nsource = \"open-meteo\"\nlatitude = 52.1\nlongitude = 5.18\nkwp = 5.6\ntilt = 40\nazimuth = 190\nurl = \"http://{addr}/v1/forecast\"\n"
+    )
+}
+
+/// The forecast control holds, once it has one current.
+async fn current_forecast(app: &app::App) -> nomhub::strategy::sun::ForecastSummary {
+    let status = app.views.control.clone().unwrap();
+    support::eventually(20, "a current sun forecast", || {
+        let f = status.borrow().forecast.filter(|f| f.current);
+        async move { f }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_meteos_forecast_is_fetched_planned_with_and_kept_for_a_restart() {
+    let (cancel, sim_cancel, web_cancel) = (
+        CancellationToken::new(),
+        CancellationToken::new(),
+        CancellationToken::new(),
+    );
+    let sim = sunny_noon(&sim_cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let (addr, queries) = open_meteo(false, &web_cancel).await;
+    let (app, tasks) = start_app(&sim, &store, &forecast_config(addr), &cancel);
+    let f = current_forecast(&app).await;
+    let today = f.today_kwh.unwrap_or_default() + f.tomorrow_kwh.unwrap_or_default();
+    assert!(today > 1.0, "{f:?}");
+    let q = queries.lock().unwrap().first().cloned().unwrap();
+    assert!(q.contains("tilt=40&azimuth=10"), "{q}");
+    assert!(q.contains("minutely_15=global_tilted_irradiance"), "{q}");
+    stop(&cancel, tasks).await;
+    drop(app); // lets go of the store
+
+    // Open-Meteo fails after the restart: the forecast kept in the store is used.
+    let cancel = CancellationToken::new();
+    let (addr, queries) = open_meteo(true, &web_cancel).await;
+    let (app, tasks) = start_app(&sim, &store, &forecast_config(addr), &cancel);
+    let again = current_forecast(&app).await;
+    assert_eq!(again.issued, f.issued, "the kept forecast, not a new one");
+    support::eventually(20, "a try at the failing service", || {
+        let n = queries.lock().unwrap().len();
+        async move { (n > 0).then_some(()) }
+    })
+    .await;
+    stop(&cancel, tasks).await;
+    web_cancel.cancel();
+    sim_cancel.cancel();
+}

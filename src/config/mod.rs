@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod dwelling;
+pub mod forecast;
 pub mod ledger;
 pub mod mqtt;
 pub mod web;
@@ -138,6 +139,8 @@ pub struct Config {
     pub control: Option<ControlSetup>,
     /// The dashboard and REST API, when the file has a `[web]` section.
     pub web: Option<WebSetup>,
+    /// Open-Meteo's sun forecast for the roof, when `[forecast]` asks for it.
+    pub forecast: Option<forecast::OpenMeteo>,
     /// The file's text: the parts other modules check (the `[[rule]]`s, by `rules`)
     /// are read from it, with their places.
     pub text: std::sync::Arc<str>,
@@ -243,6 +246,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     let mut mqtt_config: Option<MqttConfig> = None;
     let mut control_config: Option<ControlConfig> = None;
     let mut web_config: Option<WebConfig> = None;
+    let mut forecast_config: Option<forecast::ForecastConfig> = None;
     let mut has_rules = false;
     let mut contact_configs: Vec<dwelling::ContactConfig> = Vec::new();
     for (key, value) in doc {
@@ -270,6 +274,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
             "mqtt" => mqtt_config = item(name, text, value, &mut report),
             "control" => control_config = item(name, text, value, &mut report),
             "web" => web_config = item(name, text, value, &mut report),
+            "forecast" => forecast_config = item(name, text, value, &mut report),
             // Checked against the devices by `rules::from_config`.
             "rule" => has_rules = true,
             "contact" => {
@@ -280,7 +285,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
                 text,
                 Some(key_span),
                 format!(
-                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `web`, `rule`, `contact`"
+                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `web`, `forecast`, `rule`, `contact`"
                 ),
             )),
         }
@@ -353,6 +358,12 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     let web = web_config
         .as_ref()
         .map(|w| web::resolve(w, ledger.is_some(), &mut problems));
+    let forecast = forecast_config
+        .as_ref()
+        .and_then(|f| forecast::resolve(f, &mut problems));
+    if forecast.is_some() && control.is_none() {
+        warned.push((None, "[forecast] without [control]: the forecast is fetched for nothing, no strategy plans with it".to_owned()));
+    }
     if control.is_some() && ledger.is_none() {
         warned.push((None, "[control] without a [ledger] store: what nomhub changed on the heat pump is not remembered across a crash".to_owned()));
     }
@@ -383,6 +394,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
         mqtt,
         control,
         web,
+        forecast,
         text: text.into(),
         warnings,
     };
