@@ -591,6 +591,11 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
                     json!(format!(
                         "{{{{ value_json.{field} if value_json.{field} is not none else 'None' }}}}"
                     )),
+                )
+                .set("json_attributes_topic", json!(topic))
+                .set(
+                    "json_attributes_template",
+                    json!("{{ {'issued': value_json.pv_forecast_issued, 'day_error_pct': value_json.pv_forecast_day_error_pct} | tojson }}"),
                 );
             b.add(&mut cmps, "hub", c, Some((topic.clone(), Source::Control)));
         }

@@ -177,6 +177,7 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
                 "pv_forecast_today_kwh": c.forecast.filter(|f| f.current).and_then(|f| f.today_kwh),
                 "pv_forecast_tomorrow_kwh": c.forecast.filter(|f| f.current).and_then(|f| f.tomorrow_kwh),
                 "pv_forecast_issued": c.forecast.map(|f| iso(f.issued)),
+                "pv_forecast_day_error_pct": c.forecast.and_then(|f| f.day_error).map(|e| (e * 100.0).round()),
             })
             .to_string()
         }

@@ -24,6 +24,8 @@ const TODAY_MIN: f64 = 0.5;
 const TODAY_MAX: f64 = 1.5;
 /// … once the forecast so far adds up to this much (W summed over quarter hours).
 const TODAY_AFTER_W: f64 = 2000.0;
+/// The forecast's accuracy is judged over this many recent days.
+const ACCURACY_DAYS: usize = 14;
 /// Forecast quarter hours older than this are dropped …
 const KEEP_HOURS: i64 = 24;
 /// … and a forecast never spans more than this many days.
@@ -150,6 +152,10 @@ pub struct ForecastSummary {
     /// It covers the coming hour: the strategy plans with it (else with the sun it
     /// learned from the dwelling).
     pub current: bool,
+    /// How far the day's PV was from its forecast, on average over the last two weeks
+    /// (0.3: 30 % off), as issued, before nomhub's correction; None before a day with
+    /// a forecast has passed.
+    pub day_error: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +168,9 @@ pub struct SunAhead {
     /// Measured PV over forecast PV, per local hour of the day.
     trust: [f64; 24],
     trust_days: [u32; 24],
+    /// How far each recent day's PV was from its forecast, as a share of the forecast
+    /// (newest last).
+    misses: std::collections::VecDeque<f64>,
     /// Today's measured and forecast PV per local hour so far (W summed).
     hour_seen: [(f64, f64); 24],
     /// Today's measured PV and its forecast so far, W summed.
@@ -179,6 +188,7 @@ impl Default for SunAhead {
             forecast: Vec::new(),
             trust: [1.0; 24],
             trust_days: [0; 24],
+            misses: std::collections::VecDeque::with_capacity(ACCURACY_DAYS),
             hour_seen: [(0.0, 0.0); 24],
             today: (0.0, 0.0),
             load_w: [0.0; SLOTS],
@@ -244,8 +254,19 @@ impl SunAhead {
     }
 
     /// A new local day: what yesterday's PV made of its forecast, hour by hour, is
-    /// learned.
+    /// learned, and how far off the day's forecast was.
     pub fn new_day(&mut self) {
+        let (seen, forecast): (f64, f64) = self
+            .hour_seen
+            .iter()
+            .fold((0.0, 0.0), |(s, f), (hs, hf)| (s + hs, f + hf));
+        // A day with at least 1 kWh forecast (W summed over quarter hours: × 4).
+        if forecast >= 4000.0 {
+            if self.misses.len() == ACCURACY_DAYS {
+                self.misses.pop_front();
+            }
+            self.misses.push_back(((seen - forecast) / forecast).abs());
+        }
         for h in 0..24 {
             let (seen, fc) = self.hour_seen[h];
             if fc >= TRUST_MIN_W {
@@ -292,6 +313,10 @@ impl SunAhead {
             today_kwh: day_kwh(0),
             tomorrow_kwh: day_kwh(1),
             current: self.pv_kwh(now, 1).is_some(),
+            day_error: (!self.misses.is_empty()).then(|| {
+                let mean = self.misses.iter().sum::<f64>() / self.misses.len() as f64;
+                (mean * 100.0).round() / 100.0
+            }),
         })
     }
 
@@ -339,6 +364,9 @@ mod tests {
         });
         let s = sun.surplus_w(next, 48, false).unwrap_or_default();
         assert!((s - 800.0).abs() < 1.0, "surplus {s:.0} W, not 2000 - 200");
+        // Each day the roof made half the forecast.
+        let summary = sun.summary(next).unwrap_or_else(|| unreachable!("taken"));
+        assert_eq!(summary.day_error, Some(0.5));
         assert_eq!(sun.surplus_w(next + Duration::hours(2), 56, false), None);
         assert_eq!(sun.pv_kwh(next, 1), Some(2.0));
         assert_eq!(sun.pv_kwh(next, 2), None);
@@ -451,6 +479,7 @@ mod tests {
         let s = sun.summary(at(10)).unwrap_or_else(|| unreachable!("taken"));
         assert_eq!((s.today_kwh, s.tomorrow_kwh), (Some(8.0), Some(8.0)));
         assert!(s.current);
+        assert_eq!(s.day_error, None, "no day has passed");
         // Three days on it covers nothing ahead: not current, the learned sun plans.
         let later = sun
             .summary(at(10) + Duration::days(3))

@@ -382,6 +382,7 @@ mod tests {
             "comfort_low",
             "large_draw",
             "sun_forecast",
+            "forecast_error",
             "forecast_stale",
             "learning",
             "none_needed",

@@ -145,8 +145,18 @@ fn sun_forecast(lang: Lang, s: &StrategyView) -> String {
     let kwh =
         |k: Option<f64>| k.map_or_else(|| "–".to_owned(), |k| format!("{} kWh", num(lang, k, 1)));
     let text = if f.current {
+        let error = f
+            .day_error
+            .map(|e| {
+                format!(
+                    " ({} {} %)",
+                    t(lang, "forecast_error"),
+                    num(lang, e * 100.0, 0)
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "{} {}, {} {}",
+            "{} {}, {} {}{error}",
             t(lang, "today"),
             kwh(f.today_kwh),
             t(lang, "tomorrow"),
@@ -404,10 +414,12 @@ mod tests {
             today_kwh: Some(12.34),
             tomorrow_kwh: None,
             current: true,
+            day_error: Some(0.28),
         };
         v.forecast = Some(f);
         let html = sun_forecast(Lang::Nl, &v);
         assert!(html.contains("vandaag 12,3 kWh, morgen –"), "{html}");
+        assert!(html.contains("28 %"), "{html}");
         v.forecast = Some(ForecastSummary {
             current: false,
             ..f

@@ -138,6 +138,10 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
         ),
         "large_draw" => ("een grote tapbeurt vraagt", "a large draw takes"),
         "sun_forecast" => ("Zonneverwachting", "Sun forecast"),
+        "forecast_error" => (
+            "de laatste twee weken zat de dag er gemiddeld naast met",
+            "over the last two weeks a day's forecast was off by",
+        ),
         "forecast_stale" => (
             "geen actuele verwachting: de regeling rekent met de zon die ze van de woning leerde",
             "none current: the strategy plans with the sun it learned from the home",
