@@ -238,6 +238,9 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     let doc = document(name, text, &mut report);
     let mut hub = HubConfig::default();
     let mut buses = Vec::new();
+    // The ids of `[[bus]]` tables that did not parse: their problems are reported, and
+    // a device on one is not also told there is no such bus.
+    let mut broken_buses: Vec<String> = Vec::new();
     let mut devices = Vec::new();
     let mut dwelling = DwellingConfig::default();
     let mut settlement = SettlementConfig::default();
@@ -257,7 +260,11 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
                     hub = h;
                 }
             }
-            "bus" => buses = items(name, text, "bus", key_span, value, &mut report),
+            "bus" => {
+                broken_buses = table_ids(&value);
+                buses = items(name, text, "bus", key_span, value, &mut report);
+                broken_buses.retain(|id| !buses.iter().any(|b: &BusConfig| b.id.get_ref().as_str() == id));
+            }
             "device" => devices = items(name, text, "device", key_span, value, &mut report),
             "dwelling" => {
                 if let Some(d) = item(name, text, value, &mut report) {
@@ -294,14 +301,24 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
         Some(dir) => ProfileSet::from_dir(dir),
         None => ProfileSet::embedded(),
     };
-    let profiles = match profiles {
-        Ok(p) => p,
+    // A broken profile is reported with its own place; the devices are then not also
+    // told their profiles are unknown.
+    let (profiles, profiles_read) = match profiles {
+        Ok(p) => (p, true),
         Err(r) => {
             report.extend(r);
-            ProfileSet::default()
+            (ProfileSet::default(), false)
         }
     };
-    validate(name, text, &buses, &devices, &profiles, &mut report);
+    validate(
+        name,
+        text,
+        &buses,
+        &broken_buses,
+        &devices,
+        profiles_read.then_some(&profiles),
+        &mut report,
+    );
     if text.trim().is_empty() {
         // Say what is missing rather than run idle. (A file with only a ledger is fine:
         // the ledger tools and a dwelling without readable meters use one.)
@@ -477,12 +494,30 @@ fn entries<T: for<'de> Deserialize<'de>>(
     }
 }
 
+/// The `id` strings of an array of tables, as written (before anything is checked).
+fn table_ids(value: &Spanned<DeValue<'_>>) -> Vec<String> {
+    let DeValue::Array(entries) = value.get_ref() else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|e| match e.get_ref() {
+            DeValue::Table(t) => t.iter().find_map(|(k, v)| match v.get_ref() {
+                DeValue::String(s) if k.get_ref() == "id" => Some(s.to_string()),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 fn validate(
     name: &str,
     text: &str,
     buses: &[BusConfig],
+    broken_buses: &[String],
     devices: &[DeviceConfig],
-    profiles: &ProfileSet,
+    profiles: Option<&ProfileSet>,
     report: &mut Report,
 ) {
     let mut issue = |span: std::ops::Range<usize>, msg: String| {
@@ -534,7 +569,7 @@ fn validate(
         {
             issue(
                 b.id.span(),
-                format!("bus `{id}`: timeout must be between 0s and 60s"),
+                format!("bus `{id}`: timeout must be more than 0s and at most 60s"),
             );
         }
     }
@@ -551,13 +586,21 @@ fn validate(
                 format!("device `{id}`: ids `hub` and `hub_…` are kept for nomhub's own entities"),
             );
         }
-        if profiles.get(d.profile.get_ref()).is_none() {
+        if let Some(profiles) = profiles
+            && profiles.get(d.profile.get_ref()).is_none()
+        {
+            let ids = profiles.ids();
+            let known = if ids.is_empty() {
+                "none: the integrations_dir holds no profiles (they go in <dir>/<kind>/<name>.toml)"
+                    .to_owned()
+            } else {
+                ids.join(", ")
+            };
             issue(
                 d.profile.span(),
                 format!(
-                    "device `{id}`: unknown profile `{}`; known: {}",
-                    d.profile.get_ref(),
-                    profiles.ids().join(", ")
+                    "device `{id}`: unknown profile `{}`; known: {known}",
+                    d.profile.get_ref()
                 ),
             );
         }
@@ -567,10 +610,12 @@ fn validate(
         let unit = *d.unit.get_ref();
         match bus {
             None => {
-                issue(
-                    d.bus.span(),
-                    format!("device `{id}`: no [[bus]] with id `{}`", d.bus.get_ref()),
-                );
+                if !broken_buses.contains(d.bus.get_ref()) {
+                    issue(
+                        d.bus.span(),
+                        format!("device `{id}`: no [[bus]] with id `{}`", d.bus.get_ref()),
+                    );
+                }
                 if unit > 247 {
                     issue(
                         d.unit.span(),
