@@ -108,7 +108,7 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
 }
 
 #[tokio::test]
-async fn a_counter_that_runs_backwards_is_rejected_and_never_published() {
+async fn a_counter_that_runs_backwards_is_rejected_until_it_stays_back() {
     let cancel = CancellationToken::new();
     let sim = support::dwelling(0.0, &cancel).await;
     let set = ProfileSet::embedded().unwrap();
@@ -143,6 +143,20 @@ async fn a_counter_that_runs_backwards_is_rejected_and_never_published() {
         Err(Unavailable::Rejected(why)) => assert!(why.contains("backwards"), "{why}"),
         other => panic!("a backwards counter got through: {other:?}"),
     }
+    // It stays back (a meter replaced by one 5 kWh lower): the second low reading is
+    // held back too, the third re-bases and passes the first low one on, so the
+    // ledger books from there.
+    let third = energy(p.poll_all().await);
+    assert!(matches!(third, Err(Unavailable::Rejected(_))), "{third:?}");
+    let (Ok(Value::Energy(before)), Ok(Value::Energy(base))) = (first, energy(p.poll_all().await))
+    else {
+        panic!("the re-based counter does not come through");
+    };
+    assert_eq!(
+        before.0 - base.0,
+        5_000,
+        "the meter's own value, from its first low reading"
+    );
     cancel.cancel();
 }
 

@@ -14,14 +14,21 @@ pub enum Verdict {
     Accepted {
         delta: WattHours,
     },
-    /// The counter restarted near zero: a new meter or a reset. The new value becomes
-    /// the baseline; nothing is booked for the jump.
-    Replaced {
+    /// The counter went back and stayed back, rising plausibly from there, for
+    /// [`REBASE_AFTER`] readings: a meter replaced or reset (to zero or to a value of
+    /// its own). The
+    /// first of those readings is the new base; `delta` is what the meter passed since
+    /// it (nothing is booked for the jump back).
+    Rebased {
         previous: WattHours,
+        base: WattHours,
+        delta: WattHours,
     },
-    /// Rejected; the baseline stays where it was.
+    /// Rejected; the baseline stays where it was. `first` on the first reading of a
+    /// run below the baseline (later ones of the same run are not news).
     Backwards {
         previous: WattHours,
+        first: bool,
     },
     TooFast {
         delta: WattHours,
@@ -33,13 +40,13 @@ impl Verdict {
     pub fn is_accepted(&self) -> bool {
         matches!(
             self,
-            Verdict::First | Verdict::Accepted { .. } | Verdict::Replaced { .. }
+            Verdict::First | Verdict::Accepted { .. } | Verdict::Rebased { .. }
         )
     }
 
     pub fn reason(&self) -> Option<String> {
         match self {
-            Verdict::Backwards { previous } => Some(format!(
+            Verdict::Backwards { previous, .. } => Some(format!(
                 "counter ran backwards from {:.3} kWh",
                 previous.kwh()
             )),
@@ -53,14 +60,25 @@ impl Verdict {
     }
 }
 
-/// A replaced meter starts below this.
-const NEW_METER_MAX: WattHours = WattHours(10_000);
+/// A counter that reads below its baseline this many times in a row, rising plausibly
+/// from the first of them, is re-based there; a single low reading is a glitch.
+pub const REBASE_AFTER: u32 = 3;
 
 /// Tracks one counter's last accepted reading.
 #[derive(Debug, Clone)]
 pub struct CounterGuard {
     max_power_w: f64,
     last: Option<(WattHours, SystemTime)>,
+    /// A run of readings below the baseline: its first value, its last reading and
+    /// how many.
+    below: Option<Below>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Below {
+    base: WattHours,
+    last: (WattHours, SystemTime),
+    seen: u32,
 }
 
 impl CounterGuard {
@@ -68,6 +86,7 @@ impl CounterGuard {
         Self {
             max_power_w,
             last: None,
+            below: None,
         }
     }
 
@@ -76,7 +95,15 @@ impl CounterGuard {
         Self {
             max_power_w,
             last: Some((value, at)),
+            below: None,
         }
+    }
+
+    /// The most the device could pass from `from` to `to`, plus one resolution step of
+    /// slack (float32 counters and 0.1 kWh registers move in visible steps).
+    fn limit(&self, from: SystemTime, to: SystemTime) -> WattHours {
+        let elapsed = to.duration_since(from).unwrap_or(Duration::ZERO);
+        WattHours((self.max_power_w * elapsed.as_secs_f64() / 3600.0 * 1.2).ceil() as i64 + 100)
     }
 
     pub fn last(&self) -> Option<WattHours> {
@@ -89,19 +116,42 @@ impl CounterGuard {
             return Verdict::First;
         };
         if value < prev {
-            // A real meter swap: the old counter was well above the new one, which starts near zero.
-            if value <= NEW_METER_MAX && prev.0 > 4 * NEW_METER_MAX.0 {
+            // A meter replaced or reset (near zero or not) stays below; a glitch does
+            // not. Still below, and rising plausibly from the run's last reading?
+            let run = self.below.filter(|b| {
+                value >= b.last.0 && value.0 - b.last.0.0 <= self.limit(b.last.1, at).0
+            });
+            let Some(mut run) = run else {
+                self.below = Some(Below {
+                    base: value,
+                    last: (value, at),
+                    seen: 1,
+                });
+                return Verdict::Backwards {
+                    previous: prev,
+                    first: true,
+                };
+            };
+            run.seen += 1;
+            run.last = (value, at);
+            if run.seen >= REBASE_AFTER {
                 self.last = Some((value, at));
-                return Verdict::Replaced { previous: prev };
+                self.below = None;
+                return Verdict::Rebased {
+                    previous: prev,
+                    base: run.base,
+                    delta: WattHours(value.0 - run.base.0),
+                };
             }
-            return Verdict::Backwards { previous: prev };
+            self.below = Some(run);
+            return Verdict::Backwards {
+                previous: prev,
+                first: false,
+            };
         }
-        let elapsed = at.duration_since(prev_at).unwrap_or(Duration::ZERO);
-        // The most the device could have passed, plus one resolution step of slack
-        // (float32 counters and 0.1 kWh registers move in visible steps).
-        let limit = WattHours(
-            (self.max_power_w * elapsed.as_secs_f64() / 3600.0 * 1.2).ceil() as i64 + 100,
-        );
+        // Back at or above the baseline: a low run was a glitch.
+        self.below = None;
+        let limit = self.limit(prev_at, at);
         let delta = WattHours(value.0 - prev.0);
         if delta > limit {
             return Verdict::TooFast { delta, limit };
@@ -134,6 +184,7 @@ mod tests {
                 5_000_050,
                 Verdict::Backwards {
                     previous: WattHours(5_000_100),
+                    first: true,
                 },
             ),
             (
@@ -152,23 +203,76 @@ mod tests {
                     delta: WattHours(9_900),
                 },
             ),
+            // A single reading near zero is a glitch now, not a new meter.
             (
                 3700,
                 12,
-                Verdict::Replaced {
+                Verdict::Backwards {
                     previous: WattHours(5_010_000),
+                    first: true,
                 },
             ),
             (
                 3760,
-                40,
+                5_010_040,
                 Verdict::Accepted {
-                    delta: WattHours(28),
+                    delta: WattHours(40),
                 },
             ),
         ];
         for (s, v, want) in rows {
             assert_eq!(&g.check(WattHours(*v), at(*s)), want, "at {s}s value {v}");
         }
+    }
+
+    #[test]
+    fn a_counter_that_stays_back_is_rebased_and_a_glitch_is_ignored() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut g = CounterGuard::new(10_000.0);
+        g.check(WattHours(5_000_000), at(0));
+        // One low reading, then back: a glitch, the baseline never moved.
+        assert!(matches!(
+            g.check(WattHours(0), at(10)),
+            Verdict::Backwards { first: true, .. }
+        ));
+        assert_eq!(
+            g.check(WattHours(5_000_010), at(20)),
+            Verdict::Accepted {
+                delta: WattHours(10)
+            }
+        );
+        // A meter replaced by one at 12 kWh (too high to count as "near zero"): three
+        // readings in a row below the old one, rising as the house uses it.
+        assert!(matches!(
+            g.check(WattHours(12_000), at(30)),
+            Verdict::Backwards { first: true, .. }
+        ));
+        assert!(matches!(
+            g.check(WattHours(12_005), at(40)),
+            Verdict::Backwards { first: false, .. }
+        ));
+        assert_eq!(
+            g.check(WattHours(12_020), at(50)),
+            Verdict::Rebased {
+                previous: WattHours(5_000_010),
+                base: WattHours(12_000),
+                delta: WattHours(20),
+            }
+        );
+        assert_eq!(
+            g.check(WattHours(12_030), at(60)),
+            Verdict::Accepted {
+                delta: WattHours(10)
+            }
+        );
+        // Low readings that do not rise plausibly from each other start over.
+        g.check(WattHours(10_000), at(70));
+        g.check(WattHours(500), at(80));
+        assert!(matches!(
+            g.check(WattHours(9_000), at(90)),
+            Verdict::Backwards { first: true, .. }
+        ));
+        assert_eq!(g.last(), Some(WattHours(12_030)));
     }
 }

@@ -298,8 +298,16 @@ impl Poller {
         let verdict = guard.check(e, at);
         let p = &self.profile.points[i];
         match &verdict {
-            Verdict::Replaced { previous } => {
-                tracing::warn!(device = %self.id, point = %p.key, register = p.addr, previous_kwh = previous.kwh(), now_kwh = e.kwh(), "Meter counter restarted near zero; treating it as a replaced meter.");
+            Verdict::Rebased { previous, base, .. } => {
+                tracing::warn!(device = %self.id, point = %p.key, register = p.addr, previous_kwh = previous.kwh(), base_kwh = base.kwh(), now_kwh = e.kwh(), "Meter counter went back and stayed back; counting on from where it went back to.");
+                // The run's first reading goes out first, so the ledger books what
+                // the meter passed since then; this reading follows at the next poll.
+                return Ok(Value::Energy(*base));
+            }
+            Verdict::Backwards { first: false, .. } => {
+                let reason = verdict.reason().unwrap_or_default();
+                tracing::debug!(device = %self.id, point = %p.key, register = p.addr, value_kwh = e.kwh(), "Counter reading still below its last; rejected.");
+                return Err(Unavailable::Rejected(reason));
             }
             v if !v.is_accepted() => {
                 let reason = v.reason().unwrap_or_default();

@@ -126,7 +126,7 @@ impl Booker {
         if !verdict.is_accepted() {
             return Some(Booked::Verdict(verdict));
         }
-        if let Verdict::Accepted { delta } = verdict
+        if let Verdict::Accepted { delta } | Verdict::Rebased { delta, .. } = verdict
             && delta.0 != 0
         {
             // A clock stepped back a little: book at the baseline's time.
@@ -320,7 +320,8 @@ mod tests {
         assert_eq!(
             b.reading(&g, &i, WattHours(49_000), at(T0 + 60_000), true),
             Some(Booked::Verdict(Verdict::Backwards {
-                previous: WattHours(50_000)
+                previous: WattHours(50_000),
+                first: true,
             }))
         );
         assert!(matches!(
@@ -375,21 +376,53 @@ mod tests {
         );
         assert!(c.days.values().all(|d| d.estimated == d.wh));
         assert_eq!(c.baselines[&(dev("grid"), pt("import_energy"))].wh, 106_000);
-        // A meter swapped while nomhub was down: re-based, nothing booked.
-        let v = b.reading(
-            &dev("grid"),
-            &pt("import_energy"),
-            WattHours(3),
-            at(later + 1000),
-            true,
-        );
+        // A meter swapped while nomhub was down, at 3 Wh: the first two readings below
+        // the baseline are held back (a glitch would end there), the third re-bases
+        // and books what the new meter counted since the first, nothing for the jump.
+        let mut r = |wh: i64, s: i64| {
+            b.reading(
+                &dev("grid"),
+                &pt("import_energy"),
+                WattHours(wh),
+                at(later + s * 1000),
+                true,
+            )
+        };
         assert_eq!(
-            v,
-            Some(Booked::Verdict(Verdict::Replaced {
-                previous: WattHours(106_000)
+            r(3, 1),
+            Some(Booked::Verdict(Verdict::Backwards {
+                previous: WattHours(106_000),
+                first: true,
             }))
         );
-        assert!(b.pending().quarters.is_empty());
+        assert!(matches!(
+            r(5, 11),
+            Some(Booked::Verdict(Verdict::Backwards { first: false, .. }))
+        ));
+        let before = b.take();
+        assert!(
+            before.quarters.is_empty(),
+            "nothing booked while it is unsure"
+        );
+        assert_eq!(
+            b.reading(
+                &dev("grid"),
+                &pt("import_energy"),
+                WattHours(9),
+                at(later + 21_000),
+                true
+            ),
+            Some(Booked::Verdict(Verdict::Rebased {
+                previous: WattHours(106_000),
+                base: WattHours(3),
+                delta: WattHours(6),
+            }))
+        );
+        assert_eq!(total(b.pending(), Series::GridImport).0, 6);
+        assert_eq!(
+            b.pending().baselines[&(dev("grid"), pt("import_energy"))].wh,
+            9
+        );
     }
 
     proptest! {

@@ -84,13 +84,21 @@ fn book_snapshot(
         };
         match ledger.reading(device, point, wh, sample.at, trusted) {
             Some(Booked::Verdict(Verdict::First)) => baseline = true,
-            Some(Booked::Verdict(Verdict::Replaced { previous })) => {
+            Some(Booked::Verdict(Verdict::Rebased {
+                previous,
+                base,
+                delta,
+            })) => {
                 baseline = true;
                 tracing::warn!(
-                    device = %device, point = %point, previous_kwh = previous.kwh(), now_kwh = wh.kwh(),
-                    "Counter restarted near zero; the ledger continues from the new meter."
+                    device = %device, point = %point, previous_kwh = previous.kwh(), base_kwh = base.kwh(), booked_kwh = delta.kwh(),
+                    "Counter went back and stayed back; the ledger continues from where it went back to."
                 );
             }
+            Some(Booked::Verdict(Verdict::Backwards { first: false, .. })) => tracing::debug!(
+                device = %device, point = %point, value_kwh = wh.kwh(),
+                "Counter reading still below its last; not booked."
+            ),
             Some(Booked::Verdict(v)) if !v.is_accepted() => tracing::warn!(
                 device = %device, point = %point, value_kwh = wh.kwh(), reason = ?v.reason(),
                 "Counter reading not booked."
