@@ -156,8 +156,9 @@ enum Kind {
     Comfort,
     /// The legionella run: not stopped before it is done.
     Legionella,
-    /// The sensor fell below the use minimum (where the plain thermostat starts):
-    /// not stopped before it is done.
+    /// The comfort floor (the sensor below the use minimum, where the plain
+    /// thermostat starts, or a large draw under way): not stopped before the tank
+    /// holds [`BURST_COVER`] large draws again.
     Floor,
 }
 
