@@ -90,8 +90,17 @@ fn main() {
         .ok()
         .and_then(|d| d.parse().ok())
         .unwrap_or(365);
+    // nomhub restarts now and then (updates, power cuts): the store is closed and opened
+    // again every this many simulated days.
+    let restart_days: u64 = std::env::var("NOMHUB_BENCH_RESTART_DAYS")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(7);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut ledger = Ledger::open(setup(dir.path().join("store"))).expect("ledger");
+    let written_before = bytes_written();
+    let mut growth = Vec::new();
+    let mut restarts = 0u64;
     let start: DateTime<Utc> = Utc
         .with_ymd_and_hms(2026, 3, 31, 22, 0, 0)
         .single()
@@ -133,9 +142,23 @@ fn main() {
         if step % 1800 == 1799 {
             ledger.prune(d.now).expect("prune");
         }
+        // Once a simulated day: the store's size, and a restart every `restart_days`.
+        if step % 43_200 == 43_199 {
+            let day = step / 43_200 + 1;
+            if [1, 7, 30, 90, 180, 365].contains(&day) {
+                growth.push((day, dir_size(dir.path())));
+            }
+            if restart_days > 0 && day % restart_days == 0 {
+                ledger.commit().expect("commit");
+                drop(ledger);
+                ledger = Ledger::open(setup(dir.path().join("store"))).expect("reopen");
+                restarts += 1;
+            }
+        }
     }
     ledger.commit().expect("commit");
     let booking = t0.elapsed();
+    let written = bytes_written().zip(written_before).map(|(a, b)| a - b);
     let size = dir_size(dir.path());
     let sled_size = ledger.store().size_on_disk().expect("size");
 
@@ -177,6 +200,21 @@ fn main() {
         sled_size as f64 / 1e6
     );
     println!();
+    println!("Restarted every {restart_days} simulated days ({restarts} restarts).");
+    if let Some(w) = written {
+        println!(
+            "Written to disk while booking: {:.0} MB, {:.1} MB per simulated day.",
+            w as f64 / 1e6,
+            w as f64 / 1e6 / f64::from(days)
+        );
+    }
+    println!();
+    println!("| after day | store on disk |");
+    println!("|---:|---:|");
+    for (day, bytes) in &growth {
+        println!("| {day} | {:.1} MB |", *bytes as f64 / 1e6);
+    }
+    println!();
     println!("| view | median | p95 |");
     println!("|---|---:|---:|");
     println!(
@@ -191,4 +229,13 @@ fn main() {
         "| settlement forecast | {:.2?} | {:.2?} |",
         forecast.0, forecast.1
     );
+}
+
+/// Bytes this process has caused to be written to storage (Linux `/proc/self/io`).
+fn bytes_written() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
 }
