@@ -188,6 +188,67 @@ async fn kill_loop(flush: &str) {
     cancel.cancel();
 }
 
+/// A grid meter that goes 5 kWh back and stays there (replaced by one of its own, or
+/// reset) while nomhub runs: the jump is booked as nothing, and what the new meter
+/// counts from its first low reading on is booked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meter_that_goes_back_and_stays_back_is_counted_on_from_its_first_low_reading() {
+    use nomhub::sim::{Fault, UNIT_GRID_METER};
+    let cancel = CancellationToken::new();
+    // A winter evening at 120× real time: the house imports a few kW.
+    let evening = chrono::TimeZone::with_ymd_and_hms(&nomhub::clock::TZ, 2026, 1, 15, 19, 0, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let sim = support::dwelling_at(120.0, evening, &cancel).await;
+    sim.bank.set_paused(true);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let path = dir.path().join("nomhub.toml");
+    let text = config(sim.addr.port(), &store);
+    std::fs::write(&path, &text).unwrap();
+    let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
+    let setup = cfg.ledger.clone().unwrap();
+    let import = |m: &[(String, i64)]| m.iter().find(|(n, _)| n == "grid.import_energy").unwrap().1;
+    let before = import(&meters(&setup, &cfg, sim.addr).await);
+
+    let daemon = support::daemon(&path);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The dwelling runs, the meter goes back with its next value and stays back.
+    sim.bank
+        .set_fault(UNIT_GRID_METER, Some(Fault::CounterBackwards));
+    sim.bank.set_paused(false);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    sim.bank.set_paused(true);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = import(&meters(&setup, &cfg, sim.addr).await);
+    let log = support::sigterm(daemon);
+    assert!(log.contains("went back and stayed back"), "{log}");
+
+    let ledger = Ledger::open(setup).unwrap();
+    let booked = ledger
+        .sum(
+            &[Series::GridImport],
+            chrono::NaiveDate::MIN,
+            chrono::NaiveDate::MAX - chrono::Days::new(2),
+        )
+        .unwrap()
+        .wh;
+    // What the house really imported: the faulty meter reads 5 kWh low.
+    let used = after + 5_000 - before;
+    // Enough that a ledger that booked nothing after the jump would fail below.
+    assert!(
+        used > 200,
+        "the dwelling imported too little ({before} → {after})"
+    );
+    // Everything but the dwelling's first step after the jump (the first low reading
+    // is the new base): at 120× one step is some seconds of the house.
+    assert!(
+        booked <= used && booked >= used - 60,
+        "booked {booked} Wh of the {used} Wh the house imported"
+    );
+    cancel.cancel();
+}
+
 use support::{nomhub, nomhub_json_sync as json, nomhub_ok};
 
 #[test]
