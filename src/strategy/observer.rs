@@ -118,14 +118,6 @@ impl Observer {
         }
     }
 
-    /// Expected draw over `slots` slots from `from`, kWh.
-    pub fn expected(&self, from: usize, slots: usize) -> f64 {
-        let scale = self.draw_scale();
-        (0..slots)
-            .map(|i| self.pattern[(from + i) % SLOTS] * scale)
-            .sum()
-    }
-
     /// Heat drawn a day, kWh: by the energy balance once it has a day to go on (the
     /// pattern alone misses what is drawn above the sensor and while the tank is
     /// cold), else what the pattern adds up to.

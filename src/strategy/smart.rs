@@ -198,10 +198,11 @@ pub struct NextCharge {
 /// sees it: for Home Assistant and the dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Comfort {
-    /// Hot water the tank probably holds (at or above the use minimum), kWh.
+    /// Hot water the tank probably holds (at or above the use minimum), kWh, to a
+    /// tenth.
     pub usable_kwh: f64,
     /// What the household's large draws take within an hour (nine days in ten stay
-    /// under it), kWh; 0 before a day has been seen.
+    /// under it), kWh to a tenth; 0 before a day has been seen.
     pub large_draw_kwh: f64,
     /// A large draw now would run the tank cold: the strategy is heating or about to.
     pub at_risk: bool,
@@ -456,7 +457,7 @@ impl Smart {
             / SLOTS_PER_HOUR;
         let draw_scale = self.observer.draw_scale();
         let (mut surplus, mut need) = (Vec::with_capacity(HORIZON), Vec::with_capacity(HORIZON));
-        let quarter = at - Duration::seconds(at.timestamp().rem_euclid(900));
+        let quarter = super::sun::quarter_start(at);
         for i in 0..HORIZON {
             let s = (slot + i) % SLOTS;
             let is_today = slot + i < SLOTS;
@@ -492,9 +493,8 @@ impl Smart {
             (_, Some(l)) => (l.max(1), Source::Grid),
             _ => return None,
         };
-        let quarter = at.timestamp() - at.timestamp().rem_euclid(900);
         Some(NextCharge {
-            at: DateTime::from_timestamp(quarter, 0)? + Duration::minutes(15 * slot as i64),
+            at: super::sun::quarter_start(at) + Duration::minutes(15 * slot as i64),
             source,
         })
     }
@@ -624,9 +624,11 @@ impl Smart {
         let large = self.observer.burst_kwh();
         let burst = BURST_COVER * large;
         let usable = self.observer.usable_kwh();
+        // To a tenth of a kWh, as every reader shows it.
+        let tenth = |k: f64| (k * 10.0).round() / 10.0;
         self.comfort = Some(Comfort {
-            usable_kwh: usable,
-            large_draw_kwh: large,
+            usable_kwh: tenth(usable),
+            large_draw_kwh: tenth(large),
             at_risk: usable < large.max(reserve) || obs.tank_c < self.params.tank.t_min_use_c,
         });
         let outlook = self.outlook(slot_of(now), obs.at);

@@ -35,6 +35,11 @@ fn quarter(t: DateTime<Utc>) -> i64 {
     t.timestamp() - t.timestamp().rem_euclid(900)
 }
 
+/// The start of the quarter hour `t` lies in.
+pub fn quarter_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(quarter(t), 0).unwrap_or(t)
+}
+
 /// Why a forecast message was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ForecastError {

@@ -176,8 +176,8 @@ pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> Strateg
         }),
         forecast: control.and_then(|c| c.forecast),
         comfort: control.and_then(|c| c.comfort).map(|c| ComfortView {
-            usable_kwh: (c.usable_kwh * 10.0).round() / 10.0,
-            large_draw_kwh: (c.large_draw_kwh * 10.0).round() / 10.0,
+            usable_kwh: c.usable_kwh,
+            large_draw_kwh: c.large_draw_kwh,
             at_risk: c.at_risk,
         }),
         points: control
