@@ -17,7 +17,7 @@ use super::period::local_date;
 use super::setup::Term;
 use crate::device::{CounterGuard, Verdict};
 use crate::model::{DeviceId, PointKey, WattHours};
-use crate::store::{Baseline, Bucket, Commit};
+use crate::store::{Baseline, Bucket, Commit, Rebase};
 
 /// Seconds in a fine bucket.
 pub const QUARTER: i64 = 900;
@@ -135,6 +135,15 @@ impl Booker {
                 book(&mut self.pending, s, sign * delta.0, from_ms, to_ms);
             }
         }
+        if let Verdict::Rebased { previous, base, .. } = verdict {
+            self.pending.rebases.push(Rebase {
+                device: device.clone(),
+                point: point.clone(),
+                at_ms: now_ms,
+                previous_wh: previous.0,
+                base_wh: base.0,
+            });
+        }
         c.at_ms = c.at_ms.max(now_ms);
         self.pending.baselines.insert(
             key,
@@ -167,6 +176,7 @@ impl Booker {
             c.days.entry(k).or_default().add(b);
         }
         c.baselines.extend(newer.baselines);
+        c.rebases.extend(newer.rebases);
         self.pending = c;
     }
 }
@@ -422,6 +432,16 @@ mod tests {
         assert_eq!(
             b.pending().baselines[&(dev("grid"), pt("import_energy"))].wh,
             9
+        );
+        assert_eq!(
+            b.pending().rebases,
+            [Rebase {
+                device: dev("grid"),
+                point: pt("import_energy"),
+                at_ms: later + 21_000,
+                previous_wh: 106_000,
+                base_wh: 3,
+            }]
         );
     }
 

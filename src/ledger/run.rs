@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::device::Verdict;
 use crate::model::{DeviceId, PointKey, Value, WattHours};
 use crate::state::Snapshot;
+use crate::store::Rebase;
 
 /// What the ledger says now: every bundle's position in the running day, month,
 /// year and settlement year, and the settlement forecast.
@@ -35,6 +36,8 @@ pub struct LedgerStatus {
     pub forecast: Option<Forecast>,
     /// The last problem writing the store, if the last commit failed.
     pub store_error: Option<String>,
+    /// Counters re-based (went back and stayed back), oldest first.
+    pub rebases: Vec<Rebase>,
 }
 
 /// How often the status summary is recomputed (real time).
@@ -61,6 +64,7 @@ fn summarise(
         lifetime: ledger.lifetime(),
         forecast: Some(ledger.forecast(now)?),
         store_error: None,
+        rebases: ledger.store().rebases()?,
     })
 }
 

@@ -97,6 +97,20 @@ pub struct Baseline {
     pub at_ms: i64,
 }
 
+/// A counter the ledger re-based: it went back and stayed back (a meter replaced or
+/// reset), and the ledger counts on from where it went back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rebase {
+    pub device: DeviceId,
+    pub point: PointKey,
+    /// Unix milliseconds of the reading that settled it.
+    pub at_ms: i64,
+    /// The last reading before it went back.
+    pub previous_wh: i64,
+    /// The first low reading, counted on from.
+    pub base_wh: i64,
+}
+
 /// Everything one commit adds and sets.
 #[derive(Debug, Clone, Default)]
 pub struct Commit {
@@ -106,11 +120,16 @@ pub struct Commit {
     pub days: BTreeMap<(Series, NaiveDate), Bucket>,
     /// Replace the stored readings.
     pub baselines: BTreeMap<(DeviceId, PointKey), Baseline>,
+    /// Counters re-based since the last commit, kept for good.
+    pub rebases: Vec<Rebase>,
 }
 
 impl Commit {
     pub fn is_empty(&self) -> bool {
-        self.quarters.is_empty() && self.days.is_empty() && self.baselines.is_empty()
+        self.quarters.is_empty()
+            && self.days.is_empty()
+            && self.baselines.is_empty()
+            && self.rebases.is_empty()
     }
 }
 
@@ -124,6 +143,10 @@ fn day_key(s: Series, d: NaiveDate) -> String {
 
 fn base_key(device: &DeviceId, point: &PointKey) -> String {
     format!("v1/base/{device}.{point}")
+}
+
+fn rebase_key(r: &Rebase) -> String {
+    format!("v1/rebase/{:013}/{}.{}", r.at_ms, r.device, r.point)
 }
 
 /// The ledger's store.
@@ -226,6 +249,13 @@ impl Store {
             })?;
             batch.insert(base_key(dev, pt).as_bytes(), json);
         }
+        for r in &c.rebases {
+            let json = serde_json::to_vec(r).map_err(|e| StoreError::Damaged {
+                key: rebase_key(r),
+                why: e.to_string(),
+            })?;
+            batch.insert(rebase_key(r).as_bytes(), json);
+        }
         self.db
             .apply_batch(batch)
             .map_err(Self::io("writing a commit"))?;
@@ -254,6 +284,19 @@ impl Store {
             let dev = DeviceId::new(d).map_err(damaged)?;
             let pt = PointKey::new(p).map_err(damaged)?;
             out.insert((dev, pt), base);
+        }
+        Ok(out)
+    }
+
+    /// Every counter re-based, oldest first.
+    pub fn rebases(&self) -> Result<Vec<Rebase>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix("v1/rebase/") {
+            let (k, v) = kv.map_err(Self::io("reading re-based counters"))?;
+            out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Damaged {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                why: e.to_string(),
+            })?);
         }
         Ok(out)
     }

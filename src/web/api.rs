@@ -451,8 +451,7 @@ mod tests {
                 running: true,
             }],
             lifetime: Default::default(),
-            forecast: None,
-            store_error: None,
+            ..LedgerStatus::default()
         }
     }
 

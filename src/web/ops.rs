@@ -74,67 +74,117 @@ pub struct LedgerHealth {
     pub at: Option<chrono::DateTime<chrono::Utc>>,
     pub clock_trusted: bool,
     pub store_error: Option<String>,
+    /// Counters that went back and stayed back (a meter replaced or reset), oldest first:
+    /// the ledger counts on from where each went back to.
+    pub rebases: Vec<RebaseHealth>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RebaseHealth {
+    pub device: String,
+    pub point: String,
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    pub previous_kwh: f64,
+    pub base_kwh: f64,
+}
+
+/// How long a re-based counter makes nomhub `degraded`: long enough for someone to see
+/// it and check the meter.
+pub const REBASE_SHOWN: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+impl From<&crate::store::Rebase> for RebaseHealth {
+    fn from(r: &crate::store::Rebase) -> Self {
+        Self {
+            device: r.device.to_string(),
+            point: r.point.to_string(),
+            at: chrono::DateTime::from_timestamp_millis(r.at_ms),
+            previous_kwh: r.previous_wh as f64 / 1000.0,
+            base_kwh: r.base_wh as f64 / 1000.0,
+        }
+    }
 }
 
 pub fn health(feeds: &super::Feeds) -> Health {
-    let r = Reading::take(feeds);
-    let mut failing = Vec::new();
-    let mut degraded = Vec::new();
-    failing.extend(r.failure.clone());
-    for (name, t) in &r.tasks {
-        if !t.running {
-            let why = t.last_error.as_deref().unwrap_or("stopped");
-            failing.push(format!("task `{name}` is not running ({why})"));
+    Reading::take(feeds).health()
+}
+
+impl Reading {
+    fn health(self) -> Health {
+        let r = self;
+        let mut failing = Vec::new();
+        let mut degraded = Vec::new();
+        failing.extend(r.failure.clone());
+        for (name, t) in &r.tasks {
+            if !t.running {
+                let why = t.last_error.as_deref().unwrap_or("stopped");
+                failing.push(format!("task `{name}` is not running ({why})"));
+            }
         }
-    }
-    for (id, d) in &r.snapshot.devices {
-        if !d.online {
-            let why = d.last_error.as_deref().unwrap_or("no answer");
-            degraded.push(format!("device `{id}` is offline ({why})"));
-        } else if let Some(tier) = d.tiers.iter().find_map(|(t, ok)| (!ok).then_some(t)) {
-            let why = d.last_error.as_deref().unwrap_or("a request failed");
-            degraded.push(format!(
-                "device `{id}` answers, but not all of tier `{tier}` ({why})"
-            ));
+        for (id, d) in &r.snapshot.devices {
+            if !d.online {
+                let why = d.last_error.as_deref().unwrap_or("no answer");
+                degraded.push(format!("device `{id}` is offline ({why})"));
+            } else if let Some(tier) = d.tiers.iter().find_map(|(t, ok)| (!ok).then_some(t)) {
+                let why = d.last_error.as_deref().unwrap_or("a request failed");
+                degraded.push(format!(
+                    "device `{id}` answers, but not all of tier `{tier}` ({why})"
+                ));
+            }
         }
-    }
-    if let Some(l) = &r.ledger {
-        if let Some(e) = &l.store_error {
-            failing.push(format!("the ledger cannot write its store ({e})"));
+        if let Some(l) = &r.ledger {
+            if let Some(e) = &l.store_error {
+                failing.push(format!("the ledger cannot write its store ({e})"));
+            }
+            if l.at.is_some() && !l.clock_trusted {
+                degraded.push("the clock is not synchronised: energy is held back".to_owned());
+            }
+            for r in l.rebases.iter().map(RebaseHealth::from) {
+                if let (Some(at), Some(now)) = (r.at, l.at)
+                    && now - at < REBASE_SHOWN
+                {
+                    degraded.push(format!(
+                    "counter `{}.{}` went back from {:.3} to {:.3} kWh at {} and stayed back (meter replaced or reset?); the ledger counts on from {:.3} kWh",
+                    r.device,
+                    r.point,
+                    r.previous_kwh,
+                    r.base_kwh,
+                    at.with_timezone(&crate::clock::TZ).format("%Y-%m-%d %H:%M"),
+                    r.base_kwh
+                ));
+                }
+            }
         }
-        if l.at.is_some() && !l.clock_trusted {
-            degraded.push("the clock is not synchronised: energy is held back".to_owned());
+        if let Some(m) = &r.mqtt
+            && !m.connected
+        {
+            let why = m.last_error.as_deref().unwrap_or("connecting");
+            degraded.push(format!("not connected to the MQTT broker ({why})"));
         }
-    }
-    if let Some(m) = &r.mqtt
-        && !m.connected
-    {
-        let why = m.last_error.as_deref().unwrap_or("connecting");
-        degraded.push(format!("not connected to the MQTT broker ({why})"));
-    }
-    let status = match (failing.is_empty(), degraded.is_empty()) {
-        (false, _) => "failing",
-        (true, false) => "degraded",
-        (true, true) => "ok",
-    };
-    Health {
-        status,
-        problems: failing.into_iter().chain(degraded).collect(),
-        version: env!("CARGO_PKG_VERSION"),
-        uptime_seconds: r.uptime_seconds,
-        devices: r
-            .snapshot
-            .devices
-            .iter()
-            .map(|(id, d)| (id.to_string(), d.clone()))
-            .collect(),
-        ledger: r.ledger.as_ref().map(|l| LedgerHealth {
-            at: l.at,
-            clock_trusted: l.clock_trusted,
-            store_error: l.store_error.clone(),
-        }),
-        mqtt: r.mqtt,
-        tasks: r.tasks,
+        let status = match (failing.is_empty(), degraded.is_empty()) {
+            (false, _) => "failing",
+            (true, false) => "degraded",
+            (true, true) => "ok",
+        };
+        Health {
+            status,
+            problems: failing.into_iter().chain(degraded).collect(),
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: r.uptime_seconds,
+            devices: r
+                .snapshot
+                .devices
+                .iter()
+                .map(|(id, d)| (id.to_string(), d.clone()))
+                .collect(),
+            ledger: r.ledger.as_ref().map(|l| LedgerHealth {
+                at: l.at,
+                clock_trusted: l.clock_trusted,
+                store_error: l.store_error.clone(),
+                rebases: l.rebases.iter().map(RebaseHealth::from).collect(),
+            }),
+            mqtt: r.mqtt,
+            tasks: r.tasks,
+        }
     }
 }
 
@@ -277,6 +327,20 @@ impl Collector for Reading {
                 "ledger_clock_trusted",
                 "Whether the clock is trusted, so energy is booked (0: held back).",
                 [(vec![], flag(l.clock_trusted))],
+            )?;
+            let mut rebases: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+            for r in &l.rebases {
+                *rebases
+                    .entry((r.device.as_str(), r.point.as_str()))
+                    .or_default() += 1;
+            }
+            family(
+                e,
+                "ledger_counter_rebases",
+                "How often a counter went back and stayed back, so the ledger counts on from its new reading.",
+                rebases
+                    .into_iter()
+                    .map(|((d, p), n)| (vec![("device", d), ("point", p)], counter(n))),
             )?;
             family(
                 e,
@@ -449,5 +513,48 @@ mod tests {
         unique.dedup();
         assert_eq!(types, unique);
         assert!(!text.contains("ledger_"), "no ledger, no ledger metrics");
+    }
+
+    #[test]
+    fn a_re_based_counter_is_listed_and_degrades_health_for_a_day() {
+        let at = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let rebase = crate::store::Rebase {
+            device: crate::model::DeviceId::new("grid").unwrap(),
+            point: crate::model::PointKey::new("import_energy").unwrap(),
+            at_ms: at.timestamp_millis(),
+            previous_wh: 3_104_250,
+            base_wh: 12_000,
+        };
+        let with = |hours: i64| {
+            let mut r = reading();
+            r.snapshot = Arc::new(Snapshot::default());
+            r.ledger = Some(Arc::new(LedgerStatus {
+                at: Some(at + chrono::TimeDelta::hours(hours)),
+                clock_trusted: true,
+                rebases: vec![rebase.clone()],
+                ..LedgerStatus::default()
+            }));
+            r
+        };
+        let h = with(2).health();
+        assert_eq!(h.status, "degraded", "{:?}", h.problems);
+        assert!(
+            h.problems[0].contains("`grid.import_energy` went back from 3104.250 to 12.000 kWh"),
+            "{:?}",
+            h.problems
+        );
+        let l = h.ledger.unwrap();
+        assert_eq!(l.rebases.len(), 1);
+        assert_eq!(l.rebases[0].base_kwh, 12.0);
+        // A day on it is history: listed, no longer a problem.
+        let h = with(25).health();
+        assert_eq!(h.status, "ok", "{:?}", h.problems);
+        assert_eq!(h.ledger.unwrap().rebases.len(), 1);
+        let text = encode(with(25));
+        assert!(
+            text.lines().any(|l| l
+                == "nomhub_ledger_counter_rebases_total{device=\"grid\",point=\"import_energy\"} 1"),
+            "{text}"
+        );
     }
 }
