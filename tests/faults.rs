@@ -12,7 +12,7 @@ use nomhub::config;
 use nomhub::device::{DeviceSpec, Poller, WriteError, poller, write_point};
 use nomhub::model::{DeviceId, Unavailable, Value};
 use nomhub::profile::ProfileSet;
-use nomhub::sim::{Fault, UNIT_GRID_METER, UNIT_HEAT_PUMP};
+use nomhub::sim::{Fault, UNIT_GRID_METER, UNIT_HEAT_PUMP, UNIT_INSTALLATIONS_METER};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -37,6 +37,10 @@ fn polling_quickly(
     cancel: &CancellationToken,
 ) -> (app::App, TaskTracker) {
     let mut cfg = config::demo(sim.addr.port(), store).unwrap();
+    // Books whether or not this machine's clock is synchronised.
+    if let Some(l) = &mut cfg.ledger {
+        l.trust_clock = nomhub::ledger::setup::TrustClock::Always;
+    }
     for d in &mut cfg.devices {
         d.poll = Some(nomhub::model::Dur(Duration::from_millis(200)));
     }
@@ -288,51 +292,182 @@ async fn a_bus_actor_killed_inside_nomhub_is_restarted_and_polling_resumes() {
     tasks.wait().await;
 }
 
+/// Two seconds of "illegal function", "illegal data address" and "illegal data value"
+/// (0x01–0x03, what a booting gateway or a confused heat pump answers), one code per
+/// device at once: each device is read again within the first retry, and the ledger
+/// books exactly what the grid meter counted over the burst.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocks_refused_in_a_short_burst_are_read_again_within_the_first_retry() {
+    let burst = [
+        (
+            "installations",
+            UNIT_INSTALLATIONS_METER,
+            Fault::IllegalFunction,
+        ),
+        ("heat_pump", UNIT_HEAT_PUMP, Fault::IllegalAddress),
+        ("grid", UNIT_GRID_METER, Fault::IllegalValue),
+    ];
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(60.0, &cancel).await;
+    sim.bank.set_paused(true);
+    let store = tempfile::tempdir().unwrap();
+    let (app, tasks) = polling_quickly(&sim, store.path(), &cancel);
+    let rx = app.views.snapshot.clone();
+    let import = |snap: &nomhub::state::Snapshot| match snap.get("grid", "import_energy") {
+        Some(nomhub::model::Sample {
+            value: Ok(Value::Energy(wh)),
+            ..
+        }) => Some(wh.0),
+        _ => None,
+    };
+    // The ledger's first reading, with the dwelling still.
+    let first = support::eventually(10, "every device read", || {
+        let snap = rx.borrow().clone();
+        async move {
+            let all = burst
+                .iter()
+                .all(|(d, _, _)| snap.devices.get(*d).is_some_and(|d| d.online));
+            (all && live(&snap, "heat_pump", "tank_temperature"))
+                .then(|| import(&snap))
+                .flatten()
+        }
+    })
+    .await;
+    sim.bank.set_paused(false);
+    for (_, unit, fault) in burst {
+        sim.bank.set_fault(unit, Some(fault));
+    }
+    let snap = support::eventually(10, "every device refused", || {
+        let snap = rx.borrow().clone();
+        async move {
+            burst
+                .iter()
+                .all(|(d, _, _)| !snap.devices[*d].online)
+                .then_some(snap)
+        }
+    })
+    .await;
+    for (d, _, fault) in burst {
+        assert_eq!(
+            snap.devices[d].last_error_kind,
+            Some(nomhub::device::PollErrorKind::Permanent),
+            "{d} under {fault:?}"
+        );
+    }
+    assert!(!live(&snap, "heat_pump", "tank_temperature"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cleared = std::time::Instant::now();
+    for (_, unit, _) in burst {
+        sim.bank.set_fault(unit, None);
+    }
+    // Asked again after the first wait, not never: every point back, every device online.
+    let first_wait = nomhub::device::poller::REFUSED_RETRY[0];
+    let took = support::eventually(first_wait.as_secs() + 10, "every device read again", || {
+        let snap = rx.borrow().clone();
+        async move {
+            let back = burst.iter().all(|(dev, _, _)| {
+                let d = &snap.devices[*dev];
+                let all = snap
+                    .points
+                    .iter()
+                    .filter(|((id, _), _)| id.as_str() == *dev)
+                    .all(|(_, s)| s.value.is_ok());
+                d.online && d.tiers.values().all(|ok| *ok) && all
+            });
+            back.then(|| cleared.elapsed())
+        }
+    })
+    .await;
+    assert!(took <= first_wait + Duration::from_secs(3), "{took:?}");
+    // The dwelling stops; the ledger books up to the meter's last reading and stops.
+    sim.bank.set_paused(true);
+    let last = support::eventually(10, "the grid meter read still", || {
+        let rx = rx.clone();
+        async move {
+            let a = import(&rx.borrow());
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            a.filter(|a| Some(*a) == import(&rx.borrow()))
+        }
+    })
+    .await;
+    assert!(last > first, "the house imported nothing over the burst");
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+    drop(app);
+    let setup = config::demo(sim.addr.port(), store.path())
+        .unwrap()
+        .ledger
+        .unwrap();
+    let booked = nomhub::ledger::Ledger::open(setup)
+        .unwrap()
+        .sum(
+            &[nomhub::ledger::Series::GridImport],
+            chrono::NaiveDate::MIN,
+            chrono::NaiveDate::MAX - chrono::Days::new(2),
+        )
+        .unwrap()
+        .wh;
+    assert_eq!(
+        booked,
+        last - first,
+        "booked {booked} of {first} → {last} Wh"
+    );
+}
+
+/// Three requests in ten answered with an exception (a noisy line): the devices stay
+/// online throughout, as Home Assistant would show them, and their points keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_fails_three_requests_in_ten_does_not_flap() {
     let cancel = CancellationToken::new();
     let sim = support::dwelling(60.0, &cancel).await;
     let store = tempfile::tempdir().unwrap();
     let (app, tasks) = polling_quickly(&sim, store.path(), &cancel);
-    let rx = app.views.snapshot.clone();
-    support::eventually(10, "the heat pump read", || {
-        let snap = rx.borrow().clone();
-        async move { live(&snap, "heat_pump", "tank_temperature").then_some(()) }
-    })
-    .await;
-    // Two seconds of "illegal data address" on every request, as a booting gateway.
-    sim.bank
-        .set_fault(UNIT_HEAT_PUMP, Some(Fault::IllegalAddress));
-    let snap = support::eventually(10, "the heat pump refused", || {
-        let snap = rx.borrow().clone();
-        async move { (!snap.devices["heat_pump"].online).then_some(snap) }
-    })
-    .await;
-    let d = &snap.devices["heat_pump"];
-    assert_eq!(
-        d.last_error_kind,
-        Some(nomhub::device::PollErrorKind::Permanent)
-    );
-    assert!(!live(&snap, "heat_pump", "tank_temperature"));
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let cleared = std::time::Instant::now();
-    sim.bank.set_fault(UNIT_HEAT_PUMP, None);
-    // Asked again after the first wait, not never: every point back, the device online.
-    let first = nomhub::device::poller::REFUSED_RETRY[0];
-    let took = support::eventually(first.as_secs() + 10, "the heat pump read again", || {
+    let mut rx = app.views.snapshot.clone();
+    let flaky = [("grid", UNIT_GRID_METER), ("heat_pump", UNIT_HEAT_PUMP)];
+    support::eventually(10, "both devices read", || {
         let snap = rx.borrow().clone();
         async move {
-            let d = &snap.devices["heat_pump"];
-            let all = snap
-                .points
+            flaky
                 .iter()
-                .filter(|((dev, _), _)| dev.as_str() == "heat_pump")
-                .all(|(_, s)| s.value.is_ok());
-            (d.online && d.tiers.values().all(|ok| *ok) && all).then(|| cleared.elapsed())
+                .all(|(d, _)| snap.devices.get(*d).is_some_and(|d| d.online))
+                .then_some(())
         }
     })
     .await;
-    assert!(took <= first + Duration::from_secs(3), "{took:?}");
+    let before = rx.borrow().clone();
+    for (_, unit) in flaky {
+        sim.bank.set_fault(unit, Some(Fault::Flaky));
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut offline = Vec::new();
+    while let Ok(Ok(())) = tokio::time::timeout_at(until, rx.changed()).await {
+        let snap = rx.borrow_and_update().clone();
+        for (d, _) in flaky {
+            if !snap.devices[d].online {
+                offline.push((d, snap.devices[d].last_error.clone()));
+            }
+        }
+    }
+    assert!(offline.is_empty(), "went offline: {offline:?}");
+    let after = rx.borrow().clone();
+    for (d, _) in flaky {
+        let (b, a) = (&before.devices[d], &after.devices[d]);
+        let (polls, errors) = (a.polls - b.polls, a.errors - b.errors);
+        // The fault was there (polls failed), and a device that answers most requests
+        // is not asked less often: every 200 ms, about 75 polls a tier in 15 s (seen:
+        // 134 of the grid meter's two tiers; 14 when a partly failed poll backed off).
+        assert!(
+            polls >= 40 && errors >= polls / 10,
+            "{d}: {errors} of {polls} polls failed"
+        );
+        let fresh = after
+            .points
+            .iter()
+            .filter(|((id, _), s)| id.as_str() == d && s.value.is_ok())
+            .count();
+        assert!(fresh > 0, "{d} has no point read");
+    }
     cancel.cancel();
     tasks.close();
     tasks.wait().await;

@@ -188,12 +188,27 @@ async fn kill_loop(flush: &str) {
     cancel.cancel();
 }
 
-/// A grid meter that goes 5 kWh back and stays there (replaced by one of its own, or
-/// reset) while nomhub runs: the jump is booked as nothing, and what the new meter
-/// counts from its first low reading on is booked.
+/// A grid meter that goes 5 kWh back and stays there (a reset, or a glitch that
+/// sticks) while nomhub runs: the jump is booked as nothing, and what the meter counts
+/// from its first low reading on is booked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_meter_that_goes_back_and_stays_back_is_counted_on_from_its_first_low_reading() {
-    use nomhub::sim::{Fault, UNIT_GRID_METER};
+    meter_goes_back(nomhub::sim::Fault::CounterBackwards, |before, now| {
+        now + 5_000 - before
+    })
+    .await;
+}
+
+/// The grid meter swapped while nomhub runs for one that already reads 12 kWh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meter_replaced_by_one_reading_12_kwh_is_counted_on_from_there() {
+    meter_goes_back(nomhub::sim::Fault::MeterReplaced, |_, now| now - 12_000).await;
+}
+
+/// Runs the dwelling with `fault` on its grid meter; `used(before, now)` is what the
+/// house really imported since `before` when the faulty meter reads `now` (Wh).
+async fn meter_goes_back(fault: nomhub::sim::Fault, imported: fn(i64, i64) -> i64) {
+    use nomhub::sim::UNIT_GRID_METER;
     let cancel = CancellationToken::new();
     // A winter evening at 120× real time: the house imports a few kW.
     let evening = chrono::TimeZone::with_ymd_and_hms(&nomhub::clock::TZ, 2026, 1, 15, 19, 0, 0)
@@ -214,8 +229,7 @@ async fn a_meter_that_goes_back_and_stays_back_is_counted_on_from_its_first_low_
     let daemon = support::daemon(&path);
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The dwelling runs, the meter goes back with its next value and stays back.
-    sim.bank
-        .set_fault(UNIT_GRID_METER, Some(Fault::CounterBackwards));
+    sim.bank.set_fault(UNIT_GRID_METER, Some(fault));
     sim.bank.set_paused(false);
     // Until the house has imported enough to tell (a busy machine runs the dwelling
     // slower than 120×).
@@ -224,7 +238,7 @@ async fn a_meter_that_goes_back_and_stays_back_is_counted_on_from_its_first_low_
         async move {
             let now = import(&meters(&setup, &cfg, sim.addr).await);
             // (Back, and the house's use since shows.)
-            (now < before && now + 5_000 - before >= 300).then_some(())
+            (now < before && imported(before, now) >= 300).then_some(())
         }
     })
     .await;
@@ -243,8 +257,7 @@ async fn a_meter_that_goes_back_and_stays_back_is_counted_on_from_its_first_low_
         )
         .unwrap()
         .wh;
-    // What the house really imported: the faulty meter reads 5 kWh low.
-    let used = after + 5_000 - before;
+    let used = imported(before, after);
     // Enough that a ledger that booked nothing after the jump would fail below.
     assert!(
         used >= 300,
@@ -256,6 +269,14 @@ async fn a_meter_that_goes_back_and_stays_back_is_counted_on_from_its_first_low_
         booked <= used && booked >= used - 60,
         "booked {booked} Wh of the {used} Wh the house imported"
     );
+    // The ledger keeps the re-base of both the meter's counters: for import, the last
+    // reading before and the first after.
+    let rebases = ledger.store().rebases().unwrap();
+    let points: Vec<_> = rebases.iter().map(|r| r.point.as_str()).collect();
+    assert_eq!(points, ["export_energy", "import_energy"], "{rebases:?}");
+    let r = &rebases[1];
+    assert!(r.previous_wh >= before && r.base_wh < before, "{r:?}");
+    assert!(imported(before, r.base_wh) <= 60, "{r:?}");
     cancel.cancel();
 }
 

@@ -20,7 +20,8 @@ pub struct SimArgs {
     /// Local hour of today the simulation starts at.
     #[arg(long, default_value_t = 10)]
     pub start_hour: u32,
-    /// A fault to switch on, as UNIT=FAULT (silent, exception, illegal_address, garbage, counter_backwards).
+    /// A fault to switch on, as UNIT=FAULT (silent, exception, illegal_function, illegal_address,
+    /// illegal_value, garbage, flaky, counter_backwards, meter_replaced).
     #[arg(long)]
     pub fault: Vec<String>,
     /// Serve Modbus RTU on this serial port instead of TCP (e.g. an RS485 adapter).

@@ -141,8 +141,18 @@ pub struct Poller {
     /// again later: a gateway or heat pump that is booting, or confused by a second
     /// master, answers so for a while.
     refused: HashMap<(u16, u16), Refused>,
+    /// Polls in a row in which a request failed and none answered: the device is not
+    /// there, so it is asked less often.
     failures: u32,
+    /// Whether a failed poll was logged and no [`CLEAN_POLLS`] clean ones followed yet.
+    failing: bool,
+    /// Polls in a row in which every request was answered.
+    clean: u32,
 }
+
+/// Clean polls in a row after which a device that failed counts as answering again: a
+/// device that fails a request now and then is logged once, not at every failure.
+pub const CLEAN_POLLS: u32 = 5;
 
 impl Poller {
     pub fn new(spec: &DeviceSpec, profile: ResolvedProfile) -> Self {
@@ -163,6 +173,8 @@ impl Poller {
             guards,
             refused: HashMap::new(),
             failures: 0,
+            failing: false,
+            clean: 0,
         }
     }
 
@@ -237,15 +249,27 @@ impl Poller {
             }
         }
         self.tiers[t] = (tier.clone(), blocks);
-        match (&failed, self.failures) {
-            (Some(e), 0) => tracing::warn!(device = %self.id, error = %e, "Device poll failed."),
-            (Some(e), _) => {
-                tracing::debug!(device = %self.id, error = %e, "Device poll still failing.")
+        self.clean = if failed.is_some() {
+            0
+        } else {
+            self.clean.saturating_add(1)
+        };
+        match &failed {
+            Some(e) if !self.failing => {
+                self.failing = true;
+                tracing::warn!(device = %self.id, error = %e, answered, requests, "Device poll failed.");
             }
-            (None, n) if n > 0 => tracing::info!(device = %self.id, "Device answers again."),
-            (None, _) => {}
+            Some(e) => {
+                tracing::debug!(device = %self.id, error = %e, answered, requests, "Device poll still failing.")
+            }
+            None if self.failing && self.clean >= CLEAN_POLLS => {
+                self.failing = false;
+                tracing::info!(device = %self.id, "Device answers again.");
+            }
+            None => {}
         }
-        self.failures = if failed.is_some() {
+        // Only a device that answered nothing is asked less often.
+        self.failures = if failed.is_some() && answered == 0 {
             self.failures.saturating_add(1)
         } else {
             0
@@ -328,8 +352,8 @@ impl Poller {
         }
     }
 
-    /// Time until the next poll after `failures` failed polls in a row: the tier's
-    /// interval, doubled per failure up to a minute, with jitter.
+    /// Time until the next poll after `failures` polls in a row that read nothing: the
+    /// tier's interval, doubled per failure up to a minute, with jitter.
     fn backoff(&self, interval: Duration) -> Duration {
         if self.failures == 0 {
             return interval;

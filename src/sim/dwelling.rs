@@ -239,17 +239,42 @@ fn inverter_image() -> UnitImage {
     img
 }
 
+/// Puts energy counter `addr`, in units of 1/`per_kwh` kWh, as the unit shows `kwh`.
+fn put_counter(
+    img: &mut UnitImage,
+    kind: RegisterKind,
+    addr: u16,
+    ty: DataType,
+    per_kwh: f64,
+    kwh: f64,
+) {
+    let v = shown(img, addr, kwh) * per_kwh;
+    put(img, kind, addr, ty, v);
+}
+
+/// What a replaced meter reads when it is put in.
+pub const REPLACED_AT_KWH: f64 = 12.0;
+
+/// What energy counter `reg` of `unit` shows when the dwelling has counted `kwh`: the
+/// count itself, or what a faulty or replaced meter would show.
+fn shown(unit: &mut UnitImage, reg: u16, kwh: f64) -> f64 {
+    match unit.fault {
+        Some(Fault::CounterBackwards) => kwh - 5.0,
+        Some(Fault::MeterReplaced) => {
+            REPLACED_AT_KWH + kwh - *unit.replaced.entry(reg).or_insert(kwh)
+        }
+        _ => {
+            unit.replaced.clear();
+            kwh
+        }
+    }
+}
+
 /// Builds every unit's image from the dwelling's state.
 pub fn render(d: &Dwelling, bank: &Bank) {
     let mut units = bank.lock();
     let ir = RegisterKind::Input;
     let hr = RegisterKind::Holding;
-    let backwards = |units: &std::collections::HashMap<u8, UnitImage>, unit: u8| {
-        units.get(&unit).and_then(|u| u.fault) == Some(Fault::CounterBackwards)
-    };
-    let skew = |v: f64, back: bool| if back { v - 5.0 } else { v };
-
-    let back = backwards(&units, UNIT_INVERTER);
     if let Some(inv) = units.get_mut(&UNIT_INVERTER) {
         let m = SUNSPEC_INVERTER_MODEL;
         let amps = d.pv_w / 230.0 / 3.0;
@@ -272,13 +297,7 @@ pub fn render(d: &Dwelling, bank: &Bank) {
         put(inv, hr, m + 15, DataType::I16, 0.0);
         put(inv, hr, m + 16, DataType::U16, 5000.0);
         put(inv, hr, m + 17, DataType::I16, -2.0);
-        put(
-            inv,
-            hr,
-            m + 24,
-            DataType::U32,
-            (skew(d.pv_kwh, back) * 1000.0).round(),
-        );
+        put_counter(inv, hr, m + 24, DataType::U32, 1000.0, d.pv_kwh);
         put(inv, hr, m + 26, DataType::I16, 0.0);
         put(
             inv,
@@ -305,7 +324,6 @@ pub fn render(d: &Dwelling, bank: &Bank) {
         );
     }
 
-    let back = backwards(&units, UNIT_GRID_METER);
     if let Some(g) = units.get_mut(&UNIT_GRID_METER) {
         let p = d.grid_w();
         for ph in 0..3u16 {
@@ -315,22 +333,20 @@ pub fn render(d: &Dwelling, bank: &Bank) {
         }
         put(g, ir, 0x34, DataType::F32, p);
         put(g, ir, 0x46, DataType::F32, 50.0);
-        put(g, ir, 0x48, DataType::F32, skew(d.grid_import_kwh, back));
-        put(g, ir, 0x4A, DataType::F32, skew(d.grid_export_kwh, back));
+        put_counter(g, ir, 0x48, DataType::F32, 1.0, d.grid_import_kwh);
+        put_counter(g, ir, 0x4A, DataType::F32, 1.0, d.grid_export_kwh);
     }
 
-    let back = backwards(&units, UNIT_INSTALLATIONS_METER);
     if let Some(m) = units.get_mut(&UNIT_INSTALLATIONS_METER) {
         let p = d.installations_w();
         put(m, ir, 0, DataType::F32, 230.4);
         put(m, ir, 6, DataType::F32, p / 230.0);
         put(m, ir, 0x0C, DataType::F32, p);
         put(m, ir, 0x46, DataType::F32, 50.0);
-        put(m, ir, 0x48, DataType::F32, skew(d.installations_kwh, back));
+        put_counter(m, ir, 0x48, DataType::F32, 1.0, d.installations_kwh);
         put(m, ir, 0x4A, DataType::F32, 0.0);
     }
 
-    let back = backwards(&units, UNIT_HEAT_PUMP);
     if let Some(hp) = units.get_mut(&UNIT_HEAT_PUMP) {
         let mode = if d.charging {
             1.0
@@ -384,13 +400,7 @@ pub fn render(d: &Dwelling, bank: &Bank) {
             DataType::U16,
             (d.heat_pump_w() / 100.0).round(),
         );
-        put(
-            hp,
-            ir,
-            10310,
-            DataType::I32,
-            (skew(d.hp_kwh, back) * 10.0).round(),
-        );
+        put_counter(hp, ir, 10310, DataType::I32, 10.0, d.hp_kwh);
         put(
             hp,
             ir,
@@ -398,20 +408,8 @@ pub fn render(d: &Dwelling, bank: &Bank) {
             DataType::I32,
             ((d.hp_kwh - d.hp_dhw_kwh) * 10.0).round(),
         );
-        put(
-            hp,
-            ir,
-            10314,
-            DataType::I32,
-            (skew(d.hp_dhw_kwh, back) * 10.0).round(),
-        );
-        put(
-            hp,
-            ir,
-            10324,
-            DataType::I32,
-            (skew(d.dhw_heat_kwh, back) * 10.0).round(),
-        );
+        put_counter(hp, ir, 10314, DataType::I32, 10.0, d.hp_dhw_kwh);
+        put_counter(hp, ir, 10324, DataType::I32, 10.0, d.dhw_heat_kwh);
     }
 }
 

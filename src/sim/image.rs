@@ -22,13 +22,28 @@ pub enum Fault {
     Silent,
     /// Answers every request with "server device failure" (0x04).
     Exception,
+    /// Answers every request with "illegal function" (0x01).
+    IllegalFunction,
     /// Answers every request with "illegal data address" (0x02), as a gateway or heat
     /// pump does while it boots or when a second master confuses it.
     IllegalAddress,
+    /// Answers every request with "illegal data value" (0x03).
+    IllegalValue,
     /// Answers reads with random words.
     Garbage,
-    /// Energy counters run backwards (the dwelling applies this).
+    /// Answers three requests in ten, at random, with "server device failure" (0x04):
+    /// a noisy RS485 line or an overloaded gateway.
+    Flaky,
+    /// Energy counters read 5 kWh less (the dwelling applies this).
     CounterBackwards,
+    /// The meter was swapped for one that reads 12 kWh and counts on from there (the
+    /// dwelling applies this; switched off, the old count shows again).
+    MeterReplaced,
+}
+
+impl Fault {
+    /// Every fault's name, as `FromStr` reads it.
+    pub const NAMES: &str = "silent, exception, illegal_function, illegal_address, illegal_value, garbage, flaky, counter_backwards, meter_replaced";
 }
 
 impl std::str::FromStr for Fault {
@@ -37,12 +52,14 @@ impl std::str::FromStr for Fault {
         match s {
             "silent" => Ok(Fault::Silent),
             "exception" => Ok(Fault::Exception),
+            "illegal_function" => Ok(Fault::IllegalFunction),
             "illegal_address" => Ok(Fault::IllegalAddress),
+            "illegal_value" => Ok(Fault::IllegalValue),
             "garbage" => Ok(Fault::Garbage),
+            "flaky" => Ok(Fault::Flaky),
             "counter_backwards" => Ok(Fault::CounterBackwards),
-            _ => Err(format!(
-                "unknown fault `{s}` (silent, exception, illegal_address, garbage, counter_backwards)"
-            )),
+            "meter_replaced" => Ok(Fault::MeterReplaced),
+            _ => Err(format!("unknown fault `{s}` ({})", Fault::NAMES)),
         }
     }
 }
@@ -60,9 +77,25 @@ pub struct UnitImage {
     /// lenient ones read zeros there.
     pub strict: bool,
     pub fault: Option<Fault>,
+    /// Under [`Fault::MeterReplaced`]: each counter register's true count when the
+    /// meter was swapped.
+    pub replaced: BTreeMap<u16, f64>,
+    /// Requests answered, the seed of [`Fault::Flaky`]'s draws (the same sequence on
+    /// every run).
+    pub answered: u64,
 }
 
 impl UnitImage {
+    /// Whether a [`Fault::Flaky`] unit fails this request: three in ten (splitmix64 of
+    /// the request count).
+    fn flake(&mut self) -> bool {
+        self.answered += 1;
+        let mut z = self.answered.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % 10 < 3
+    }
+
     pub fn set(&mut self, kind: RegisterKind, addr: u16, words: &[u16]) {
         let map = match kind {
             RegisterKind::Holding => &mut self.holding,
@@ -177,10 +210,16 @@ impl Bank {
                 Line::Serial => Ok(None),
             };
         };
-        match image.fault {
+        let fault = image.fault;
+        match fault {
             Some(Fault::Silent) => return Ok(None),
             Some(Fault::Exception) => return Err(ExceptionCode::ServerDeviceFailure),
+            Some(Fault::Flaky) if image.flake() => {
+                return Err(ExceptionCode::ServerDeviceFailure);
+            }
+            Some(Fault::IllegalFunction) => return Err(ExceptionCode::IllegalFunction),
             Some(Fault::IllegalAddress) => return Err(ExceptionCode::IllegalDataAddress),
+            Some(Fault::IllegalValue) => return Err(ExceptionCode::IllegalDataValue),
             _ => {}
         }
         let bits = |w: Vec<u16>| w.into_iter().map(|x| x != 0).collect::<Vec<bool>>();
