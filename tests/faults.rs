@@ -337,6 +337,7 @@ async fn blocks_refused_in_a_short_burst_are_read_again_within_the_first_retry()
     for (_, unit, fault) in burst {
         sim.bank.set_fault(unit, Some(fault));
     }
+    let on = std::time::Instant::now();
     let snap = support::eventually(10, "every device refused", || {
         let snap = rx.borrow().clone();
         async move {
@@ -355,8 +356,8 @@ async fn blocks_refused_in_a_short_burst_are_read_again_within_the_first_retry()
         );
     }
     assert!(!live(&snap, "heat_pump", "tank_temperature"));
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let cleared = std::time::Instant::now();
+    // The burst lasts two seconds (longer only if a busy machine took longer to see it).
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(on.elapsed())).await;
     for (_, unit, _) in burst {
         sim.bank.set_fault(unit, None);
     }
@@ -374,11 +375,15 @@ async fn blocks_refused_in_a_short_burst_are_read_again_within_the_first_retry()
                     .all(|(_, s)| s.value.is_ok());
                 d.online && d.tiers.values().all(|ok| *ok) && all
             });
-            back.then(|| cleared.elapsed())
+            back.then(|| on.elapsed())
         }
     })
     .await;
-    assert!(took <= first_wait + Duration::from_secs(3), "{took:?}");
+    // Each block is asked again one wait after its first refusal, at the burst's start.
+    assert!(
+        took <= first_wait + Duration::from_secs(3),
+        "{took:?} after the burst began"
+    );
     // The dwelling stops; the ledger books up to the meter's last reading and stops.
     sim.bank.set_paused(true);
     let last = support::eventually(10, "the grid meter read still", || {
