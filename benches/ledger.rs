@@ -60,7 +60,7 @@ fn setup(store: std::path::PathBuf) -> LedgerSetup {
             ..SettlementRule::default()
         },
         net_metering_until: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
-        tariffs: None,
+        tariff: None,
         budgets,
         series,
     }

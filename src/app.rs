@@ -20,6 +20,7 @@ use crate::ledger::{self, Ledger, LedgerStatus, LedgerView};
 use crate::live::FlowMap;
 use crate::modbus::{BusHandle, bus};
 use crate::mqtt::{self, MqttStatus};
+use crate::prices::PriceBook;
 use crate::state::{self, Snapshot};
 use crate::strategy;
 use crate::supervisor::{Policy, Supervisor, infallible};
@@ -158,23 +159,42 @@ pub fn start(
         });
     }
     let store = ledger.as_ref().map(|l| l.store().clone());
+    // Day-ahead prices, when the ledger books euros: from MQTT, and from EnergyZero when
+    // `[tariff] prices` asks for it.
+    let prices = ledger
+        .as_ref()
+        .is_some_and(|l| l.setup.tariff.is_some())
+        .then(|| PriceBook::new(store.clone()));
+    if let (Some(ez), Some(book)) = (&config.prices, &prices) {
+        let (ez, book, clock, cancel) = (ez.clone(), book.clone(), clock.clone(), cancel.clone());
+        supervisor.spawn("prices", Policy::Restart, move || {
+            infallible(crate::prices::run(
+                ez.clone(),
+                book.clone(),
+                clock.clone(),
+                cancel.child_token(),
+            ))
+        });
+    }
     let ledger = ledger.map(|first| {
         let (tx, rx) = watch::channel(Arc::new(LedgerStatus::default()));
         let (clock, snap, cancel) = (clock.clone(), snap_rx.clone(), cancel.clone());
         let (setup, store) = (first.setup.clone(), first.store().clone());
         let view = LedgerView::new(setup.clone(), store.clone(), rx);
+        let price_rx = prices.as_ref().map(PriceBook::subscribe);
         let mut first = Some(first);
         supervisor.spawn("ledger", Policy::Restart, move || {
             let ledger = first
                 .take()
                 .map_or_else(|| Ledger::with_store(setup.clone(), store.clone()), Ok);
-            let (clock, snap, tx, cancel) = (
+            let (clock, snap, tx, prices, cancel) = (
                 clock.clone(),
                 snap.clone(),
                 tx.clone(),
+                price_rx.clone(),
                 cancel.child_token(),
             );
-            async move { Ok(ledger::run::run(ledger?, clock, snap, tx, cancel).await?) }
+            async move { Ok(ledger::run::run(ledger?, clock, snap, tx, prices, cancel).await?) }
         });
         view
     });
@@ -190,6 +210,7 @@ pub fn start(
         strategy,
         control: config.control.as_ref().map(|_| status_rx),
         flows: FlowMap::from_config(config),
+        prices,
     };
     let done = {
         let (views, buses, store) = (views.clone(), buses.clone(), store.clone());

@@ -23,6 +23,8 @@ pub struct Views {
     pub control: Option<watch::Receiver<ControlStatus>>,
     /// Which points make the live flows.
     pub flows: FlowMap,
+    /// The day-ahead prices, when the ledger books euros (a `[tariff]`).
+    pub prices: Option<crate::prices::PriceBook>,
 }
 
 impl Views {

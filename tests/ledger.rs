@@ -431,7 +431,7 @@ fn history_exports_and_imports_with_the_cli() {
     let exported = nomhub_ok(&["ledger", "export", "--config", config, "--format", "csv"]);
     let text = String::from_utf8(exported.stdout).unwrap();
     assert!(
-        text.starts_with("date,series,wh,estimated_wh\n2026-02-01,grid_import,"),
+        text.starts_with("date,series,wh,estimated_wh,eur\n2026-02-01,grid_import,"),
         "{text}"
     );
     let copy = dir.path().join("copy.toml");
@@ -460,4 +460,203 @@ fn history_exports_and_imports_with_the_cli() {
         "csv",
     ]);
     assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
+}
+
+/// A dynamic 2027-style contract over a settlement year that starts on 1 July 2026.
+fn tariff_config(store: &std::path::Path) -> String {
+    format!(
+        r#"{}
+[settlement]
+start = "07-01"
+
+[tariff]
+contract_start = "2026-07-01"
+import = "dynamic"
+markup = 0.02
+average_day_ahead = 0.09
+feed_in = "share"
+feed_in_share = 1.0
+feed_in_costs = 0.015
+fixed_per_month = 7.0
+
+[[tariff.taxes]]
+year = 2026
+energy_tax = 0.0916
+tax_credit = 519.80
+
+[[tariff.taxes]]
+year = 2027
+energy_tax = 0.10
+tax_credit = 500.0
+"#,
+        config(5020, store)
+    )
+}
+
+fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    nomhub::clock::TZ
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .earliest()
+        .unwrap()
+        .to_utc()
+}
+
+/// Grid import and export are booked in euros per quarter hour at the prices and taxes
+/// in force then: across New Year 2027 (new taxes, end of net metering), through
+/// negative prices, over the 23-hour DST day, with a price missing; the days hold
+/// exactly the sum of their quarter hours, and the settlement forecast settles the
+/// months before 2027 with net metering and those after without.
+#[test]
+fn euros_are_booked_per_quarter_hour_under_the_tariff_in_force() {
+    use nomhub::model::{DeviceId, PointKey, WattHours};
+    use nomhub::tariff::DayAhead;
+    let dir = tempfile::tempdir().unwrap();
+    let text = tariff_config(&dir.path().join("store"));
+    let cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
+    let setup = cfg.ledger.clone().unwrap();
+    let tariff = setup.tariff.clone().unwrap();
+    let mut ledger = Ledger::open(setup).unwrap();
+    let q = chrono::TimeDelta::minutes(15);
+    // Prices for two stretches, every quarter its own; one quarter left out.
+    let stretches = [
+        (local(2026, 12, 31, 20, 0), local(2027, 1, 1, 4, 0)),
+        (local(2027, 3, 27, 22, 0), local(2027, 3, 29, 0, 0)),
+    ];
+    let mut prices = DayAhead::default();
+    let missing = local(2027, 1, 1, 1, 0);
+    for (from, to) in stretches {
+        let mut t = from;
+        let mut i = 0;
+        while t < to {
+            // Around −0.30 €/kWh at times, up to 0.40.
+            let p = ((i * 37) % 71) as f64 / 100.0 - 0.30;
+            if t != missing {
+                prices.insert(t, t + q, p);
+            }
+            t += q;
+            i += 1;
+        }
+    }
+    ledger.set_prices(std::sync::Arc::new(prices.clone()));
+    let (grid, import, export) = (
+        DeviceId::new("grid").unwrap(),
+        PointKey::new("import_energy").unwrap(),
+        PointKey::new("export_energy").unwrap(),
+    );
+    // A reading every 5 minutes: 25 Wh imported and, by day, 40 Wh exported (nothing
+    // between the stretches: the meter was not read).
+    let (mut imp, mut exp) = (1_000_000i64, 500_000i64);
+    for (from, to) in stretches {
+        let mut t = from;
+        while t <= to {
+            ledger.reading(&grid, &import, WattHours(imp), t.into(), true);
+            ledger.reading(&grid, &export, WattHours(exp), t.into(), true);
+            t += chrono::TimeDelta::minutes(5);
+            imp += 25;
+            if chrono::Timelike::hour(&t.with_timezone(&nomhub::clock::TZ)) >= 10 {
+                exp += 40;
+            }
+        }
+    }
+    ledger.commit().unwrap();
+    let store = ledger.store();
+    let all = |s: Series| store.quarters(s, 0, i64::MAX).unwrap();
+    // Every quarter hour priced at its own price and taxes.
+    let costs = all(Series::ImportCost);
+    let imported = all(Series::GridImport);
+    for (start, wh) in &imported {
+        let at = chrono::DateTime::from_timestamp(*start, 0).unwrap();
+        let p = tariff.price(at, prices.at(at));
+        // (A quarter that cost exactly nothing has no bucket.)
+        let cost = costs
+            .iter()
+            .find(|(s, _)| s == start)
+            .map(|c| c.1)
+            .unwrap_or_default();
+        // Each reading's part is rounded to the µ€: three readings a quarter hour.
+        let want = wh.wh as f64 * p.import_eur_kwh * 1000.0;
+        assert!(
+            (cost.wh as f64 - want).abs() <= 3.0,
+            "{at}: {} µ€, want {want}",
+            cost.wh
+        );
+        // Priced at the average where the price was missing (the one left out, and
+        // between the stretches where the gap is spread), and marked so.
+        assert_eq!(cost.estimated != 0, prices.at(at).is_none(), "{at}");
+    }
+    let cost_at = |t| costs.iter().find(|(s, _)| *s == t).unwrap().1.wh;
+    // The last quarter of 2026 and the first of 2027: 75 Wh each, taxes changed.
+    let (last26, first27) = (local(2026, 12, 31, 23, 45), local(2027, 1, 1, 0, 0));
+    let p26 = prices.at(last26).unwrap();
+    let p27 = prices.at(first27).unwrap();
+    let near = |got: i64, want: f64| (got as f64 - want).abs() <= 3.0;
+    assert!(near(
+        cost_at(last26.timestamp()),
+        75.0 * (p26 + 0.02 + 0.0916) * 1.21 * 1000.0
+    ));
+    assert!(near(
+        cost_at(first27.timestamp()),
+        75.0 * (p27 + 0.02 + 0.10) * 1.21 * 1000.0
+    ));
+    // Negative prices: importing earns, exporting costs.
+    assert!(costs.iter().any(|(_, b)| b.wh < 0));
+    assert!(all(Series::ExportEarned).iter().any(|(_, b)| b.wh < 0));
+    // The DST day has 92 quarter hours, and every day holds its quarters' sum exactly.
+    let dst = chrono::NaiveDate::from_ymd_opt(2027, 3, 28).unwrap();
+    let day_quarters = |d: chrono::NaiveDate, s| {
+        let (a, b) = (local(2027, 3, 28, 0, 0), local(2027, 3, 29, 0, 0));
+        assert_eq!(d, dst);
+        store.quarters(s, a.timestamp(), b.timestamp()).unwrap()
+    };
+    assert_eq!(day_quarters(dst, Series::GridImport).len(), 92);
+    for s in Series::MONEY {
+        let quarters: i64 = all(s).iter().map(|(_, b)| b.wh).sum();
+        let days = ledger
+            .sum(
+                &[s],
+                chrono::NaiveDate::MIN,
+                chrono::NaiveDate::MAX - chrono::Days::new(2),
+            )
+            .unwrap()
+            .wh;
+        assert_eq!(
+            quarters, days,
+            "{s:?}: the year is the sum of its quarters, to the µ€"
+        );
+        let dst_sum: i64 = day_quarters(dst, s).iter().map(|(_, b)| b.wh).sum();
+        assert_eq!(
+            dst_sum,
+            ledger
+                .sum(&[s], dst, dst + chrono::Days::new(1))
+                .unwrap()
+                .wh
+        );
+    }
+    // The settlement year July 2026 – June 2027 is split at New Year.
+    let f = ledger.forecast(local(2027, 3, 29, 0, 0)).unwrap();
+    assert_eq!(f.regime, nomhub::ledger::forecast::Regime::Split);
+    let eur = |s: Series, from, to| {
+        nomhub::ledger::books::micro_eur(ledger.sum(&[s], from, to).unwrap().wh)
+    };
+    let new_year = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();
+    let end = chrono::NaiveDate::from_ymd_opt(2027, 7, 1).unwrap();
+    // On New Year's Eve more was exported than imported: the exported kWh offset every
+    // imported one at the import price, the rest earns what export earns; after it
+    // every exported kWh earns only that.
+    let kwh = |s| ledger.sum(&[s], start, new_year).unwrap().wh as f64;
+    let (imp, exp) = (kwh(Series::GridImport), kwh(Series::GridExport));
+    assert!(exp > imp && imp > 0.0, "{imp} {exp}");
+    let offset = imp / exp;
+    let before = eur(Series::ImportCost, start, new_year)
+        - offset * eur(Series::ExportNetted, start, new_year)
+        - (1.0 - offset) * eur(Series::ExportEarned, start, new_year);
+    let after = eur(Series::ImportCost, new_year, end) - eur(Series::ExportEarned, new_year, end);
+    let so_far = f.so_far_eur.unwrap();
+    assert!(
+        (so_far - (before + after)).abs() < 1e-9,
+        "{so_far} vs {before} + {after}"
+    );
+    assert!(f.fallback_eur.unwrap() > 0.0, "the missing price shows");
 }

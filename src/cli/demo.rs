@@ -107,6 +107,11 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let clock = crate::clock::Clock::scaled(start.into(), args.speed);
+    // Simulated day-ahead prices, fetched like EnergyZero's.
+    let prices = crate::sim::prices::serve(clock.clone(), sim_cancel.clone()).await?;
+    config.prices = Some(config::tariff::EnergyZero {
+        url: format!("http://{prices}/public/v1/prices"),
+    });
     let tasks = TaskTracker::new();
     config.web = Some(config::WebSetup {
         listen: args.http,

@@ -203,15 +203,25 @@ pub fn ledger(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
             if w.json {
                 println!("{}", serde_json::to_string_pretty(&h)?);
             } else {
-                println!("{} {}  (kWh)", period_name(period.kind), period);
+                use crate::ledger::Series::*;
+                let euros = l.setup.tariff.is_some();
                 println!(
+                    "{} {}  (kWh{})",
+                    period_name(period.kind),
+                    period,
+                    if euros { ", €" } else { "" }
+                );
+                let mut head = format!(
                     "{:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
                     "", "pv", "household", "building", "hot water", "import", "export"
                 );
+                if euros {
+                    head.push_str(&format!("{:>10}{:>10}", "import €", "export €"));
+                }
+                println!("{head}");
                 for b in &h.buckets {
                     let v = |s| WattHours(b.wh.get(&s).copied().unwrap_or(0)).kwh();
-                    use crate::ledger::Series::*;
-                    println!(
+                    let mut line = format!(
                         "{:<12}{:>10.1}{:>10.1}{:>10.1}{:>10.1}{:>10.1}{:>10.1}",
                         b.start.format("%Y-%m-%d").to_string(),
                         v(Pv),
@@ -221,6 +231,17 @@ pub fn ledger(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                         v(GridImport),
                         v(GridExport)
                     );
+                    if euros {
+                        let e = |s| b.eur.get(&s).copied().unwrap_or(0.0);
+                        // What the export is worth under the rules of its days.
+                        let export = if b.start <= l.setup.net_metering_until {
+                            e(ExportNetted)
+                        } else {
+                            e(ExportEarned)
+                        };
+                        line.push_str(&format!("{:>10.2}{:>10.2}", e(ImportCost), export));
+                    }
+                    println!("{line}");
                 }
             }
         }
@@ -240,13 +261,15 @@ pub fn ledger(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
                 Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
                 Format::Csv => {
                     let mut w = csv::Writer::from_writer(out);
-                    w.write_record(["date", "series", "wh", "estimated_wh"])?;
+                    w.write_record(["date", "series", "wh", "estimated_wh", "eur"])?;
+                    let text = |v: Option<String>| v.unwrap_or_default();
                     for r in rows {
                         w.write_record([
                             r.date,
                             r.series,
-                            r.wh.unwrap_or(0).to_string(),
-                            r.estimated_wh.unwrap_or(0).to_string(),
+                            text(r.wh.map(|v| v.to_string())),
+                            text(r.estimated_wh.map(|v| v.to_string())),
+                            text(r.eur.map(|v| format!("{v:.6}"))),
                         ])?;
                     }
                     w.flush()?;
@@ -369,6 +392,15 @@ pub fn render_forecast(f: &Forecast) -> String {
         s.push_str(&format!(
             "  settlement forecast {eur:+.2} EUR ({regime}); with net metering all year {with:+.2}, without {without:+.2}\n"
         ));
+    }
+    if let Some(so_far) = f.so_far_eur {
+        s.push_str(&format!("  grid import and export so far {so_far:+.2} EUR"));
+        match f.fallback_eur {
+            Some(avg) if avg.abs() >= 0.005 => s.push_str(&format!(
+                " ({avg:.2} EUR of it priced at the contract's average: day-ahead prices missing)\n"
+            )),
+            _ => s.push('\n'),
+        }
     }
     s
 }

@@ -9,9 +9,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ledger::calc::{self, Shape};
-pub use crate::ledger::setup::{LedgerSetup, Tariffs, Term, TrustClock};
+pub use crate::ledger::setup::{LedgerSetup, Term, TrustClock};
 use crate::ledger::{Budget, BundleId, Series, SettlementRule};
 use crate::model::{Dur, WattHours};
+use crate::tariff::Tariff;
 
 use super::DeviceConfig;
 use super::dwelling::DwellingConfig;
@@ -292,6 +293,8 @@ pub struct Sections<'a> {
     pub settlement: &'a SettlementConfig,
     pub bundles: &'a [(Spanned<String>, BundleConfig)],
     pub ledger: &'a LedgerConfig,
+    /// `[tariff]`, resolved.
+    pub tariff: Option<&'a Tariff>,
 }
 
 /// Resolves the ledger sections; problems are errors, warnings are NOM Keur advice.
@@ -307,6 +310,7 @@ pub fn resolve(
         settlement,
         bundles,
         ledger,
+        tariff,
     } = *sections;
     let rule = settlement_rule(settlement, problems);
     let net_metering_until = date(
@@ -315,12 +319,13 @@ pub fn resolve(
         problems,
     )
     .unwrap_or(NaiveDate::MAX);
-    let tariffs = match (&settlement.supply_price, &settlement.feed_in_price) {
-        (Some(s), Some(f)) => Some(Tariffs {
-            supply_price: *s.get_ref(),
-            feed_in_price: *f.get_ref(),
-            fixed_fees: settlement.fixed_fees,
-        }),
+    let simple = match (&settlement.supply_price, &settlement.feed_in_price) {
+        (Some(s), Some(f)) => Some(Tariff::all_in(
+            *s.get_ref(),
+            *f.get_ref(),
+            settlement.fixed_fees,
+            net_metering_until,
+        )),
         (None, None) => None,
         (Some(one), None) | (None, Some(one)) => {
             problems.push((
@@ -331,6 +336,24 @@ pub fn resolve(
             None
         }
     };
+    let tariff = match (tariff, simple) {
+        (Some(t), None) => {
+            let explicit = settlement.net_metering_until.span() != (0..0);
+            if explicit && t.net_metering_until != net_metering_until {
+                problems.push((
+                    Some(settlement.net_metering_until.span()),
+                    "settlement: net_metering_until differs from [tariff]'s; give it in [tariff] only".to_owned(),
+                ));
+            }
+            Some(t.clone())
+        }
+        // Both: reported with the sections (config::parse).
+        (Some(_), Some(_)) => None,
+        (None, simple) => simple,
+    };
+    let net_metering_until = tariff
+        .as_ref()
+        .map_or(net_metering_until, |t| t.net_metering_until);
     let mut budgets = BTreeMap::new();
     for (name, b) in bundles {
         let id = match BundleId::parse(name.get_ref()) {
@@ -406,7 +429,7 @@ pub fn resolve(
         fine_days: ledger.fine_days,
         rule,
         net_metering_until,
-        tariffs,
+        tariff,
         budgets,
         series,
     }

@@ -6,6 +6,7 @@ pub mod dwelling;
 pub mod forecast;
 pub mod ledger;
 pub mod mqtt;
+pub mod tariff;
 pub mod web;
 
 use std::collections::HashSet;
@@ -23,9 +24,7 @@ use crate::report::{Issue, Report};
 
 pub use control::{ControlConfig, ControlSetup, LegionellaSetup};
 pub use dwelling::{Contact, DwellingConfig, Home, Role};
-pub use ledger::{
-    BundleConfig, LedgerConfig, LedgerSetup, SettlementConfig, Tariffs, Term, TrustClock,
-};
+pub use ledger::{BundleConfig, LedgerConfig, LedgerSetup, SettlementConfig, Term, TrustClock};
 pub use mqtt::{Deadband, MqttConfig, MqttSetup};
 pub use web::{Auth, WebConfig, WebSetup};
 
@@ -141,6 +140,8 @@ pub struct Config {
     pub web: Option<WebSetup>,
     /// Open-Meteo's sun forecast for the roof, when `[forecast]` asks for it.
     pub forecast: Option<forecast::OpenMeteo>,
+    /// EnergyZero's day-ahead prices, when `[tariff] prices` asks for them.
+    pub prices: Option<tariff::EnergyZero>,
     /// The file's text: the parts other modules check (the `[[rule]]`s, by `rules`)
     /// are read from it, with their places.
     pub text: std::sync::Arc<str>,
@@ -250,6 +251,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     let mut control_config: Option<ControlConfig> = None;
     let mut web_config: Option<WebConfig> = None;
     let mut forecast_config: Option<forecast::ForecastConfig> = None;
+    let mut tariff_config: Option<tariff::TariffConfig> = None;
     let mut has_rules = false;
     let mut contact_configs: Vec<dwelling::ContactConfig> = Vec::new();
     for (key, value) in doc {
@@ -282,6 +284,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
             "control" => control_config = item(name, text, value, &mut report),
             "web" => web_config = item(name, text, value, &mut report),
             "forecast" => forecast_config = item(name, text, value, &mut report),
+            "tariff" => tariff_config = item(name, text, value, &mut report),
             // Checked against the devices by `rules::from_config`.
             "rule" => has_rules = true,
             "contact" => {
@@ -292,7 +295,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
                 text,
                 Some(key_span),
                 format!(
-                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `web`, `forecast`, `rule`, `contact`"
+                    "unknown key `{other}`, expected one of `hub`, `bus`, `device`, `dwelling`, `settlement`, `bundle`, `ledger`, `mqtt`, `control`, `web`, `forecast`, `tariff`, `rule`, `contact`"
                 ),
             )),
         }
@@ -339,6 +342,20 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
             ),
         ));
     }
+    let tariff = tariff_config
+        .as_ref()
+        .and_then(|t| tariff::resolve(t, &mut problems, &mut warned));
+    if tariff_config.is_some()
+        && let Some(simple) = settlement
+            .supply_price
+            .as_ref()
+            .or(settlement.feed_in_price.as_ref())
+    {
+        problems.push((
+            Some(simple.span()),
+            "settlement: `supply_price` and `feed_in_price` are the simple form of [tariff]; with a [tariff] give the prices there only".to_owned(),
+        ));
+    }
     let ledger = match &ledger_config {
         Some(l) => Some(ledger::resolve(
             &ledger::Sections {
@@ -346,6 +363,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
                 settlement: &settlement,
                 bundles: &bundles,
                 ledger: l,
+                tariff: tariff.as_ref().map(|(t, _)| t),
             },
             &devices,
             &profiles,
@@ -378,6 +396,12 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     let forecast = forecast_config
         .as_ref()
         .and_then(|f| forecast::resolve(f, &mut problems));
+    if tariff_config.is_some() && ledger_config.is_none() {
+        warned.push((
+            None,
+            "[tariff] without a [ledger]: nothing books the euros".to_owned(),
+        ));
+    }
     if forecast.is_some() && control.is_none() {
         warned.push((None, "[forecast] without [control]: the forecast is fetched for nothing, no strategy plans with it".to_owned()));
     }
@@ -412,6 +436,7 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
         control,
         web,
         forecast,
+        prices: tariff.and_then(|(_, source)| source),
         text: text.into(),
         warnings,
     };

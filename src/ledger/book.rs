@@ -8,6 +8,7 @@
 //! (a restart, a crash before a commit) is simply booked by the next one.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -18,6 +19,7 @@ use super::setup::Term;
 use crate::device::{CounterGuard, Verdict};
 use crate::model::{DeviceId, PointKey, WattHours};
 use crate::store::{Baseline, Bucket, Commit, Rebase};
+use crate::tariff::{DayAhead, Tariff};
 
 /// Seconds in a fine bucket.
 pub const QUARTER: i64 = 900;
@@ -59,6 +61,9 @@ struct Counter {
 pub struct Booker {
     counters: BTreeMap<(DeviceId, PointKey), Counter>,
     pending: Commit,
+    /// With a tariff, grid import and export are also booked in euros at the day-ahead
+    /// prices known.
+    pricing: Option<(Arc<Tariff>, Arc<DayAhead>)>,
 }
 
 impl Booker {
@@ -95,6 +100,21 @@ impl Booker {
         Self {
             counters,
             pending: Commit::default(),
+            pricing: None,
+        }
+    }
+
+    /// Books euros beside grid import and export under `tariff` from now on.
+    pub fn with_tariff(mut self, tariff: Option<Tariff>) -> Self {
+        self.pricing = tariff.map(|t| (Arc::new(t), Arc::new(DayAhead::default())));
+        self
+    }
+
+    /// The day-ahead prices to book with from now on (quarters already booked keep
+    /// the price they were booked at).
+    pub fn set_prices(&mut self, prices: Arc<DayAhead>) {
+        if let Some((_, p)) = &mut self.pricing {
+            *p = prices;
         }
     }
 
@@ -132,7 +152,10 @@ impl Booker {
             // A clock stepped back a little: book at the baseline's time.
             let to_ms = now_ms.max(from_ms);
             for &(s, sign) in &c.feeds {
-                book(&mut self.pending, s, sign * delta.0, from_ms, to_ms);
+                let parts = book(&mut self.pending, s, sign * delta.0, from_ms, to_ms);
+                if let Some((tariff, prices)) = &self.pricing {
+                    price(&mut self.pending, s, &parts, tariff, prices);
+                }
             }
         }
         if let Verdict::Rebased { previous, base, .. } = verdict {
@@ -181,8 +204,45 @@ impl Booker {
     }
 }
 
-/// Adds `wh` of series `s` spread over `(from_ms, to_ms]` to `c`.
-pub fn book(c: &mut Commit, s: Series, wh: i64, from_ms: i64, to_ms: i64) {
+/// Books what grid import or export `parts` (Wh per quarter hour) cost or earned under
+/// `tariff` at `prices`, in micro-euros; other series cost nothing.
+fn price(c: &mut Commit, s: Series, parts: &[(i64, i64)], tariff: &Tariff, prices: &DayAhead) {
+    for &(q, wh) in parts {
+        let at = DateTime::<Utc>::from_timestamp(q, 0).unwrap_or_default();
+        let p = tariff.price(at, prices.at(at));
+        // Wh × €/kWh = m€; × 1000 = µ€.
+        let money = |eur_kwh: f64| (wh as f64 * eur_kwh * 1000.0).round() as i64;
+        let booked: &[(Series, i64)] = match s {
+            Series::GridImport => &[(Series::ImportCost, money(p.import_eur_kwh))],
+            Series::GridExport => &[
+                (Series::ExportEarned, money(p.export_eur_kwh)),
+                (Series::ExportNetted, money(p.import_eur_kwh)),
+            ],
+            _ => &[],
+        };
+        for &(m, ueur) in booked {
+            add(c, m, q, ueur, if p.fallback { ueur } else { 0 });
+        }
+    }
+}
+
+/// Adds `part` (with `estimated` of it) to bucket `q` of series `s` and to its day.
+fn add(c: &mut Commit, s: Series, q: i64, part: i64, estimated: i64) {
+    if part == 0 && estimated == 0 {
+        return;
+    }
+    let b = Bucket {
+        wh: part,
+        estimated,
+    };
+    c.quarters.entry((s, q)).or_default().add(b);
+    let day = local_date(DateTime::<Utc>::from_timestamp(q, 0).unwrap_or_default());
+    c.days.entry((s, day)).or_default().add(b);
+}
+
+/// Adds `wh` of series `s` spread over `(from_ms, to_ms]` to `c`; returns the parts
+/// booked per quarter hour (its start, Wh).
+pub fn book(c: &mut Commit, s: Series, wh: i64, from_ms: i64, to_ms: i64) -> Vec<(i64, i64)> {
     let estimated = to_ms - from_ms > GAP.as_millis() as i64;
     let first = quarter_of(from_ms);
     let last = quarter_of((to_ms - 1).max(from_ms));
@@ -204,18 +264,10 @@ pub fn book(c: &mut Commit, s: Series, wh: i64, from_ms: i64, to_ms: i64) {
             .map(|(i, p)| (first + i as i64 * QUARTER, p))
             .collect()
     };
-    for (q, part) in parts {
-        if part == 0 {
-            continue;
-        }
-        let b = Bucket {
-            wh: part,
-            estimated: if estimated { part } else { 0 },
-        };
-        c.quarters.entry((s, q)).or_default().add(b);
-        let day = local_date(DateTime::<Utc>::from_timestamp(q, 0).unwrap_or_default());
-        c.days.entry((s, day)).or_default().add(b);
+    for &(q, part) in &parts {
+        add(c, s, q, part, if estimated { part } else { 0 });
     }
+    parts
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! view of it (positions, history, forecast, export and import).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -9,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::book::{Booked, Booker, book};
 use super::bundle::{BundleId, Position, Series};
-use super::forecast::{self, Flows, Forecast};
+use super::forecast::{self, Flows, Forecast, Money};
 use super::period::{Period, PeriodKind, local_midnight};
 use super::setup::LedgerSetup;
 use crate::model::{DeviceId, PointKey, WattHours};
 use crate::store::{Bucket, Commit, Store, StoreError};
+use crate::tariff::DayAhead;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -27,6 +29,11 @@ pub enum LedgerError {
     },
 }
 
+/// Micro-euros (how the money series are booked) in €.
+pub fn micro_eur(ueur: i64) -> f64 {
+    ueur as f64 / 1e6
+}
+
 /// One bucket of history: energy per series and the bundle for its time.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryBucket {
@@ -35,6 +42,12 @@ pub struct HistoryBucket {
     /// Wh per series (energy used appears as household and building-bound).
     pub wh: BTreeMap<Series, i64>,
     pub estimated_wh: BTreeMap<Series, i64>,
+    /// € per money series (import cost, export earned and netted), with a tariff.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub eur: BTreeMap<Series, f64>,
+    /// Of that, € priced without the quarter hour's day-ahead price.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fallback_eur: BTreeMap<Series, f64>,
     /// The bundle of each configured bundle for this bucket's time, Wh.
     pub bundle_wh: BTreeMap<BundleId, i64>,
 }
@@ -59,6 +72,9 @@ pub struct Row {
     pub kwh: Option<f64>,
     #[serde(default)]
     pub estimated_wh: Option<i64>,
+    /// € for a money series (import_cost, export_earned, export_netted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eur: Option<f64>,
 }
 
 /// Reads over a ledger's store: what the bundles are, where they stand, history.
@@ -142,22 +158,32 @@ impl Books<'_> {
             PeriodKind::Day => period.days().map(Period::day).collect(),
             _ => period.months(),
         };
+        let money = self.setup.tariff.is_some();
         let mut per_series = BTreeMap::new();
-        for s in Series::ALL {
-            per_series.insert(s, self.days(s, period.start, period.end)?);
+        for s in Series::STORED {
+            if money || !s.is_money() {
+                per_series.insert(s, self.days(s, period.start, period.end)?);
+            }
         }
         let buckets = slots
             .into_iter()
             .map(|slot| {
                 let mut wh = BTreeMap::new();
                 let mut estimated_wh = BTreeMap::new();
+                let mut eur = BTreeMap::new();
+                let mut fallback_eur = BTreeMap::new();
                 for (s, days) in &per_series {
                     let mut b = Bucket::default();
                     for (_, d) in days.range(slot.start..slot.end) {
                         b.add(*d);
                     }
-                    wh.insert(*s, b.wh);
-                    estimated_wh.insert(*s, b.estimated);
+                    if s.is_money() {
+                        eur.insert(*s, micro_eur(b.wh));
+                        fallback_eur.insert(*s, micro_eur(b.estimated));
+                    } else {
+                        wh.insert(*s, b.wh);
+                        estimated_wh.insert(*s, b.estimated);
+                    }
                 }
                 let bundle_wh = self
                     .setup
@@ -175,6 +201,8 @@ impl Books<'_> {
                     end: slot.end,
                     wh,
                     estimated_wh,
+                    eur,
+                    fallback_eur,
                     bundle_wh,
                 }
             })
@@ -213,7 +241,8 @@ impl Ledger {
     /// task starts here: what was booked and not committed is booked again from the
     /// counters).
     pub fn with_store(setup: LedgerSetup, store: Store) -> Result<Self, LedgerError> {
-        let booker = Booker::new(&setup.series, &store.baselines()?);
+        let booker =
+            Booker::new(&setup.series, &store.baselines()?).with_tariff(setup.tariff.clone());
         let mut totals = BTreeMap::new();
         for s in Series::ALL {
             let all = store.days(s, NaiveDate::MIN, NaiveDate::MAX)?;
@@ -235,6 +264,11 @@ impl Ledger {
             .into_iter()
             .map(|(s, wh)| (s, WattHours(wh)))
             .collect()
+    }
+
+    /// The day-ahead prices grid import and export are priced at from now on.
+    pub fn set_prices(&mut self, prices: Arc<DayAhead>) {
+        self.booker.set_prices(prices);
     }
 
     pub fn store(&self) -> &Store {
@@ -352,30 +386,48 @@ impl Ledger {
                 export_kwh: WattHours(self.sum(&[Series::GridExport], from, to)?.wh).kwh(),
             })
         };
+        let money = |from, to| -> Result<Money, LedgerError> {
+            let sum = |s| self.sum(&[s], from, to);
+            let (import, earned, netted) = (
+                sum(Series::ImportCost)?,
+                sum(Series::ExportEarned)?,
+                sum(Series::ExportNetted)?,
+            );
+            Ok(Money {
+                import_eur: micro_eur(import.wh),
+                earned_eur: micro_eur(earned.wh),
+                netted_eur: micro_eur(netted.wh),
+                fallback_eur: micro_eur(import.estimated + earned.estimated),
+            })
+        };
         Ok(forecast::forecast(&forecast::Inputs {
             period,
             now,
             before: flows(period.start, boundary)?,
             after: flows(boundary, period.end)?,
+            before_money: money(period.start, boundary)?,
+            after_money: money(boundary, period.end)?,
             pv_so_far: WattHours(self.sum(&[Series::Pv], period.start, period.end)?.wh),
             pv: self.setup.budgets.get(&BundleId::Pv),
             used: self.setup.budgets.get(&BundleId::EnergyUsed),
             net_metering_until: self.setup.net_metering_until,
-            tariffs: self.setup.tariffs,
+            tariff: self.setup.tariff.as_ref(),
         }))
     }
 
     /// Day rows of every series in `[from, to)`.
     pub fn export(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<Row>, LedgerError> {
         let mut rows = Vec::new();
-        for s in Series::ALL {
+        for s in Series::STORED {
             for (d, b) in self.days(s, from, to)? {
+                let money = s.is_money();
                 rows.push(Row {
                     date: d.format("%Y-%m-%d").to_string(),
                     series: s.as_str().to_owned(),
-                    wh: Some(b.wh),
+                    wh: (!money).then_some(b.wh),
                     kwh: None,
-                    estimated_wh: Some(b.estimated),
+                    estimated_wh: (!money).then_some(b.estimated),
+                    eur: money.then(|| micro_eur(b.wh)),
                 });
             }
         }
@@ -407,13 +459,19 @@ impl Ledger {
                     format!(
                         "unknown series `{}`; known: {}",
                         row.series,
-                        Series::ALL.map(Series::as_str).join(", ")
+                        Series::STORED.map(Series::as_str).join(", ")
                     ),
                 )
             })?;
-            let wh = match (row.wh, row.kwh) {
-                (Some(w), None) => w,
-                (None, Some(k)) if k.is_finite() => (k * 1000.0).round() as i64,
+            let wh = match (row.wh, row.kwh, row.eur) {
+                (None, None, Some(e)) if series.is_money() && e.is_finite() => {
+                    (e * 1e6).round() as i64
+                }
+                _ if series.is_money() => {
+                    return Err(err(line, format!("give `eur` for {}", series.as_str())));
+                }
+                (Some(w), None, None) => w,
+                (None, Some(k), None) if k.is_finite() => (k * 1000.0).round() as i64,
                 _ => return Err(err(line, "give exactly one of `wh` and `kwh`".to_owned())),
             };
             let estimated = row.estimated_wh.unwrap_or(0);

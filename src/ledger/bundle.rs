@@ -21,6 +21,13 @@ pub enum Series {
     HotWater,
     GridImport,
     GridExport,
+    /// What the grid import cost under the tariff (µ€; `estimated`: priced without the
+    /// quarter hour's day-ahead price).
+    ImportCost,
+    /// What the export earned without net metering: compensation less feed-in costs (µ€).
+    ExportEarned,
+    /// What the export offsets under net metering: its kWh at the import price (µ€).
+    ExportNetted,
 }
 
 impl Series {
@@ -33,6 +40,31 @@ impl Series {
         Series::GridExport,
     ];
 
+    /// The money series, booked beside grid import and export when a tariff is set;
+    /// their buckets hold micro-euros.
+    pub const MONEY: [Series; 3] = [
+        Series::ImportCost,
+        Series::ExportEarned,
+        Series::ExportNetted,
+    ];
+
+    /// Every series the store holds: energy, then money.
+    pub const STORED: [Series; 9] = [
+        Series::Pv,
+        Series::Household,
+        Series::BuildingBound,
+        Series::HotWater,
+        Series::GridImport,
+        Series::GridExport,
+        Series::ImportCost,
+        Series::ExportEarned,
+        Series::ExportNetted,
+    ];
+
+    pub fn is_money(self) -> bool {
+        Series::MONEY.contains(&self)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Series::Pv => "pv",
@@ -41,11 +73,14 @@ impl Series {
             Series::HotWater => "hot_water",
             Series::GridImport => "grid_import",
             Series::GridExport => "grid_export",
+            Series::ImportCost => "import_cost",
+            Series::ExportEarned => "export_earned",
+            Series::ExportNetted => "export_netted",
         }
     }
 
     pub fn parse(s: &str) -> Option<Series> {
-        Series::ALL.into_iter().find(|x| x.as_str() == s)
+        Series::STORED.into_iter().find(|x| x.as_str() == s)
     }
 }
 

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::bundle::Budget;
 use super::period::{Period, local_midnight};
-use super::setup::Tariffs;
 use crate::model::WattHours;
+use crate::tariff::{QuarterPrice, Tariff};
 
 /// Used for the rest of the year until the ledger has seen this much PV.
 pub const MIN_PV_FOR_OWN_SHARE: WattHours = WattHours(20_000);
@@ -46,6 +46,41 @@ pub enum Regime {
     Split,
 }
 
+/// Euros booked for grid import and export over a stretch of time (see the money
+/// series), or estimated for the rest of the year.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Money {
+    /// What the import cost.
+    pub import_eur: f64,
+    /// What the export earned without net metering.
+    pub earned_eur: f64,
+    /// What the export offsets under net metering.
+    pub netted_eur: f64,
+    /// Of import and earned, what was priced without the day-ahead price.
+    pub fallback_eur: f64,
+}
+
+impl Money {
+    fn add(self, o: Money) -> Money {
+        Money {
+            import_eur: self.import_eur + o.import_eur,
+            earned_eur: self.earned_eur + o.earned_eur,
+            netted_eur: self.netted_eur + o.netted_eur,
+            fallback_eur: self.fallback_eur + o.fallback_eur,
+        }
+    }
+
+    /// `f` priced at `p` (the rest of a year, at the contract's average price).
+    fn at(f: Flows, p: &QuarterPrice) -> Money {
+        Money {
+            import_eur: f.import_kwh * p.import_eur_kwh,
+            earned_eur: f.export_kwh * p.export_eur_kwh,
+            netted_eur: f.export_kwh * p.import_eur_kwh,
+            fallback_eur: 0.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Forecast {
     pub period: Period,
@@ -57,7 +92,14 @@ pub struct Forecast {
     /// The share of PV used on the spot assumed for the rest of the year.
     pub own_share: f64,
     pub regime: Regime,
-    /// Euros for the year under the regime that applies (negative: money back).
+    /// What the grid import and export so far came to under the regime that applies
+    /// (energy only; negative: money back).
+    pub so_far_eur: Option<f64>,
+    /// Of the money so far, what was priced at the contract's average for want of the
+    /// day-ahead price.
+    pub fallback_eur: Option<f64>,
+    /// Euros for the year under the regime that applies, fixed costs, EPV and the tax
+    /// credit included (negative: money back).
     pub eur: Option<f64>,
     /// Euros as if net metering applied to the whole year.
     pub eur_with_net_metering: Option<f64>,
@@ -72,25 +114,31 @@ pub struct Inputs<'a> {
     /// Measured flows before the end of net metering and from it on.
     pub before: Flows,
     pub after: Flows,
+    /// What they were booked at (zero without a tariff).
+    pub before_money: Money,
+    pub after_money: Money,
     /// PV measured so far.
     pub pv_so_far: WattHours,
     pub pv: Option<&'a Budget>,
     pub used: Option<&'a Budget>,
     pub net_metering_until: NaiveDate,
-    pub tariffs: Option<Tariffs>,
+    pub tariff: Option<&'a Tariff>,
 }
 
-fn with_net_metering(f: Flows, t: &Tariffs) -> f64 {
-    let net = f.net_kwh();
-    if net >= 0.0 {
-        net * t.supply_price
+/// A stretch settled with net metering: exported kWh offset imported ones at the
+/// import price; a surplus earns what export earns.
+fn with_net_metering(f: Flows, m: Money) -> f64 {
+    if f.export_kwh <= f.import_kwh || f.export_kwh <= 0.0 {
+        m.import_eur - m.netted_eur
     } else {
-        net * t.feed_in_price
+        let offset = f.import_kwh / f.export_kwh;
+        m.import_eur - offset * m.netted_eur - (1.0 - offset) * m.earned_eur
     }
 }
 
-fn without_net_metering(f: Flows, t: &Tariffs) -> f64 {
-    f.import_kwh * t.supply_price - f.export_kwh * t.feed_in_price
+/// A stretch settled without net metering: every kWh at its own price.
+fn without_net_metering(m: Money) -> f64 {
+    m.import_eur - m.earned_eur
 }
 
 pub fn forecast(i: &Inputs) -> Forecast {
@@ -114,8 +162,9 @@ pub fn forecast(i: &Inputs) -> Forecast {
             export_kwh: pv - direct,
         }
     };
-    let before = i.before.add(rest(now, boundary.max(now)));
-    let after = i.after.add(rest(boundary.max(now), end));
+    let (rest_before, rest_after) = (rest(now, boundary.max(now)), rest(boundary.max(now), end));
+    let before = i.before.add(rest_before);
+    let after = i.after.add(rest_after);
     let projected = before.add(after);
     let regime = if boundary >= end {
         Regime::NetMetering
@@ -124,23 +173,41 @@ pub fn forecast(i: &Inputs) -> Forecast {
     } else {
         Regime::Split
     };
-    let days = (end - start).num_days() as f64;
-    let eur = |f: &dyn Fn(&Tariffs) -> f64| {
-        i.tariffs
-            .as_ref()
-            .map(|t| f(t) + t.fixed_fees * days / 365.0)
-    };
-    Forecast {
+    let mut out = Forecast {
         period: i.period,
         so_far,
         projected,
         net_kwh: projected.net_kwh(),
         own_share,
         regime,
-        eur: eur(&|t| with_net_metering(before, t) + without_net_metering(after, t)),
-        eur_with_net_metering: eur(&|t| with_net_metering(projected, t)),
-        eur_without_net_metering: eur(&|t| without_net_metering(projected, t)),
-    }
+        so_far_eur: None,
+        fallback_eur: None,
+        eur: None,
+        eur_with_net_metering: None,
+        eur_without_net_metering: None,
+    };
+    let Some(t) = i.tariff else {
+        return out;
+    };
+    // The rest at the contract's average prices in force on each side.
+    let money_before = i
+        .before_money
+        .add(Money::at(rest_before, &t.price(now.min(boundary), None)));
+    let money_after = i
+        .after_money
+        .add(Money::at(rest_after, &t.price(boundary.max(now), None)));
+    let days = (end - start).num_days();
+    let fixed = t.fixed_costs(i.period.start, days)
+        + t.band_cost(projected.export_kwh) * days as f64 / 365.0;
+    out.so_far_eur =
+        Some(with_net_metering(i.before, i.before_money) + without_net_metering(i.after_money));
+    out.fallback_eur = Some(i.before_money.fallback_eur + i.after_money.fallback_eur);
+    out.eur =
+        Some(with_net_metering(before, money_before) + without_net_metering(money_after) + fixed);
+    let all = money_before.add(money_after);
+    out.eur_with_net_metering = Some(with_net_metering(projected, all) + fixed);
+    out.eur_without_net_metering = Some(without_net_metering(all) + fixed);
+    out
 }
 
 #[cfg(test)]
@@ -152,11 +219,13 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
     }
 
-    const T: Tariffs = Tariffs {
-        supply_price: 0.30,
-        feed_in_price: 0.05,
-        fixed_fees: 0.0,
-    };
+    static T: std::sync::LazyLock<Tariff> =
+        std::sync::LazyLock::new(|| Tariff::all_in(0.30, 0.05, 0.0, d(2026, 12, 31)));
+
+    /// The ledger's money for `f` under the all-in tariff.
+    fn money(f: Flows) -> Money {
+        Money::at(f, &T.price(local_midnight(d(2026, 6, 1)), None))
+    }
 
     fn inputs(period: Period, now: NaiveDate, before: Flows, after: Flows) -> Inputs<'static> {
         Inputs {
@@ -164,11 +233,13 @@ mod tests {
             now: local_midnight(now),
             before,
             after,
+            before_money: money(before),
+            after_money: money(after),
             pv_so_far: WattHours(0),
             pv: None,
             used: None,
             net_metering_until: d(2026, 12, 31),
-            tariffs: Some(T),
+            tariff: Some(&T),
         }
     }
 

@@ -20,6 +20,7 @@ use super::setup::TrustClock;
 use crate::clock::Clock;
 use crate::device::Verdict;
 use crate::model::{DeviceId, PointKey, Value, WattHours};
+use crate::prices::Prices;
 use crate::state::Snapshot;
 use crate::store::Rebase;
 
@@ -131,8 +132,12 @@ pub async fn run(
     clock: Clock,
     mut snapshot: watch::Receiver<Arc<Snapshot>>,
     status: watch::Sender<Arc<LedgerStatus>>,
+    mut prices: Option<watch::Receiver<Arc<Prices>>>,
     cancel: CancellationToken,
 ) -> Result<(), LedgerError> {
+    if let Some(p) = &mut prices {
+        ledger.set_prices(Arc::new(p.borrow_and_update().day_ahead.clone()));
+    }
     let mut flush = tokio::time::interval(ledger.setup.flush);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut summary = tokio::time::interval(STATUS_EVERY);
@@ -158,6 +163,11 @@ pub async fn run(
                         tracing::warn!("System clock is not synchronised (NTP); energy is held back until it is.");
                     }
                     was_trusted = trusted;
+                }
+                if let Some(p) = &mut prices
+                    && p.has_changed().unwrap_or(false)
+                {
+                    ledger.set_prices(Arc::new(p.borrow_and_update().day_ahead.clone()));
                 }
                 let snap = snapshot.borrow_and_update().clone();
                 if book_snapshot(&mut ledger, &counters, &snap, trusted) {

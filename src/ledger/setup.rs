@@ -32,14 +32,6 @@ pub struct Term {
     pub max_power_w: f64,
 }
 
-/// Prices for the settlement forecast.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Tariffs {
-    pub supply_price: f64,
-    pub feed_in_price: f64,
-    pub fixed_fees: f64,
-}
-
 /// The ledger's resolved configuration.
 #[derive(Debug, Clone)]
 pub struct LedgerSetup {
@@ -49,7 +41,8 @@ pub struct LedgerSetup {
     pub fine_days: u32,
     pub rule: SettlementRule,
     pub net_metering_until: NaiveDate,
-    pub tariffs: Option<Tariffs>,
+    /// The contract, when prices are configured: the ledger then books euros too.
+    pub tariff: Option<crate::tariff::Tariff>,
     /// The bundles configured (energy used appears when household and building-bound do).
     pub budgets: BTreeMap<BundleId, Budget>,
     pub series: BTreeMap<Series, Vec<Term>>,

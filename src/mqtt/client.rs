@@ -264,7 +264,29 @@ impl Publisher {
         if let Some(f) = &self.discovery.forecast {
             self.client.try_subscribe(f, QoS::AtLeastOnce)?;
         }
+        // Prices likewise: a retained set is the latest there is.
+        if let Some(p) = &self.discovery.prices {
+            self.client.try_subscribe(p, QoS::AtLeastOnce)?;
+        }
         Ok(())
+    }
+
+    /// Day-ahead prices from Home Assistant: checked whole, then merged into the price
+    /// book; a refused set is logged with its topic, payload and what is wrong.
+    fn prices(&mut self, feeds: &Views, topic: &str, payload: &[u8]) {
+        let Some(book) = &feeds.prices else {
+            return;
+        };
+        match crate::prices::parse_message(payload) {
+            Ok(p) => {
+                let n = book.merge(&p, "mqtt", crate::clock::now().into());
+                tracing::debug!(topic, quarters = n, "Day-ahead prices taken.");
+            }
+            Err(e) => {
+                tracing::warn!(topic, payload = %shown(payload), error = %e, "Day-ahead prices refused.");
+                self.status.send_modify(|s| s.rejected_commands += 1);
+            }
+        }
     }
 
     /// A sun forecast from Home Assistant: checked, then handed to the strategy; a
@@ -345,6 +367,10 @@ pub async fn run(
                         if m.payload.as_ref() == b"online" {
                             // A small random delay, so many publishers do not answer at once.
                             resend_at = Some(Instant::now() + Duration::from_millis(500 + fastrand::u64(..1500)));
+                        }
+                    } else if p.discovery.prices.as_deref() == Some(m.topic.as_str()) {
+                        if !m.payload.is_empty() {
+                            p.prices(&feeds, &m.topic, &m.payload);
                         }
                     } else if p.discovery.forecast.as_deref() == Some(m.topic.as_str()) {
                         if !m.payload.is_empty() {

@@ -170,6 +170,8 @@ pub struct Discovery {
     /// Where a sun forecast for the hot-water strategy is taken from (with
     /// `[control]`; docs/home-assistant.md).
     pub forecast: Option<String>,
+    /// Where day-ahead prices are taken from (with a `[tariff]`; docs/home-assistant.md).
+    pub prices: Option<String>,
 }
 
 /// What the discovery is built from; [`Inputs::from_config`] fills it from a config.
@@ -210,7 +212,7 @@ impl<'a> Inputs<'a> {
             bundles: ledger
                 .map(|l| l.budgets.keys().copied().collect())
                 .unwrap_or_default(),
-            euros: ledger.is_some_and(|l| l.tariffs.is_some()),
+            euros: ledger.is_some_and(|l| l.tariff.is_some()),
             control: config.control.is_some(),
         }
     }
@@ -326,6 +328,7 @@ pub fn build(inputs: &Inputs) -> Result<Discovery, DuplicateId> {
         states: b.states,
         commands: b.commands,
         forecast: inputs.control.then(|| t.hub("forecast/pv")),
+        prices: inputs.euros.then(|| t.hub("prices/day_ahead")),
     })
 }
 
@@ -347,6 +350,9 @@ fn series_name(s: Series) -> &'static str {
         Series::HotWater => "Hot water heat",
         Series::GridImport => "Grid import",
         Series::GridExport => "Grid export",
+        Series::ImportCost => "Grid import cost",
+        Series::ExportEarned => "Grid export earned",
+        Series::ExportNetted => "Grid export netted",
     }
 }
 

@@ -36,13 +36,45 @@ pub fn seed(ledger: &mut Ledger, start: DateTime<Utc>) -> Result<usize, LedgerEr
         let building = budget(BundleId::BuildingBound) * cold;
         let hot_water = budget(BundleId::HotWater) * (0.8 + 0.4 * rng.f64());
         let direct = (pv * OWN_SHARE).min(household + building);
+        let (import, export) = (household + building - direct, pv - direct);
+        // Euros at the day's average prices under the tariff, if there is one.
+        if let Some(t) = &ledger.setup.tariff {
+            let noon = p.start_instant() + chrono::TimeDelta::hours(12);
+            let avg: f64 = (0..96)
+                .map(|q| {
+                    crate::sim::prices::price(
+                        p.start_instant() + chrono::TimeDelta::minutes(15 * q),
+                    )
+                })
+                .sum::<f64>()
+                / 96.0;
+            let price = t.price(noon, Some(avg));
+            for (s, eur) in [
+                (Series::ImportCost, import / 1000.0 * price.import_eur_kwh),
+                (Series::ExportEarned, export / 1000.0 * price.export_eur_kwh),
+                (Series::ExportNetted, export / 1000.0 * price.import_eur_kwh),
+            ] {
+                line += 1;
+                rows.push((
+                    line,
+                    Row {
+                        date: day.format("%Y-%m-%d").to_string(),
+                        series: s.as_str().to_owned(),
+                        wh: None,
+                        kwh: None,
+                        estimated_wh: None,
+                        eur: Some(eur),
+                    },
+                ));
+            }
+        }
         for (s, wh) in [
             (Series::Pv, pv),
             (Series::Household, household),
             (Series::BuildingBound, building),
             (Series::HotWater, hot_water),
-            (Series::GridImport, household + building - direct),
-            (Series::GridExport, pv - direct),
+            (Series::GridImport, import),
+            (Series::GridExport, export),
         ] {
             line += 1;
             rows.push((
@@ -53,11 +85,13 @@ pub fn seed(ledger: &mut Ledger, start: DateTime<Utc>) -> Result<usize, LedgerEr
                     wh: Some(wh.round() as i64),
                     kwh: None,
                     estimated_wh: Some(wh.round() as i64),
+                    eur: None,
                 },
             ));
         }
         day = day + Days::new(1);
     }
+    let days = rows.iter().filter(|(_, r)| r.series == "pv").count();
     ledger.import("<demo history>", &rows, false)?;
-    Ok(rows.len() / Series::ALL.len())
+    Ok(days)
 }

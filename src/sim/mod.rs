@@ -5,6 +5,7 @@ pub mod dwelling;
 pub mod fixture;
 pub mod history;
 pub mod image;
+pub mod prices;
 
 use std::net::SocketAddr;
 use std::time::Duration;

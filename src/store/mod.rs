@@ -366,7 +366,7 @@ impl Store {
     pub fn prune_quarters(&self, before: i64) -> Result<usize, StoreError> {
         let mut batch = sled::Batch::default();
         let mut n = 0;
-        for s in Series::ALL {
+        for s in Series::STORED {
             for kv in self
                 .db
                 .range(quarter_key(s, 0)..quarter_key(s, before.max(0)))
