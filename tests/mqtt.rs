@@ -647,3 +647,142 @@ async fn a_retained_command_is_never_acted_on_and_an_oversized_one_does_not_make
     .unwrap();
     run.stop().await;
 }
+
+/// With a dynamic tariff: day-ahead prices sent by Home Assistant (retained, as its
+/// automation does) are taken, shown as the price now and next hour with today's
+/// quarter hours, and booked: the grid import's euros follow them; a bad price set is
+/// refused without touching the prices; until prices come the contract's average
+/// stands in, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_ahead_prices_from_home_assistant_price_and_book_the_grid() {
+    let scene = Scene::new(Broker::start(), 60.0).await;
+    let text = scene.config(true).replace(
+        "[settlement]\nsupply_price = 0.30\nfeed_in_price = 0.05\n",
+        "[tariff]\ncontract_start = \"2026-01-01\"\nimport = \"dynamic\"\nmarkup = 0.02\n\
+         average_day_ahead = 0.09\nfeed_in = \"share\"\nfeed_in_share = 1.0\nfeed_in_costs = 0.015\n\n\
+         [[tariff.taxes]]\nyear = 2026\nenergy_tax = 0.0916\ntax_credit = 519.80\n",
+    );
+    assert!(text.contains("[tariff]"));
+    let ha = Recorder::connect(
+        scene.broker.port,
+        &[
+            "nomhub/hub/prices",
+            "nomhub/hub/costs",
+            "homeassistant/device/+/config",
+        ],
+    )
+    .await;
+    let run = start(&text);
+    connected(&run).await;
+    // Before any price: the average, marked.
+    let first = ha.wait(10, "nomhub/hub/prices", |_| true).await.json();
+    assert_eq!(first["fallback"], true, "{first}");
+    let want = |da: f64| ((da + 0.02 + 0.0916) * 1.21 * 10_000.0).round() / 10_000.0;
+    assert_eq!(first["import_now"].as_f64().unwrap(), want(0.09));
+    // Discovery has the price and cost sensors.
+    let hub = ha
+        .wait(5, "homeassistant/device/nomhub_hub/config", |_| true)
+        .await
+        .json();
+    for key in [
+        "price_now",
+        "price_next_hour",
+        "feed_in_price_now",
+        "cost_today",
+        "cost_month",
+        "prices_missing",
+    ] {
+        assert!(hub["components"].get(key).is_some(), "no {key} in {hub}");
+    }
+    assert!(
+        hub["components"]["forecast_cost"]
+            .get("state_class")
+            .is_none()
+    );
+    // Home Assistant's automation sends today's and tomorrow's prices, hourly: 0.05
+    // now, 0.30 the hour after.
+    let now: chrono::DateTime<chrono::Utc> = Clock::System.now().into();
+    let hour = |h: i64| {
+        let t = now - chrono::TimeDelta::seconds(now.timestamp().rem_euclid(3600))
+            + chrono::TimeDelta::hours(h);
+        t.with_timezone(&nomhub::clock::TZ).to_rfc3339()
+    };
+    let mut entries: Vec<String> = (-2..30)
+        .map(|h| {
+            let price = if h == 1 { 0.30 } else { 0.05 };
+            format!(
+                r#"{{"start":"{}","end":"{}","value":{price}}}"#,
+                hour(h),
+                hour(h + 1)
+            )
+        })
+        .collect();
+    let good = format!(r#"{{"prices":[{}]}}"#, entries.join(","));
+    // A bad set first: prices in €/MWh.
+    entries[2] = format!(
+        r#"{{"start":"{}","end":"{}","value":84.2}}"#,
+        hour(0),
+        hour(1)
+    );
+    let bad = format!(r#"{{"prices":[{}]}}"#, entries.join(","));
+    ha.send("nomhub/hub/prices/day_ahead", bad.as_bytes(), true)
+        .await;
+    let mut status = run.app.mqtt.clone().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| s.rejected_commands == 1),
+    )
+    .await
+    .expect("the €/MWh set was not refused")
+    .unwrap();
+    assert!(
+        run.app
+            .views
+            .prices
+            .as_ref()
+            .unwrap()
+            .current()
+            .day_ahead
+            .quarters
+            .is_empty()
+    );
+    ha.send("nomhub/hub/prices/day_ahead", good.as_bytes(), true)
+        .await;
+    let p = ha
+        .wait(10, "nomhub/hub/prices", |m| m.json()["fallback"] == false)
+        .await
+        .json();
+    assert_eq!(p["import_now"].as_f64().unwrap(), want(0.05), "{p}");
+    assert_eq!(p["import_next_hour"].as_f64().unwrap(), want(0.30), "{p}");
+    assert_eq!(p["export_now"].as_f64().unwrap(), 0.05 - 0.015, "{p}");
+    let today = p["today"].as_array().unwrap();
+    assert!(today.len() >= 92, "{p}");
+    assert!(today.iter().filter(|v| !v.is_null()).count() >= 8, "{p}");
+    // What the house imports from now is booked at 0.05 + markup, tax and VAT.
+    let costs = ha
+        .wait(20, "nomhub/hub/costs", |m| {
+            m.json()["today_import_eur"].as_f64() > Some(0.0)
+        })
+        .await
+        .json();
+    assert!(costs["today_eur"].is_number(), "{costs}");
+    assert!(
+        costs["today_reset"].as_str().unwrap().ends_with('Z'),
+        "{costs}"
+    );
+    run.stop().await;
+    // The prices outlive a restart (kept in the store).
+    let run = start(&text);
+    assert!(
+        !run.app
+            .views
+            .prices
+            .as_ref()
+            .unwrap()
+            .current()
+            .day_ahead
+            .quarters
+            .is_empty()
+    );
+    run.stop().await;
+}

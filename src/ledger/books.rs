@@ -34,6 +34,20 @@ pub fn micro_eur(ueur: i64) -> f64 {
     ueur as f64 / 1e6
 }
 
+/// What grid import and export came to in a period under the tariff: export at what it
+/// offsets for days under net metering, at what it earns after (a period inside one
+/// regime; a settlement year across both has the forecast's split).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PeriodEuros {
+    pub period: Period,
+    pub import_eur: f64,
+    pub export_eur: f64,
+    /// Import less export.
+    pub net_eur: f64,
+    /// Of import and export, what was priced at the contract's average.
+    pub fallback_eur: f64,
+}
+
 /// One bucket of history: energy per series and the bundle for its time.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryBucket {
@@ -146,6 +160,29 @@ impl Books<'_> {
     /// The period of `kind` containing `now`.
     pub fn period(&self, kind: PeriodKind, now: DateTime<Utc>) -> Period {
         Period::at(kind, now, &self.setup.rule)
+    }
+
+    /// What grid import and export came to in `period`, with a tariff.
+    pub fn euros(&self, period: Period) -> Result<Option<PeriodEuros>, LedgerError> {
+        if self.setup.tariff.is_none() {
+            return Ok(None);
+        }
+        let sum = |s| self.sum(&[s], period.start, period.end);
+        let import = sum(Series::ImportCost)?;
+        let netted = period.start <= self.setup.net_metering_until;
+        let export = sum(if netted {
+            Series::ExportNetted
+        } else {
+            Series::ExportEarned
+        })?;
+        let (import_eur, export_eur) = (micro_eur(import.wh), micro_eur(export.wh));
+        Ok(Some(PeriodEuros {
+            period,
+            import_eur,
+            export_eur,
+            net_eur: import_eur - export_eur,
+            fallback_eur: micro_eur(import.estimated + export.estimated),
+        }))
     }
 
     /// History of `period` for graphs: per day for a day or month, else per month.

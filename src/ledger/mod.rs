@@ -15,7 +15,7 @@ pub mod query;
 pub mod run;
 pub mod setup;
 
-pub use books::{Books, History, Ledger, LedgerError, Row};
+pub use books::{Books, History, Ledger, LedgerError, PeriodEuros, Row};
 pub use bundle::{Budget, BundleId, Position, Series, Status};
 pub use forecast::Forecast;
 pub use period::{Period, PeriodKind, SettlementRule};

@@ -12,7 +12,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::book::Booked;
-use super::books::{Ledger, LedgerError};
+use super::books::{Ledger, LedgerError, PeriodEuros};
 use super::bundle::{Position, Series};
 use super::forecast::Forecast;
 use super::period::PeriodKind;
@@ -39,6 +39,8 @@ pub struct LedgerStatus {
     pub store_error: Option<String>,
     /// Counters re-based (went back and stayed back), oldest first.
     pub rebases: Vec<Rebase>,
+    /// With a tariff: what the running day and month came to.
+    pub euros: Vec<PeriodEuros>,
 }
 
 /// How often the status summary is recomputed (real time).
@@ -66,6 +68,11 @@ fn summarise(
         forecast: Some(ledger.forecast(now)?),
         store_error: None,
         rebases: ledger.store().rebases()?,
+        euros: [PeriodKind::Day, PeriodKind::Month]
+            .into_iter()
+            .map(|k| ledger.books().euros(ledger.period(k, now)))
+            .filter_map(Result::transpose)
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -159,12 +159,18 @@ impl Publisher {
         let settings = feeds.strategy.settings.borrow().clone();
         let control = feeds.control.as_ref().map(|c| c.borrow().clone());
         let live = feeds.flows.read(&snapshot);
+        let prices = feeds.prices.as_ref().map(|p| p.current());
+        let tariff = feeds
+            .ledger
+            .as_ref()
+            .and_then(|l| l.setup().tariff.as_ref());
         let view = View {
             snapshot: &snapshot,
             live: &live,
             ledger: ledger.as_deref(),
             settings: &settings,
             control: control.as_ref(),
+            prices: tariff.zip(prices.as_deref()),
         };
         let now = Instant::now();
         let mut rendered: Vec<(String, String)> = Vec::new();

@@ -102,6 +102,10 @@ pub enum Source {
     Forecast,
     /// JSON: clock_trusted, store_ok.
     LedgerHealth,
+    /// JSON: the price of a kWh now and next hour, today's and tomorrow's (a tariff).
+    Prices,
+    /// JSON: what grid import and export came to today and this month (a tariff).
+    Costs,
     Mode,
     Setting(Setting),
     DeviceAvailability(DeviceId),
@@ -356,6 +360,75 @@ fn series_name(s: Series) -> &'static str {
     }
 }
 
+/// With a tariff: the price of a kWh now and next hour, what is fed in earns now, and
+/// what the grid came to today and this month.
+fn prices_and_costs(t: &Topics, b: &mut Builder, cmps: &mut Map<String, Json>) {
+    let topic = t.hub("prices");
+    for (key, name, field) in [
+        ("price_now", "Electricity price", "import_now"),
+        (
+            "price_next_hour",
+            "Electricity price next hour",
+            "import_next_hour",
+        ),
+        ("feed_in_price_now", "Feed-in price", "export_now"),
+    ] {
+        let mut c = Cmp::new("sensor", key.into(), name)
+            .set("unit_of_measurement", json!("EUR/kWh"))
+            .set("state_class", json!("measurement"))
+            .set("suggested_display_precision", json!(3))
+            .set(
+                "value_template",
+                json!(format!(
+                    "{{{{ value_json.{field} if value_json.{field} is not none else 'None' }}}}"
+                )),
+            )
+            .set("icon", json!("mdi:currency-eur"));
+        if key == "price_now" {
+            // Today's and tomorrow's prices per quarter hour, for a price graph.
+            c = c.set("json_attributes_topic", json!(topic)).set(
+                "json_attributes_template",
+                json!("{{ {'day_ahead': value_json.day_ahead_now, 'fallback': value_json.fallback, 'net_metering': value_json.net_metering, 'today': value_json.today, 'tomorrow': value_json.tomorrow, 'updated': value_json.updated} | tojson }}"),
+            );
+        }
+        b.add(cmps, "hub", c, Some((topic.clone(), Source::Prices)));
+    }
+    let missing = Cmp::new(
+        "binary_sensor",
+        "prices_missing".into(),
+        "Day-ahead price missing",
+    )
+    .set("device_class", json!("problem"))
+    .set("entity_category", json!("diagnostic"))
+    .set(
+        "value_template",
+        json!("{% if value_json.fallback %}ON{% else %}OFF{% endif %}"),
+    );
+    b.add(cmps, "hub", missing, Some((topic, Source::Prices)));
+    let topic = t.hub("costs");
+    for (key, name, period) in [
+        ("cost_today", "Energy cost today", "today"),
+        ("cost_month", "Energy cost this month", "month"),
+    ] {
+        let c = Cmp::new("sensor", key.into(), name)
+            .set("device_class", json!("monetary"))
+            .set("unit_of_measurement", json!("EUR"))
+            .set("state_class", json!("total"))
+            .set("suggested_display_precision", json!(2))
+            .set("value_template", json!(format!("{{{{ value_json.{period}_eur }}}}")))
+            .set(
+                "last_reset_value_template",
+                json!(format!("{{{{ value_json.{period}_reset }}}}")),
+            )
+            .set("json_attributes_topic", json!(topic))
+            .set(
+                "json_attributes_template",
+                json!(format!("{{{{ {{'import_eur': value_json.{period}_import_eur, 'export_eur': value_json.{period}_export_eur, 'priced_at_average_eur': value_json.{period}_fallback_eur}} | tojson }}}}")),
+            );
+        b.add(cmps, "hub", c, Some((topic.clone(), Source::Costs)));
+    }
+}
+
 fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
     let t = b.topics;
     let mut cmps = Map::new();
@@ -447,9 +520,10 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
     if !inputs.series.is_empty() {
         let topic = t.hub("forecast");
         if inputs.euros {
+            // A forecast, not a running total: no state class, so Home Assistant keeps
+            // no sum of its changes.
             let c = Cmp::new("sensor", "forecast_cost".into(), "Settlement forecast")
                 .set("device_class", json!("monetary"))
-                .set("state_class", json!("total"))
                 .set("unit_of_measurement", json!("EUR"))
                 .set("suggested_display_precision", json!(0))
                 .set("value_template", json!("{{ value_json.eur }}"));
@@ -478,6 +552,9 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
             )
             .set("value_template", json!("{{ value_json.regime }}"));
         b.add(&mut cmps, "hub", regime, Some((topic, Source::Forecast)));
+        if inputs.euros {
+            prices_and_costs(t, b, &mut cmps);
+        }
         let health = t.hub("ledger");
         let clock = Cmp::new(
             "binary_sensor",

@@ -8,11 +8,13 @@ use serde_json::json;
 
 use super::discovery::{Format, Source};
 use crate::control::ControlStatus;
-use crate::ledger::{LedgerStatus, period::local_midnight};
+use crate::ledger::{LedgerStatus, PeriodKind, period::local_midnight};
 use crate::live::Live;
 use crate::model::{Value, WattHours};
+use crate::prices::Prices;
 use crate::state::Snapshot;
 use crate::strategy::Settings;
+use crate::tariff::Tariff;
 
 /// Home Assistant's payload for "unknown".
 pub const UNKNOWN: &str = "None";
@@ -24,6 +26,8 @@ pub struct View<'a> {
     pub ledger: Option<&'a LedgerStatus>,
     pub settings: &'a Settings,
     pub control: Option<&'a ControlStatus>,
+    /// The tariff and the day-ahead prices known, with a tariff.
+    pub prices: Option<(&'a Tariff, &'a Prices)>,
 }
 
 /// Home Assistant keeps at most this many characters of a state.
@@ -146,6 +150,30 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
             })
             .to_string()
         }
+        Source::Prices => {
+            let (tariff, prices) = v.prices?;
+            let now = v.ledger?.at?;
+            prices_json(tariff, prices, now).to_string()
+        }
+        Source::Costs => {
+            let l = v.ledger?;
+            let e = |kind: PeriodKind| l.euros.iter().find(|e| e.period.kind == kind);
+            let (day, month) = (e(PeriodKind::Day)?, e(PeriodKind::Month)?);
+            let cents = |x: f64| (x * 100.0).round() / 100.0;
+            json!({
+                "today_eur": cents(day.net_eur),
+                "today_import_eur": cents(day.import_eur),
+                "today_export_eur": cents(day.export_eur),
+                "today_fallback_eur": cents(day.fallback_eur),
+                "today_reset": iso(local_midnight(day.period.start)),
+                "month_eur": cents(month.net_eur),
+                "month_import_eur": cents(month.import_eur),
+                "month_export_eur": cents(month.export_eur),
+                "month_fallback_eur": cents(month.fallback_eur),
+                "month_reset": iso(local_midnight(month.period.start)),
+            })
+            .to_string()
+        }
         Source::Mode => v.settings.mode.as_str().to_owned(),
         Source::Setting(s) => number(v.settings.get(*s), 2),
         Source::DeviceAvailability(id) => {
@@ -194,6 +222,50 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
     })
 }
 
+/// The prices now, next hour, and per quarter hour today and tomorrow (all in, €/kWh;
+/// null where the day-ahead price is not known).
+fn prices_json(tariff: &Tariff, prices: &Prices, now: DateTime<Utc>) -> serde_json::Value {
+    let quarter = chrono::TimeDelta::minutes(15);
+    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    let here = tariff.price(now, prices.now(now));
+    // The clock hour after this one.
+    let next = now - chrono::TimeDelta::seconds(now.timestamp().rem_euclid(3600))
+        + chrono::TimeDelta::hours(1);
+    let next_hour = (0..4).map(|i| {
+        let t = next + quarter * i;
+        tariff.price(t, prices.day_ahead.at(t)).import_eur_kwh
+    });
+    let today = crate::ledger::period::local_date(now);
+    let day = |d: chrono::NaiveDate| {
+        let (from, to) = (local_midnight(d), local_midnight(d + chrono::Days::new(1)));
+        let mut out = Vec::new();
+        let mut t = from;
+        while t < to {
+            out.push(
+                prices
+                    .day_ahead
+                    .at(t)
+                    .map(|da| round(tariff.price(t, Some(da)).import_eur_kwh)),
+            );
+            t += quarter;
+        }
+        out
+    };
+    json!({
+        "import_now": round(here.import_eur_kwh),
+        "import_next_hour": round(next_hour.sum::<f64>() / 4.0),
+        "export_now": round(here.export_eur_kwh),
+        "day_ahead_now": round(here.day_ahead_eur_kwh),
+        "fallback": here.fallback,
+        "net_metering": here.net_metering,
+        "today_start": iso(local_midnight(today)),
+        "today": day(today),
+        "tomorrow": day(today + chrono::Days::new(1)),
+        "updated": prices.updated.map(iso),
+        "source": prices.source,
+    })
+}
+
 /// The payload as a number, for the deadband.
 pub fn as_number(payload: &str) -> Option<f64> {
     payload.parse::<f64>().ok().filter(|x| x.is_finite())
@@ -223,6 +295,7 @@ mod tests {
             ledger: None,
             settings: &Settings::default(),
             control: None,
+            prices: None,
         };
         render(
             &Source::Point {
@@ -266,6 +339,7 @@ mod tests {
             ledger: None,
             settings: &Settings::default(),
             control: None,
+            prices: None,
         };
         assert_eq!(render(&Source::Forecast, &v), None);
         assert_eq!(
@@ -292,6 +366,7 @@ mod tests {
             ledger: None,
             settings: &Settings::default(),
             control: Some(&status),
+            prices: None,
         };
         let j: serde_json::Value =
             serde_json::from_str(&render(&Source::Control, &v).unwrap()).unwrap();

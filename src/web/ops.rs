@@ -35,6 +35,9 @@ struct Reading {
     ledger: Option<Arc<LedgerStatus>>,
     mqtt: Option<MqttStatus>,
     held: Option<usize>,
+    /// With a dynamic tariff: the price of a kWh now, and whether the contract's
+    /// average stands in for a missing day-ahead price.
+    price: Option<crate::tariff::QuarterPrice>,
 }
 
 impl Reading {
@@ -48,8 +51,17 @@ impl Reading {
             ledger: feeds.views.ledger_status(),
             mqtt: ops.mqtt.as_ref().map(|m| m.borrow().clone()),
             held: feeds.views.control.as_ref().map(|c| c.borrow().held.len()),
+            price: price_now(&feeds.views),
         }
     }
+}
+
+/// The price of a kWh now under the tariff, at the ledger's time.
+fn price_now(views: &crate::views::Views) -> Option<crate::tariff::QuarterPrice> {
+    let tariff = views.ledger.as_ref()?.setup().tariff.as_ref()?;
+    let now = views.ledger_status()?.at?;
+    let prices = views.prices.as_ref()?.current();
+    Some(tariff.price(now, prices.now(now)))
 }
 
 /// How nomhub is doing, as `/api/health` answers.
@@ -153,6 +165,14 @@ impl Reading {
                 ));
                 }
             }
+        }
+        if let Some(p) = &r.price
+            && p.fallback
+        {
+            degraded.push(format!(
+                "no day-ahead price for now: the contract's average ({:.3} €/kWh) stands in",
+                p.day_ahead_eur_kwh
+            ));
         }
         if let Some(m) = &r.mqtt
             && !m.connected
@@ -420,6 +440,20 @@ impl Collector for Reading {
                 family(e, name, help, [(vec![], counter(v))])?;
             }
         }
+        if let Some(p) = &self.price {
+            family(
+                e,
+                "price_eur_kwh",
+                "What a kWh from the grid costs now, all in (€).",
+                [(vec![], gauge(p.import_eur_kwh))],
+            )?;
+            family(
+                e,
+                "day_ahead_missing",
+                "1 while the day-ahead price now is missing and the contract's average stands in.",
+                [(vec![], flag(p.fallback))],
+            )?;
+        }
         if let Some(held) = self.held {
             family(
                 e,
@@ -474,6 +508,7 @@ mod tests {
                 ..MqttStatus::default()
             }),
             held: Some(1),
+            price: None,
         }
     }
 
@@ -555,6 +590,44 @@ mod tests {
             text.lines().any(|l| l
                 == "nomhub_ledger_counter_rebases_total{device=\"grid\",point=\"import_energy\"} 1"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_missing_day_ahead_price_degrades_health_and_shows_in_the_metrics() {
+        let mut r = reading();
+        r.snapshot = Arc::new(Snapshot::default());
+        r.price = Some(crate::tariff::QuarterPrice {
+            import_eur_kwh: 0.2466,
+            export_eur_kwh: 0.075,
+            net_metering: false,
+            day_ahead_eur_kwh: 0.09,
+            fallback: true,
+        });
+        let text = encode(r);
+        assert!(
+            text.lines().any(|l| l == "nomhub_day_ahead_missing 1.0"),
+            "{text}"
+        );
+        assert!(
+            text.lines().any(|l| l == "nomhub_price_eur_kwh 0.2466"),
+            "{text}"
+        );
+        let mut r = reading();
+        r.snapshot = Arc::new(Snapshot::default());
+        r.price = Some(crate::tariff::QuarterPrice {
+            import_eur_kwh: 0.2466,
+            export_eur_kwh: 0.075,
+            net_metering: false,
+            day_ahead_eur_kwh: 0.09,
+            fallback: true,
+        });
+        let h = r.health();
+        assert_eq!(h.status, "degraded");
+        assert!(
+            h.problems[0].contains("average (0.090 €/kWh)"),
+            "{:?}",
+            h.problems
         );
     }
 }
