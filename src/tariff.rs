@@ -432,4 +432,44 @@ mod tests {
         p.forget_before(h + chrono::TimeDelta::minutes(30));
         assert_eq!(p.quarters.len(), 3);
     }
+
+    /// The worked example in docs/tariff.md.
+    #[test]
+    fn the_worked_example_in_the_docs() {
+        let mut t = dynamic();
+        t.import = Import::Fixed {
+            supply_eur_kwh: 0.12,
+        };
+        t.feed_in = FeedIn::Fixed { eur_kwh: 0.05 };
+        t.feed_in_costs_eur_kwh = 0.0;
+        t.fixed_eur_month = 44.0;
+        t.taxes = vec![Taxes {
+            year: 2026,
+            energy_tax_eur_kwh: 0.0916,
+            tax_credit_eur_year: 519.80,
+            vat: 0.21,
+        }];
+        let p = t.price(local(2027, 3, 1, 12), None);
+        assert!((p.import_eur_kwh - 0.256036).abs() < 1e-9);
+        assert!((p.export_eur_kwh - 0.06).abs() < 1e-12, "the legal minimum");
+        let energy = 3000.0 * p.import_eur_kwh - 3300.0 * p.export_eur_kwh;
+        let fixed = t.fixed_costs(d(2027, 1, 1), 365);
+        assert!((energy - 570.108).abs() < 1e-6, "{energy}");
+        assert!((fixed - (528.0 - 628.958)).abs() < 1e-9, "{fixed}");
+        assert!((energy + fixed - 469.15).abs() < 0.005);
+        // Net metering in 2026: the 300 kWh surplus at the contract's 0.05.
+        let p26 = t.price(local(2026, 3, 1, 12), None);
+        assert!((p26.export_eur_kwh - 0.05).abs() < 1e-12);
+        // The dynamic example.
+        let q = dynamic().price(local(2027, 3, 1, 12), Some(0.05));
+        assert!((q.export_eur_kwh - 0.035).abs() < 1e-12);
+        assert!(
+            (dynamic()
+                .price(local(2026, 3, 1, 12), Some(0.05))
+                .import_eur_kwh
+                - 0.195536)
+                .abs()
+                < 1e-9
+        );
+    }
 }
