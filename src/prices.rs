@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, TZ};
 use crate::config::tariff::EnergyZero;
 use crate::store::Store;
-use crate::tariff::DayAhead;
+use crate::tariff::{DayAhead, Tariff};
 
 /// The day-ahead market's price limits (EPEX SDAC: −500 and +4,000 €/MWh); a price
 /// outside them is a wrong unit or a broken message.
@@ -64,6 +64,73 @@ impl Prices {
             q += TimeDelta::minutes(15);
         }
         true
+    }
+}
+
+/// What a resident wants to know about prices now: a kWh now and in the next clock
+/// hour, all in (€/kWh), what one fed in earns, and today's and tomorrow's quarter hours
+/// from local midnight (None where the day-ahead price is not known).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outlook {
+    pub import_now: f64,
+    pub import_next_hour: f64,
+    pub export_now: f64,
+    pub day_ahead_now: f64,
+    /// True while the contract's average stands in for the price now.
+    pub fallback: bool,
+    pub net_metering: bool,
+    pub today_start: DateTime<Utc>,
+    pub today: Vec<Option<f64>>,
+    pub tomorrow: Vec<Option<f64>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub source: Option<String>,
+}
+
+/// The outlook at `now` under `tariff` with the `prices` known (rounded to 0.1 ct).
+pub fn outlook(tariff: &Tariff, prices: &Prices, now: DateTime<Utc>) -> Outlook {
+    let quarter = TimeDelta::minutes(15);
+    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    let here = tariff.price(now, prices.now(now));
+    // The clock hour after this one.
+    let next = now - TimeDelta::seconds(now.timestamp().rem_euclid(3600)) + TimeDelta::hours(1);
+    let next_hour: f64 = (0..4)
+        .map(|i| {
+            let t = next + quarter * i;
+            tariff.price(t, prices.day_ahead.at(t)).import_eur_kwh
+        })
+        .sum::<f64>()
+        / 4.0;
+    let today = crate::ledger::period::local_date(now);
+    let day = |d: NaiveDate| {
+        let (from, to) = (
+            crate::ledger::period::local_midnight(d),
+            crate::ledger::period::local_midnight(d + Days::new(1)),
+        );
+        let mut out = Vec::new();
+        let mut t = from;
+        while t < to {
+            out.push(
+                prices
+                    .day_ahead
+                    .at(t)
+                    .map(|da| round(tariff.price(t, Some(da)).import_eur_kwh)),
+            );
+            t += quarter;
+        }
+        out
+    };
+    Outlook {
+        import_now: round(here.import_eur_kwh),
+        import_next_hour: round(next_hour),
+        export_now: round(here.export_eur_kwh),
+        day_ahead_now: round(here.day_ahead_eur_kwh),
+        fallback: here.fallback,
+        net_metering: here.net_metering,
+        today_start: crate::ledger::period::local_midnight(today),
+        today: day(today),
+        tomorrow: day(today + Days::new(1)),
+        updated: prices.updated,
+        source: prices.source.clone(),
     }
 }
 

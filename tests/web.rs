@@ -132,6 +132,7 @@ async fn without_a_session_pages_go_to_the_login_and_the_api_says_401() {
             "/api/v1/history?period=month",
             "/api/v1/strategy",
             "/api/v1/settlement",
+            "/api/v1/prices",
             "/api/v1/guarantees",
             "/api/v1/year-bundles",
             "/api/v1/dwelling",
@@ -571,6 +572,7 @@ fn the_openapi_file_describes_every_api_path() {
         "/api/v1/history",
         "/api/v1/strategy",
         "/api/v1/settlement",
+        "/api/v1/prices",
         "/api/v1/guarantees",
         "/api/v1/year-bundles",
         "/api/v1/dwelling",
@@ -1035,6 +1037,89 @@ async fn the_login_form_answers_bad_bodies_as_every_form_does_and_head_works() {
             assert_eq!(g.status, 200, "HEAD {path}");
             assert!(g.body.is_empty(), "HEAD {path}: {}", g.body);
         }
+    })
+    .await;
+    cancel.cancel();
+}
+
+/// With the demo's dynamic tariff and the simulator's day-ahead prices (fetched like
+/// EnergyZero's): the overview shows the price now and next hour, a bar per quarter hour
+/// for today and tomorrow (once published), and what the grid came to today and this
+/// month; `/api/v1/prices` has the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_the_price_now_today_and_tomorrow_and_the_days_cost() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    let session = blocking(move || Client::new(addr).login("anna", PASSWORD).0.unwrap()).await;
+    // Tomorrow's prices are published at 13:00: before it, put them in as Home
+    // Assistant would, so both days show.
+    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
+    let today = nomhub::ledger::period::local_date(now);
+    let book = d.app.views.prices.clone().unwrap();
+    let mut rx = book.subscribe();
+    tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|p| p.has_day(today)))
+        .await
+        .expect("today's prices not fetched")
+        .unwrap();
+    let mut prices = nomhub::tariff::DayAhead::default();
+    let (from, to) = (
+        nomhub::ledger::period::local_midnight(today + chrono::Days::new(1)),
+        nomhub::ledger::period::local_midnight(today + chrono::Days::new(2)),
+    );
+    let mut t = from;
+    while t < to {
+        let q = t + chrono::TimeDelta::minutes(15);
+        prices.insert(t, q, nomhub::sim::prices::price(t));
+        t = q;
+    }
+    book.merge(&prices, "test", now);
+    let s = session.clone();
+    blocking(move || {
+        let c = Client::new(addr);
+        let s = [s.as_str()];
+        let p: serde_json::Value = serde_json::from_str(&c.get("/api/v1/prices", &s).body).unwrap();
+        assert_eq!(p["fallback"], false, "{p}");
+        let day_ahead = p["day_ahead_now"].as_f64().unwrap();
+        let want = ((day_ahead + 0.02 + 0.0916) * 1.21 * 10_000.0).round() / 10_000.0;
+        assert!(
+            (p["import_now"].as_f64().unwrap() - want).abs() < 0.0002,
+            "{p}"
+        );
+        let quarters = p["today"].as_array().unwrap();
+        assert!((92..=100).contains(&quarters.len()), "{p}");
+        assert!(quarters.iter().all(serde_json::Value::is_number), "{p}");
+        assert!(
+            p["tomorrow"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(serde_json::Value::is_number)
+        );
+        assert!(p["cost_month"]["import_eur"].as_f64().unwrap() > 0.0, "{p}");
+        let page = c.get("/", &s).body;
+        for id in [
+            r#"id="price-now""#,
+            r#"id="price-next""#,
+            r#"id="cost-today""#,
+            r#"id="cost-month""#,
+        ] {
+            assert!(page.contains(id), "{id} in {page}");
+        }
+        assert!(!page.contains(r#"id="price-fallback""#));
+        assert_eq!(page.matches(r#"<svg class="strip""#).count(), 2, "{page}");
+        assert!(page.contains("goedkoopst"), "{page}");
+        assert_eq!(
+            page.matches(r#"class="now""#).count(),
+            1,
+            "one bar is now: {page}"
+        );
+        // In English too.
+        let en = c.get("/", &[s[0], "lang=en"]).body;
+        assert!(
+            en.contains("Electricity price") && en.contains("cheapest"),
+            "{en}"
+        );
     })
     .await;
     cancel.cancel();

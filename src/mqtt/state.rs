@@ -153,7 +153,7 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
         Source::Prices => {
             let (tariff, prices) = v.prices?;
             let now = v.ledger?.at?;
-            prices_json(tariff, prices, now).to_string()
+            serde_json::to_string(&crate::prices::outlook(tariff, prices, now)).ok()?
         }
         Source::Costs => {
             let l = v.ledger?;
@@ -219,50 +219,6 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
             })
             .to_string()
         }
-    })
-}
-
-/// The prices now, next hour, and per quarter hour today and tomorrow (all in, €/kWh;
-/// null where the day-ahead price is not known).
-fn prices_json(tariff: &Tariff, prices: &Prices, now: DateTime<Utc>) -> serde_json::Value {
-    let quarter = chrono::TimeDelta::minutes(15);
-    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
-    let here = tariff.price(now, prices.now(now));
-    // The clock hour after this one.
-    let next = now - chrono::TimeDelta::seconds(now.timestamp().rem_euclid(3600))
-        + chrono::TimeDelta::hours(1);
-    let next_hour = (0..4).map(|i| {
-        let t = next + quarter * i;
-        tariff.price(t, prices.day_ahead.at(t)).import_eur_kwh
-    });
-    let today = crate::ledger::period::local_date(now);
-    let day = |d: chrono::NaiveDate| {
-        let (from, to) = (local_midnight(d), local_midnight(d + chrono::Days::new(1)));
-        let mut out = Vec::new();
-        let mut t = from;
-        while t < to {
-            out.push(
-                prices
-                    .day_ahead
-                    .at(t)
-                    .map(|da| round(tariff.price(t, Some(da)).import_eur_kwh)),
-            );
-            t += quarter;
-        }
-        out
-    };
-    json!({
-        "import_now": round(here.import_eur_kwh),
-        "import_next_hour": round(next_hour.sum::<f64>() / 4.0),
-        "export_now": round(here.export_eur_kwh),
-        "day_ahead_now": round(here.day_ahead_eur_kwh),
-        "fallback": here.fallback,
-        "net_metering": here.net_metering,
-        "today_start": iso(local_midnight(today)),
-        "today": day(today),
-        "tomorrow": day(today + chrono::Days::new(1)),
-        "updated": prices.updated.map(iso),
-        "source": prices.source,
     })
 }
 

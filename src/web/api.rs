@@ -223,6 +223,17 @@ pub struct SettlementView {
     pub eur_without_net_metering: Option<f64>,
 }
 
+/// With a tariff: prices now, next hour, today's and tomorrow's, and what the grid came
+/// to today and this month.
+#[derive(Debug, Clone, Serialize)]
+pub struct PricesView {
+    #[serde(flatten)]
+    pub outlook: crate::prices::Outlook,
+    /// What the grid came to today and this month.
+    pub cost_today: Option<crate::ledger::PeriodEuros>,
+    pub cost_month: Option<crate::ledger::PeriodEuros>,
+}
+
 pub fn settlement(status: &LedgerStatus) -> Option<SettlementView> {
     let f = status.forecast.as_ref()?;
     let r1 = |x: f64| (x * 10.0).round() / 10.0;

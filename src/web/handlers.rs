@@ -26,6 +26,7 @@ pub(super) fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>
     };
     let strategy = web.strategy();
     let settlement = web.settlement().ok().flatten();
+    let prices = web.prices();
     let guarantees = web.guarantees();
     let now = web.ledger_status().ok().flatten().and_then(|s| s.at);
     let csrf = web.page_csrf(&who);
@@ -39,6 +40,7 @@ pub(super) fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>
             bundles: bundles.as_deref(),
             strategy: &strategy,
             settlement: settlement.as_ref(),
+            prices: prices.as_ref(),
             guarantees: &guarantees,
             now,
             csrf,

@@ -260,6 +260,16 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         .clone()
         .and(warp::path!("settlement"))
         .map(|web: Arc<Web>| answer(web.settlement(), json));
+    let prices = api
+        .clone()
+        .and(warp::path!("prices"))
+        .map(|web: Arc<Web>| match web.prices() {
+            Some(p) => json(p),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "no [tariff] in the config, or the ledger has not reported yet",
+            ),
+        });
     let guarantees = api
         .clone()
         .and(warp::path!("guarantees"))
@@ -320,6 +330,7 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
         history.boxed(),
         strategy.boxed(),
         settlement.boxed(),
+        prices.boxed(),
         guarantees.boxed(),
         year_bundles.boxed(),
         dwelling_api.boxed(),

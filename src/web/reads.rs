@@ -128,6 +128,21 @@ impl Web {
         l.current().map(Some).map_err(|e| e.to_string())
     }
 
+    /// Prices and today's and this month's costs, with a tariff (and a ledger report).
+    pub(super) fn prices(&self) -> Option<api::PricesView> {
+        let views = &self.feeds.views;
+        let tariff = views.ledger.as_ref()?.setup().tariff.as_ref()?;
+        let status = self.ledger_status().ok().flatten()?;
+        let now = status.at?;
+        let book = views.prices.as_ref()?.current();
+        let cost = |kind| status.euros.iter().find(|e| e.period.kind == kind).copied();
+        Some(api::PricesView {
+            outlook: crate::prices::outlook(tariff, &book, now),
+            cost_today: cost(crate::ledger::PeriodKind::Day),
+            cost_month: cost(crate::ledger::PeriodKind::Month),
+        })
+    }
+
     pub(super) fn settlement(&self) -> Result<Option<api::SettlementView>, String> {
         Ok(self.ledger_status()?.and_then(|s| api::settlement(&s)))
     }

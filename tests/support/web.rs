@@ -52,6 +52,13 @@ pub async fn start_polling(
     std::fs::write(manuals.join("schema.dwg"), b"drawing").unwrap();
     std::fs::write(manuals.join(".hidden"), b"not listed").unwrap();
     cfg.home.manuals = Some(manuals);
+    // Day-ahead prices as the demo has them: the simulator's, fetched like EnergyZero's.
+    let prices = nomhub::sim::prices::serve(nomhub::clock::Clock::System, cancel.clone())
+        .await
+        .unwrap();
+    cfg.prices = Some(nomhub::config::tariff::EnergyZero {
+        url: format!("http://{prices}/public/v1/prices"),
+    });
     let tasks = TaskTracker::new();
     let mut ledger = app::open_ledger(&cfg).unwrap();
     // The months before today, as the demo has them.

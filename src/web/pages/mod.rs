@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::api::{
-    BundleView, DwellingView, GuaranteesView, LiveView, SettlementView, StrategyView, YearBundle,
+    BundleView, DwellingView, GuaranteesView, LiveView, PricesView, SettlementView, StrategyView,
+    YearBundle,
 };
 use crate::config::Contact;
 use crate::strategy::{Mode, Setting};

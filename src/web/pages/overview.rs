@@ -266,6 +266,132 @@ fn settlement_block(lang: Lang, s: Option<&SettlementView>) -> String {
     )
 }
 
+/// The quarter hours of one day as bars (price all in, €/kWh), the current one marked;
+/// the label says the cheapest and dearest hour for a screen reader.
+fn strip(
+    lang: Lang,
+    day: &[Option<f64>],
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    (lo, hi): (f64, f64),
+) -> String {
+    let known: Vec<(usize, f64)> = day
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|p| (i, p)))
+        .collect();
+    if known.is_empty() {
+        return format!(r#"<p class="note">{}</p>"#, t(lang, "prices_not_yet"));
+    }
+    let (h, w) = (40.0, 2.0);
+    let zero = h * hi / (hi - lo);
+    let at = |i: usize| {
+        (start + chrono::TimeDelta::minutes(15 * i as i64))
+            .with_timezone(&crate::clock::TZ)
+            .format("%H:%M")
+            .to_string()
+    };
+    let mut bars = String::new();
+    for &(i, p) in &known {
+        let y = h * (hi - p.max(0.0)) / (hi - lo);
+        let height = (h * p.abs() / (hi - lo)).max(0.5);
+        let q = start + chrono::TimeDelta::minutes(15 * i as i64);
+        let class = if q <= now && now < q + chrono::TimeDelta::minutes(15) {
+            " class=\"now\""
+        } else if p < 0.0 {
+            " class=\"neg\""
+        } else {
+            ""
+        };
+        bars.push_str(&format!(
+            r#"<rect x="{x}" y="{y:.1}" width="{bw}" height="{height:.1}"{class}><title>{at} € {price}</title></rect>"#,
+            x = i as f64 * w,
+            bw = w - 0.4,
+            at = at(i),
+            price = num(lang, p, 3),
+        ));
+    }
+    let cheapest = known
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .copied()
+        .unwrap_or((0, 0.0));
+    let dearest = known
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .copied()
+        .unwrap_or((0, 0.0));
+    let label = format!(
+        "{} {} (€ {}), {} {} (€ {})",
+        t(lang, "cheapest"),
+        at(cheapest.0),
+        num(lang, cheapest.1, 3),
+        t(lang, "dearest"),
+        at(dearest.0),
+        num(lang, dearest.1, 3)
+    );
+    format!(
+        r#"<svg class="strip" viewBox="0 0 {vw} {h}" preserveAspectRatio="none" role="img" aria-label="{label}"><line x1="0" x2="{vw}" y1="{zero:.1}" y2="{zero:.1}"/>{bars}</svg><p class="small">{label}</p>"#,
+        vw = day.len() as f64 * w,
+        label = esc(&label),
+    )
+}
+
+/// The price of a kWh now and next hour, today's and tomorrow's prices, and what the
+/// grid came to today and this month (with a tariff).
+fn prices_block(lang: Lang, p: Option<&PricesView>, now: Option<DateTime<Utc>>) -> String {
+    let (Some(p), Some(now)) = (p, now) else {
+        return String::new();
+    };
+    let o = &p.outlook;
+    let per_kwh = |x: f64| format!("€ {} {}", num(lang, x, 3), t(lang, "per_kwh"));
+    let cost = |e: &Option<crate::ledger::PeriodEuros>| {
+        e.map_or_else(|| "–".to_owned(), |e| eur_signed(lang, e.net_eur))
+    };
+    let all: Vec<f64> = o
+        .today
+        .iter()
+        .chain(&o.tomorrow)
+        .flatten()
+        .copied()
+        .collect();
+    let lo = all.iter().copied().fold(0.0, f64::min);
+    let hi = all.iter().copied().fold(0.01, f64::max);
+    let tomorrow_start = o.today_start + chrono::TimeDelta::hours(24);
+    let note = if o.fallback {
+        format!(
+            r#"<p class="note bad" id="price-fallback">{}</p>"#,
+            t(lang, "price_fallback")
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<section class="prices"><h2>{title}</h2>{note}<dl>
+<div><dt>{now_t}</dt><dd id="price-now"><strong>{now_p}</strong></dd></div>
+<div><dt>{next_t}</dt><dd id="price-next">{next_p}</dd></div>
+<div><dt>{feed_t}</dt><dd id="price-feed-in">{feed_p}</dd></div>
+<div><dt>{today_t}</dt><dd id="cost-today">{today_c}</dd></div>
+<div><dt>{month_t}</dt><dd id="cost-month">{month_c}</dd></div></dl>
+<h3>{today_h}</h3>{today_s}<h3>{tomorrow_h}</h3>{tomorrow_s}</section>"#,
+        title = t(lang, "prices"),
+        now_t = t(lang, "price_now"),
+        now_p = per_kwh(o.import_now),
+        next_t = t(lang, "price_next_hour"),
+        next_p = per_kwh(o.import_next_hour),
+        feed_t = t(lang, "feed_in_now"),
+        feed_p = per_kwh(o.export_now),
+        today_t = t(lang, "cost_today"),
+        today_c = cost(&p.cost_today),
+        month_t = t(lang, "cost_month"),
+        month_c = cost(&p.cost_month),
+        today_h = t(lang, "prices_today"),
+        today_s = strip(lang, &o.today, o.today_start, now, (lo, hi)),
+        tomorrow_h = t(lang, "prices_tomorrow"),
+        tomorrow_s = strip(lang, &o.tomorrow, tomorrow_start, now, (lo, hi)),
+    )
+}
+
 /// "€ 12,34 to pay" or "€ 5,00 back".
 fn eur_signed(lang: Lang, x: f64) -> String {
     let word = if x > 0.0 { "pay" } else { "back" };
@@ -332,6 +458,8 @@ pub struct Overview<'a> {
     pub bundles: Option<&'a [BundleView]>,
     pub strategy: &'a StrategyView,
     pub settlement: Option<&'a SettlementView>,
+    /// With a tariff: prices and today's and this month's costs.
+    pub prices: Option<&'a PricesView>,
     pub guarantees: &'a GuaranteesView,
     /// The ledger's time, for "today" and "tomorrow".
     pub now: Option<DateTime<Utc>>,
@@ -343,11 +471,12 @@ pub struct Overview<'a> {
 
 pub fn overview(lang: Lang, o: &Overview) -> String {
     let body = format!(
-        "<h1>{}</h1>{}{}{}{}{}",
+        "<h1>{}</h1>{}{}{}{}{}{}",
         t(lang, "title"),
         live_block(lang, o.live),
         bundles_block(lang, o),
         strategy_block(lang, o),
+        prices_block(lang, o.prices, o.now),
         settlement_block(lang, o.settlement),
         guarantees_block(lang, o.guarantees),
     );
@@ -426,5 +555,39 @@ mod tests {
         });
         let html = sun_forecast(Lang::En, &v);
         assert!(html.contains("none current"), "{html}");
+    }
+
+    #[test]
+    fn the_price_block_says_when_the_average_stands_in_and_tomorrow_is_not_out() {
+        let start = DateTime::from_timestamp(1_796_598_000, 0).unwrap();
+        let mut today = vec![Some(0.20); 96];
+        today[52] = Some(-0.05);
+        let view = PricesView {
+            outlook: crate::prices::Outlook {
+                import_now: 0.2466,
+                import_next_hour: 0.25,
+                export_now: 0.075,
+                day_ahead_now: 0.09,
+                fallback: true,
+                net_metering: false,
+                today_start: start,
+                today,
+                tomorrow: vec![None; 96],
+                updated: None,
+                source: None,
+            },
+            cost_today: None,
+            cost_month: None,
+        };
+        let now = start + chrono::TimeDelta::minutes(13 * 60 + 5);
+        let html = prices_block(Lang::Nl, Some(&view), Some(now));
+        assert!(html.contains(r#"id="price-fallback""#), "{html}");
+        assert!(html.contains("€ 0,247 per kWh"), "{html}");
+        assert!(html.contains("Nog niet bekend"), "tomorrow: {html}");
+        assert_eq!(html.matches("<rect").count(), 96);
+        // 13:00 is the cheapest quarter hour, and the one now.
+        assert!(html.contains("goedkoopst 13:00 (€ -0,050)"), "{html}");
+        assert_eq!(html.matches(r#"class="now""#).count(), 1);
+        assert_eq!(prices_block(Lang::Nl, None, Some(now)), "");
     }
 }

@@ -6,6 +6,25 @@ use super::Lang;
 pub(super) fn t(lang: Lang, key: &str) -> &'static str {
     let (nl, en) = match key {
         "title" => ("Overzicht", "Overview"),
+        "prices" => ("Stroomprijs", "Electricity price"),
+        "price_now" => ("Nu", "Now"),
+        "price_next_hour" => ("Volgend uur", "Next hour"),
+        "feed_in_now" => ("Teruglevering nu", "Feed-in now"),
+        "per_kwh" => ("per kWh", "per kWh"),
+        "cost_today" => ("Vandaag tot nu", "Today so far"),
+        "cost_month" => ("Deze maand", "This month"),
+        "prices_today" => ("Vandaag", "Today"),
+        "prices_tomorrow" => ("Morgen", "Tomorrow"),
+        "cheapest" => ("goedkoopst", "cheapest"),
+        "dearest" => ("duurst", "dearest"),
+        "prices_not_yet" => (
+            "Nog niet bekend: de prijzen voor morgen komen rond 13:00.",
+            "Not known yet: tomorrow's prices come at about 13:00.",
+        ),
+        "price_fallback" => (
+            "De marktprijs van nu ontbreekt; de gemiddelde prijs uit het contract telt tot hij er is.",
+            "The market price for now is missing; the contract's average price counts until it comes.",
+        ),
         "login" => ("Inloggen", "Log in"),
         "logout" => ("Uitloggen", "Log out"),
         "user" => ("Gebruikersnaam", "User name"),
