@@ -610,3 +610,97 @@ fn the_forecast_reaches_the_strategy_at_its_issue_time_and_helps() {
     );
     assert_eq!(none.comfort_violation_minutes, 0);
 }
+
+/// The hot water's grid heat is costed at each quarter hour's price under the tariff:
+/// the shipped 2027-style dynamic contract at year A's real 2025 day-ahead prices by
+/// default, or a contract from `--tariff`; the months add up to the year.
+#[test]
+fn the_hot_waters_grid_heat_is_costed_at_each_quarter_hours_price() {
+    let (dwelling, rows) = &*YEAR_A;
+    let tariff =
+        nomhub::config::tariff::parse_file("dynamic", nomhub::config::tariff::DYNAMIC_2027)
+            .unwrap();
+    let market = backtest::Market {
+        tariff: Some(tariff.clone()),
+    };
+    let mut grid = Vec::new();
+    let mut record = |r: &backtest::TraceRow| -> Result<(), std::convert::Infallible> {
+        grid.push(r.dhw_grid_import_kwh);
+        Ok(())
+    };
+    let mut c = StrategySpec::Thermostat.controller(dwelling);
+    let o = backtest::run_in_market(
+        "thermostat",
+        dwelling,
+        rows,
+        c.as_mut(),
+        &market,
+        Some(&mut record),
+    )
+    .unwrap();
+    // The trace rounds to the Wh: the sum of its steps at their prices, to the cent.
+    let want: f64 = rows
+        .iter()
+        .zip(&grid)
+        .map(|(r, kwh)| {
+            kwh * tariff
+                .price(r.local.to_utc(), r.price_eur_kwh)
+                .import_eur_kwh
+        })
+        .sum();
+    assert!(
+        (o.year.dhw_grid_cost_eur - want).abs() < 0.5,
+        "{} vs {want}",
+        o.year.dhw_grid_cost_eur
+    );
+    let per_kwh = o.year.dhw_grid_cost_eur / o.year.dhw_grid_import_kwh;
+    assert!((0.15..0.40).contains(&per_kwh), "{per_kwh} €/kWh");
+    let months: f64 = o.months.iter().map(|m| m.metrics.dhw_grid_cost_eur).sum();
+    assert!((months - o.year.dhw_grid_cost_eur).abs() < 1e-6);
+
+    // A fixed contract from a file: every grid kWh at one all-in price.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fixed.toml");
+    std::fs::write(
+        &file,
+        "[tariff]\ncontract_start = \"2025-01-01\"\nimport = \"fixed\"\nsupply_price = 0.12\n\
+         feed_in = \"fixed\"\nfeed_in_price = 0.05\n\n[[tariff.taxes]]\nyear = 2025\nenergy_tax = 0.0916\n",
+    )
+    .unwrap();
+    let out = nomhub(&[
+        "simulate",
+        "--year",
+        year_a().to_str().unwrap(),
+        "--strategy",
+        "thermostat",
+        "--tariff",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (kwh, eur) = (
+        v["year"]["dhw_grid_import_kwh"].as_f64().unwrap(),
+        v["year"]["dhw_grid_cost_eur"].as_f64().unwrap(),
+    );
+    assert!(
+        (eur - kwh * (0.12 + 0.0916) * 1.21).abs() < 0.01,
+        "{eur} for {kwh} kWh"
+    );
+    // A broken one says where.
+    std::fs::write(&file, "[tariff]\nimport = \"cheap\"\n").unwrap();
+    let out = nomhub(&[
+        "simulate",
+        "--year",
+        year_a().to_str().unwrap(),
+        "--tariff",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fixed.toml:"), "{err}");
+}

@@ -7,6 +7,8 @@ pub mod strategies;
 pub mod year;
 
 pub use ruled::{RuleStat, Ruled};
-pub use run::{Metrics, Outcome, Reference, Trace, TraceRow, run, run_traced};
+pub use run::{
+    Market, Metrics, Outcome, Reference, Trace, TraceRow, run, run_in_market, run_traced,
+};
 pub use strategies::StrategySpec;
 pub use year::{Dwelling, Row, Variant, YearError, load_dwelling, load_rows, sidecar_of};

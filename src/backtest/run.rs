@@ -35,6 +35,10 @@ pub struct Metrics {
     pub pv_kwh: f64,
     pub grid_import_kwh: f64,
     pub grid_export_kwh: f64,
+    /// With a tariff: what the hot water's grid import cost, all in, €.
+    pub dhw_grid_cost_eur: f64,
+    /// With a tariff: what the PV the hot water used would have earned fed in, €.
+    pub dhw_pv_feed_in_eur: f64,
 }
 
 impl Metrics {
@@ -66,6 +70,8 @@ impl Metrics {
         self.pv_kwh += s.pv_kwh;
         self.grid_import_kwh += s.import_kwh;
         self.grid_export_kwh += s.export_kwh;
+        self.dhw_grid_cost_eur += s.grid_cost_eur;
+        self.dhw_pv_feed_in_eur += s.pv_feed_in_eur;
     }
 }
 
@@ -91,6 +97,7 @@ pub struct Outcome {
 pub struct Reference {
     pub comfort_violation_minutes: u32,
     pub dhw_grid_import_kwh: f64,
+    pub dhw_grid_cost_eur: f64,
 }
 
 impl Reference {
@@ -98,8 +105,17 @@ impl Reference {
         Self {
             comfort_violation_minutes: year.comfort_violation_minutes,
             dhw_grid_import_kwh: year.dhw_grid_import_kwh,
+            dhw_grid_cost_eur: year.dhw_grid_cost_eur,
         }
     }
+}
+
+/// The market a year is played in: the tariff the hot water's grid heat is costed
+/// with, at the year file's `price_eur_kwh` as day-ahead prices (no strategy is told
+/// the prices yet: docs/strategy.md, "Prices").
+#[derive(Debug, Clone, Default)]
+pub struct Market {
+    pub tariff: Option<crate::tariff::Tariff>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +140,8 @@ struct StepResult {
     surplus_kw: f64,
     import_kwh: f64,
     export_kwh: f64,
+    grid_cost_eur: f64,
+    pv_feed_in_eur: f64,
 }
 
 /// The simulated dwelling: tank, heat pump and the step's loads.
@@ -226,6 +244,7 @@ impl<'a> Simulation<'a> {
             surplus_kw,
             import_kwh: net_kw.max(0.0) * STEP_H,
             export_kwh: (-net_kw).max(0.0) * STEP_H,
+            ..StepResult::default()
         }
     }
 }
@@ -312,6 +331,18 @@ pub fn run_traced<E>(
     dwelling: &Dwelling,
     rows: &[Row],
     controller: &mut dyn Controller,
+    trace: Option<Trace<'_, E>>,
+) -> Result<Outcome, E> {
+    run_in_market(name, dwelling, rows, controller, &Market::default(), trace)
+}
+
+/// [`run_traced`] in `market`: the hot water's grid import costed with its tariff.
+pub fn run_in_market<E>(
+    name: &str,
+    dwelling: &Dwelling,
+    rows: &[Row],
+    controller: &mut dyn Controller,
+    market: &Market,
     mut trace: Option<Trace<'_, E>>,
 ) -> Result<Outcome, E> {
     let mut year = Metrics::default();
@@ -327,7 +358,12 @@ pub fn run_traced<E>(
             let obs = sim.observe(row);
             let usable = sim.tank.usable_kwh();
             let decision = controller.decide(&obs);
-            let r = sim.step(row, decision);
+            let mut r = sim.step(row, decision);
+            if let Some(t) = &market.tariff {
+                let p = t.price(row.local.to_utc(), row.price_eur_kwh);
+                r.grid_cost_eur = (r.dhw_kwh - r.pv_covered_kwh) * p.import_eur_kwh;
+                r.pv_feed_in_eur = r.pv_covered_kwh * p.export_eur_kwh;
+            }
             if let Some(trace) = &mut trace {
                 // Three decimals are plenty for a reader (and keep the file small).
                 let r3 = |x: f64| (x * 1000.0).round() / 1000.0;

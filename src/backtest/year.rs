@@ -23,6 +23,9 @@ pub struct Row {
     /// The day-ahead PV forecast for this step, W, as issued at 18:00 local the day
     /// before the step's local day (None: the file has no forecast).
     pub pv_forecast_w: Option<f64>,
+    /// The day-ahead price of the step, €/kWh excluding VAT, published at 13:00 the
+    /// day before (None: the file has no prices).
+    pub price_eur_kwh: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +39,8 @@ struct CsvRow {
     dhw_draw_w_th: f64,
     #[serde(default)]
     pv_forecast_w: Option<f64>,
+    #[serde(default)]
+    price_eur_kwh: Option<f64>,
 }
 
 /// The sidecar JSON: only what the simulation needs; the rest is ignored.
@@ -125,6 +130,14 @@ pub fn load_rows(path: &Path) -> Result<Vec<Row>, YearError> {
                 format!("pv_forecast_w = {v} is not a valid value"),
             ));
         }
+        if let Some(v) = r.price_eur_kwh.filter(|v| {
+            !v.is_finite() || !(crate::prices::MIN_EUR_KWH..=crate::prices::MAX_EUR_KWH).contains(v)
+        }) {
+            return Err(err(
+                line,
+                format!("price_eur_kwh = {v} is outside the day-ahead market's limits (€/kWh)"),
+            ));
+        }
         rows.push(Row {
             local,
             outdoor_c: r.outdoor_temp_c,
@@ -134,6 +147,7 @@ pub fn load_rows(path: &Path) -> Result<Vec<Row>, YearError> {
             space_heating_w_th: r.space_heating_demand_w_th,
             dhw_draw_w_th: r.dhw_draw_w_th,
             pv_forecast_w: r.pv_forecast_w,
+            price_eur_kwh: r.price_eur_kwh,
         });
     }
     if rows.is_empty() {

@@ -44,6 +44,11 @@ pub struct SimulateArgs {
     /// issue time (18:00 the day before) when the file has it; `none`: no forecast.
     #[arg(long, value_enum, default_value_t = Forecast::Column)]
     pub forecast: Forecast,
+    /// The contract the hot water's grid heat is costed with (a file with a
+    /// `[tariff]`, docs/tariff.md); default, when the year file has day-ahead prices:
+    /// config/tariff-dynamic-2027.toml.
+    #[arg(long, value_name = "TOML")]
+    pub tariff: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,6 +76,26 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             r.pv_forecast_w = None;
         }
     }
+    let has_prices = rows.iter().any(|r| r.price_eur_kwh.is_some());
+    let tariff = match &args.tariff {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                crate::config::tariff::parse_file(&path.display().to_string(), &text)
+                    .map_err(|r| anyhow::anyhow!("{r}"))?,
+            )
+        }
+        None if has_prices => Some(
+            crate::config::tariff::parse_file(
+                "config/tariff-dynamic-2027.toml",
+                crate::config::tariff::DYNAMIC_2027,
+            )
+            .map_err(|r| anyhow::anyhow!("{r}"))?,
+        ),
+        None => None,
+    };
+    let market = backtest::Market { tariff };
     let strategy = args.strategy.controller(&dwelling);
     let mut writer = match &args.trace {
         Some(path) => Some(
@@ -86,11 +111,12 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let outcome: Result<Outcome, csv::Error> = match &args.rules {
         None => {
             let mut controller = strategy;
-            backtest::run_traced(
+            backtest::run_in_market(
                 &args.strategy.to_string(),
                 &dwelling,
                 &rows,
                 controller.as_mut(),
+                &market,
                 trace,
             )
         }
@@ -99,10 +125,12 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|r| anyhow::anyhow!("{r}"))?;
             let mut ruled = Ruled::new(rules, strategy, dwelling.tank.clone());
             let name = format!("{} with rules {}", args.strategy, path.display());
-            backtest::run_traced(&name, &dwelling, &rows, &mut ruled, trace).map(|mut outcome| {
-                outcome.rules = ruled.stats();
-                outcome
-            })
+            backtest::run_in_market(&name, &dwelling, &rows, &mut ruled, &market, trace).map(
+                |mut outcome| {
+                    outcome.rules = ruled.stats();
+                    outcome
+                },
+            )
         }
     };
     // Only the trace can fail a run.
@@ -116,19 +144,27 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     // The plain thermostat on the same dwelling: the comfort a strategy must not fall below.
     if args.strategy != StrategySpec::Thermostat || args.rules.is_some() {
         let mut thermostat = StrategySpec::Thermostat.controller(&dwelling);
-        let t = backtest::run("thermostat", &dwelling, &rows, thermostat.as_mut());
+        let t = backtest::run_in_market::<std::convert::Infallible>(
+            "thermostat",
+            &dwelling,
+            &rows,
+            thermostat.as_mut(),
+            &market,
+            None,
+        )
+        .unwrap_or_else(|e| match e {});
         outcome.thermostat = Some(backtest::Reference::of(&t.year));
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
-        print!("{}", table(&outcome));
+        print!("{}", table(&outcome, market.tariff.is_some()));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The per-month and year table.
-pub fn table(o: &Outcome) -> String {
+/// The per-month and year table (with the hot water's grid cost when `euros`).
+pub fn table(o: &Outcome, euros: bool) -> String {
     let on = o
         .dwelling
         .as_deref()
@@ -136,12 +172,20 @@ pub fn table(o: &Outcome) -> String {
         .unwrap_or_default();
     let mut s = format!("strategy {}{on} — {} steps\n", o.strategy, o.steps);
     s += &format!(
-        "{:<8} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>6}\n",
-        "month", "DHW kWh", "PV kWh", "grid kWh", "cold min", "starts", "COP", "self %"
+        "{:<8} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>6}{}\n",
+        "month",
+        "DHW kWh",
+        "PV kWh",
+        "grid kWh",
+        "cold min",
+        "starts",
+        "COP",
+        "self %",
+        if euros { "   grid €" } else { "" }
     );
     let line = |name: &str, m: &backtest::Metrics| {
         format!(
-            "{:<8} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>7} {:>6.2} {:>6.1}\n",
+            "{:<8} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>7} {:>6.2} {:>6.1}{}\n",
             name,
             m.dhw_electricity_kwh,
             m.dhw_pv_covered_kwh,
@@ -149,7 +193,12 @@ pub fn table(o: &Outcome) -> String {
             m.comfort_violation_minutes,
             m.compressor_starts,
             m.mean_dhw_cop,
-            m.self_consumption_pct
+            m.self_consumption_pct,
+            if euros {
+                format!(" {:>8.2}", m.dhw_grid_cost_eur)
+            } else {
+                String::new()
+            }
         )
     };
     for m in &o.months {
@@ -158,8 +207,14 @@ pub fn table(o: &Outcome) -> String {
     s += &line("year", &o.year);
     if let Some(t) = &o.thermostat {
         s += &format!(
-            "thermostat on the same dwelling: {} cold min, {:.1} grid kWh\n",
-            t.comfort_violation_minutes, t.dhw_grid_import_kwh
+            "thermostat on the same dwelling: {} cold min, {:.1} grid kWh{}\n",
+            t.comfort_violation_minutes,
+            t.dhw_grid_import_kwh,
+            if euros {
+                format!(", € {:.2}", t.dhw_grid_cost_eur)
+            } else {
+                String::new()
+            }
         );
     }
     for r in &o.rules {

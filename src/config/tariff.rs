@@ -102,6 +102,39 @@ fn unit(key: &str) -> &'static str {
     }
 }
 
+/// The 2027-style dynamic contract `nomhub simulate` costs hot water with by default.
+pub const DYNAMIC_2027: &str = include_str!("../../config/tariff-dynamic-2027.toml");
+
+/// A file with only a `[tariff]` (`nomhub simulate --tariff FILE`), checked like the
+/// section in a config: every problem with its line and column.
+pub fn parse_file(name: &str, text: &str) -> Result<Tariff, crate::report::Report> {
+    use crate::report::{Issue, Report};
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        tariff: TariffConfig,
+    }
+    let mut report = Report::default();
+    let file: File = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            report.push(Issue::at(name, text, e.span(), e.message().to_owned()));
+            return Err(report);
+        }
+    };
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+    let tariff = resolve(&file.tariff, &mut problems, &mut warnings);
+    for (span, msg) in problems {
+        report.push(Issue::at(name, text, span, msg));
+    }
+    report.into_result(())?;
+    tariff.map(|(t, _)| t).ok_or_else(|| {
+        let mut r = Report::default();
+        r.push(Issue::at(name, text, None, "no usable [tariff]"));
+        r
+    })
+}
+
 /// A number (mostly € per kWh), finite and within `range`; `needed` names the setting that asks
 /// for it when it is missing.
 fn price(
@@ -406,4 +439,29 @@ pub fn resolve(
         },
         source,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_dynamic_2027_contract_reads_and_a_bad_file_says_where() {
+        let t = parse_file("tariff-dynamic-2027.toml", DYNAMIC_2027).unwrap();
+        assert_eq!(
+            t.import,
+            Import::Dynamic {
+                markup_eur_kwh: 0.02
+            }
+        );
+        let e = parse_file("t.toml", "[tariff]\ncontract_start = \"2027-01-01\"\nimport = \"fixed\"\nsupply_price = 12\nfeed_in = \"fixed\"\nfeed_in_price = 0.05\n[[tariff.taxes]]\nyear = 2027\nenergy_tax = 0.1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.toml:4:16: tariff: supply_price 12 is outside 0..=2 (€/kWh, not cents)"),
+            "{e}"
+        );
+        let e = parse_file("t.toml", "tariff = 3").unwrap_err().to_string();
+        assert!(e.contains("t.toml:1:10: invalid type"), "{e}");
+    }
 }
