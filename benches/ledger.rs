@@ -60,7 +60,17 @@ fn setup(store: std::path::PathBuf) -> LedgerSetup {
             ..SettlementRule::default()
         },
         net_metering_until: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
-        tariff: None,
+        // The demo's kind of contract (dynamic, day-ahead prices): grid import and export
+        // are booked in euros too, as in a home after 2027 (NOMHUB_BENCH_TARIFF=0: kWh only).
+        tariff: (std::env::var("NOMHUB_BENCH_TARIFF").as_deref() != Ok("0")).then(|| {
+            let mut t = nomhub::config::tariff::parse_file(
+                "tariff-dynamic-2027.toml",
+                nomhub::config::tariff::DYNAMIC_2027,
+            )
+            .expect("the shipped tariff");
+            t.net_metering_until = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).expect("date");
+            t
+        }),
         budgets,
         series,
     }
@@ -122,6 +132,18 @@ fn main() {
     let steps = u64::from(days) * 86_400 / 2;
     let t0 = Instant::now();
     let mut commits = 0u64;
+    // The simulator's day-ahead prices, two days at a time as a home has them.
+    let prices_for = |from: DateTime<Utc>| {
+        let mut p = nomhub::tariff::DayAhead::default();
+        let mut t = from;
+        while t < from + chrono::Duration::days(2) {
+            let q = t + chrono::Duration::minutes(15);
+            p.insert(t, q, nomhub::sim::prices::price(t));
+            t = q;
+        }
+        std::sync::Arc::new(p)
+    };
+    ledger.set_prices(prices_for(start));
     for step in 0..steps {
         d.advance(2.0);
         let at = SystemTime::from(d.now);
@@ -154,6 +176,7 @@ fn main() {
                 ledger = Ledger::open(setup(dir.path().join("store"))).expect("reopen");
                 restarts += 1;
             }
+            ledger.set_prices(prices_for(d.now));
         }
     }
     ledger.commit().expect("commit");

@@ -113,22 +113,16 @@ struct Saved {
     body: String,
 }
 
-fn fetch(url: &str) -> Result<String, FetchError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .build()
-        .into();
+/// Open-Meteo's answer at `url`.
+async fn fetch(url: &str) -> Result<String, FetchError> {
     let http = |why: String| FetchError::Http {
         url: url.to_owned(),
         why,
     };
-    let mut answer = agent.get(url).call().map_err(|e| http(e.to_string()))?;
-    answer
-        .body_mut()
-        .with_config()
-        .limit(4 * 1024 * 1024)
-        .read_to_string()
-        .map_err(|e| http(e.to_string()))
+    match crate::http::get(url, TIMEOUT).await.map_err(http)? {
+        crate::http::Answer { status: 200, body } => Ok(body),
+        a => Err(http(format!("HTTP {}", a.status))),
+    }
 }
 
 /// Hands a forecast to the strategy; false once nobody takes it (nomhub stops).
@@ -159,17 +153,7 @@ pub async fn run(
     }
     let mut failures = 0usize;
     loop {
-        let fetched = tokio::task::spawn_blocking({
-            let url = url.clone();
-            move || fetch(&url)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(FetchError::Http {
-                url: url.clone(),
-                why: e.to_string(),
-            })
-        });
+        let fetched = fetch(&url).await;
         let now: DateTime<Utc> = clock.now().into();
         let outcome = fetched.and_then(|body| {
             let m = pv_forecast(&body, om.kwp, now).map_err(|why| FetchError::Answer {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod device;
 pub mod forecast;
+pub mod http;
 pub mod ledger;
 pub mod live;
 pub mod modbus;

@@ -330,22 +330,14 @@ pub enum FetchError {
     Answer { url: String, why: String },
 }
 
-fn fetch(url: &str) -> Result<DayAhead, FetchError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into();
+/// EnergyZero's prices at `url`.
+async fn fetch(url: &str) -> Result<DayAhead, FetchError> {
     let http = |why: String| FetchError::Http {
         url: url.to_owned(),
         why,
     };
-    let mut answer = agent
-        .get(url)
-        .header("Accept", "application/json")
-        .call()
-        .map_err(|e| http(e.to_string()))?;
-    match answer.status().as_u16() {
+    let answer = crate::http::get(url, TIMEOUT).await.map_err(http)?;
+    match answer.status {
         200 => {}
         404 => {
             return Err(FetchError::NotYet {
@@ -354,13 +346,7 @@ fn fetch(url: &str) -> Result<DayAhead, FetchError> {
         }
         s => return Err(http(format!("HTTP {s}"))),
     }
-    let body = answer
-        .body_mut()
-        .with_config()
-        .limit(4 * 1024 * 1024)
-        .read_to_string()
-        .map_err(|e| http(e.to_string()))?;
-    parse_energyzero(&body).map_err(|why| FetchError::Answer {
+    parse_energyzero(&answer.body).map_err(|why| FetchError::Answer {
         url: url.to_owned(),
         why,
     })
@@ -402,18 +388,7 @@ pub async fn run(ez: EnergyZero, book: PriceBook, clock: Clock, cancel: Cancella
         let mut wait = until_published(now).min(Duration::from_secs(6 * 3600));
         for day in wanted(&book.current(), now) {
             let url = request_url(&ez, day);
-            let fetched = tokio::task::spawn_blocking({
-                let url = url.clone();
-                move || fetch(&url)
-            })
-            .await
-            .unwrap_or_else(|e| {
-                Err(FetchError::Http {
-                    url: url.clone(),
-                    why: e.to_string(),
-                })
-            });
-            match fetched {
+            match fetch(&url).await {
                 Ok(p) => {
                     if failures > 0 {
                         tracing::info!(%day, "Day-ahead prices fetched again.");

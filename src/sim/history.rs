@@ -37,37 +37,22 @@ pub fn seed(ledger: &mut Ledger, start: DateTime<Utc>) -> Result<usize, LedgerEr
         let hot_water = budget(BundleId::HotWater) * (0.8 + 0.4 * rng.f64());
         let direct = (pv * OWN_SHARE).min(household + building);
         let (import, export) = (household + building - direct, pv - direct);
-        // Euros at the day's average prices under the tariff, if there is one.
-        if let Some(t) = &ledger.setup.tariff {
-            let noon = p.start_instant() + chrono::TimeDelta::hours(12);
-            let avg: f64 = (0..96)
-                .map(|q| {
-                    crate::sim::prices::price(
-                        p.start_instant() + chrono::TimeDelta::minutes(15 * q),
-                    )
-                })
-                .sum::<f64>()
-                / 96.0;
-            let price = t.price(noon, Some(avg));
-            for (s, eur) in [
-                (Series::ImportCost, import / 1000.0 * price.import_eur_kwh),
-                (Series::ExportEarned, export / 1000.0 * price.export_eur_kwh),
-                (Series::ExportNetted, export / 1000.0 * price.import_eur_kwh),
-            ] {
-                line += 1;
-                rows.push((
-                    line,
-                    Row {
-                        date: day.format("%Y-%m-%d").to_string(),
-                        series: s.as_str().to_owned(),
-                        wh: None,
-                        kwh: None,
-                        estimated_wh: None,
-                        eur: Some(eur),
-                    },
-                ));
-            }
-        }
+        let date = day.format("%Y-%m-%d").to_string();
+        let mut push = |s: Series, wh: Option<f64>, eur: Option<f64>| {
+            line += 1;
+            let wh = wh.map(|w| w.round() as i64);
+            rows.push((
+                line,
+                Row {
+                    date: date.clone(),
+                    series: s.as_str().to_owned(),
+                    wh,
+                    kwh: None,
+                    estimated_wh: wh,
+                    eur,
+                },
+            ));
+        };
         for (s, wh) in [
             (Series::Pv, pv),
             (Series::Household, household),
@@ -76,18 +61,34 @@ pub fn seed(ledger: &mut Ledger, start: DateTime<Utc>) -> Result<usize, LedgerEr
             (Series::GridImport, import),
             (Series::GridExport, export),
         ] {
-            line += 1;
-            rows.push((
-                line,
-                Row {
-                    date: day.format("%Y-%m-%d").to_string(),
-                    series: s.as_str().to_owned(),
-                    wh: Some(wh.round() as i64),
-                    kwh: None,
-                    estimated_wh: Some(wh.round() as i64),
-                    eur: None,
-                },
-            ));
+            push(s, Some(wh), None);
+        }
+        // Euros at the day's average prices under the tariff, if there is one.
+        if let Some(t) = &ledger.setup.tariff {
+            let avg = (0..96)
+                .map(|q| {
+                    crate::sim::prices::price(
+                        p.start_instant() + chrono::TimeDelta::minutes(15 * q),
+                    )
+                })
+                .sum::<f64>()
+                / 96.0;
+            let price = t.price(p.start_instant() + chrono::TimeDelta::hours(12), Some(avg));
+            push(
+                Series::ImportCost,
+                None,
+                Some(import / 1000.0 * price.import_eur_kwh),
+            );
+            push(
+                Series::ExportEarned,
+                None,
+                Some(export / 1000.0 * price.export_eur_kwh),
+            );
+            push(
+                Series::ExportNetted,
+                None,
+                Some(export / 1000.0 * price.import_eur_kwh),
+            );
         }
         day = day + Days::new(1);
     }

@@ -595,16 +595,19 @@ mod tests {
 
     #[test]
     fn a_missing_day_ahead_price_degrades_health_and_shows_in_the_metrics() {
-        let mut r = reading();
-        r.snapshot = Arc::new(Snapshot::default());
-        r.price = Some(crate::tariff::QuarterPrice {
-            import_eur_kwh: 0.2466,
-            export_eur_kwh: 0.075,
-            net_metering: false,
-            day_ahead_eur_kwh: 0.09,
-            fallback: true,
-        });
-        let text = encode(r);
+        let missing = || {
+            let mut r = reading();
+            r.snapshot = Arc::new(Snapshot::default());
+            r.price = Some(crate::tariff::QuarterPrice {
+                import_eur_kwh: 0.2466,
+                export_eur_kwh: 0.075,
+                net_metering: false,
+                day_ahead_eur_kwh: 0.09,
+                fallback: true,
+            });
+            r
+        };
+        let text = encode(missing());
         assert!(
             text.lines().any(|l| l == "nomhub_day_ahead_missing 1.0"),
             "{text}"
@@ -613,15 +616,7 @@ mod tests {
             text.lines().any(|l| l == "nomhub_price_eur_kwh 0.2466"),
             "{text}"
         );
-        let mut r = reading();
-        r.snapshot = Arc::new(Snapshot::default());
-        r.price = Some(crate::tariff::QuarterPrice {
-            import_eur_kwh: 0.2466,
-            export_eur_kwh: 0.075,
-            net_metering: false,
-            day_ahead_eur_kwh: 0.09,
-            fallback: true,
-        });
+        let r = missing();
         let h = r.health();
         assert_eq!(h.status, "degraded");
         assert!(
