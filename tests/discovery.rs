@@ -154,6 +154,25 @@ fn check(object_id: &str, payload: &Value, unique_ids: &mut BTreeSet<String>) ->
                 if c["entity_category"] == "config" {
                     fail("a sensor cannot be a config entity");
                 }
+                // A forecast is not a running total: HA would sum its changes.
+                if class == Some("monetary") && key.contains("forecast") && state_class.is_some() {
+                    fail("a forecast in € takes no state_class");
+                }
+                // A temperature difference converts as a temperature under that class.
+                if unit == Some("K") && class == Some("temperature") {
+                    fail("a difference in K is not a temperature");
+                }
+                // No blank tile: a text that can be empty says unknown instead.
+                if class.is_none()
+                    && unit.is_none()
+                    && let Some(t) = c["value_template"].as_str()
+                    && !t.contains("'None'")
+                    && ["decision", "note"]
+                        .iter()
+                        .any(|f| t.contains(&format!("value_json.{f}")))
+                {
+                    fail("a text state that can be empty must render unknown");
+                }
             }
             "binary_sensor" => {
                 if !c["state_topic"].is_string() {
@@ -229,8 +248,64 @@ fn the_checker_catches_what_home_assistant_rejects() {
     hub["energy_pv"]["state_class"] = "measurement".into();
     hub["pv_power"]["unit_of_measurement"] = "kWh".into();
     hub["grid_power"]["unique_id"] = "nomhub.grid power".into();
+    hub["forecast_cost"]["state_class"] = "total".into();
+    hub["notification"]["value_template"] = "{{ value_json.note }}".into();
     let problems = check("nomhub_hub", &d.devices[0].payload, &mut BTreeSet::new());
-    assert_eq!(problems.len(), 4, "{problems:#?}"); // the bad id also breaks default_entity_id
+    assert_eq!(problems.len(), 6, "{problems:#?}"); // the bad id also breaks default_entity_id
+}
+
+/// What a bundle card needs is enabled; the rest of the 60 bundle sensors waits to be
+/// switched on. Names read as English in Home Assistant's UI.
+#[test]
+fn the_bundle_sensors_a_card_needs_are_on_and_read_well() {
+    let d = demo();
+    let hub = d.devices[0].payload["components"].as_object().unwrap();
+    let on = |k: &str| hub[k].get("enabled_by_default").is_none();
+    for k in [
+        "energy_used_month_used",
+        "energy_used_month_bundle",
+        "energy_used_month_expected",
+        "pv_month_status",
+        "hot_water_settlement_used",
+    ] {
+        assert!(on(k), "{k} should be on");
+    }
+    for k in [
+        "energy_used_month_projected",
+        "household_month_bundle",
+        "pv_settlement_remaining",
+    ] {
+        assert!(!on(k), "{k} should wait to be switched on");
+    }
+    let bundle_keys = hub.keys().filter(|k| {
+        k.ends_with("_used")
+            || k.ends_with("_status")
+            || k.ends_with("_bundle")
+            || k.ends_with("_expected")
+            || k.ends_with("_projected")
+            || k.ends_with("_remaining")
+    });
+    let (total, enabled) = bundle_keys.fold((0, 0), |(t, e), k| (t + 1, e + usize::from(on(k))));
+    assert!(total >= 50 && enabled <= 30, "{enabled} of {total} on");
+    assert_eq!(
+        hub["energy_used_month_used"]["name"],
+        "Energy used this month"
+    );
+    let hp = d
+        .devices
+        .iter()
+        .find(|x| x.object_id == "nomhub_heat_pump")
+        .unwrap();
+    assert_eq!(hp.payload["device"]["model"], "Luxtronik 2.1 (SHI)");
+    assert_eq!(
+        hp.payload["components"]["hot_water_extra"]["platform"],
+        "binary_sensor"
+    );
+    assert!(
+        hp.payload["components"]["hot_water_offset"]
+            .get("device_class")
+            .is_none()
+    );
 }
 
 #[test]

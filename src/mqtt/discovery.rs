@@ -19,8 +19,8 @@ use crate::ledger::{BundleId, PeriodKind, Series};
 use crate::live::{Flow, FlowMap};
 use crate::modbus::DataType;
 use crate::model::{DeviceId, PointKey, Unit};
+use crate::profile::Profile;
 use crate::profile::schema::PointFile;
-use crate::profile::{DeviceKind, Profile};
 use crate::strategy::{Mode, Setting};
 
 /// Where nomhub's topics live.
@@ -247,6 +247,15 @@ impl Cmp {
         self.body.insert(k.into(), v);
         self
     }
+    /// Off by default in Home Assistant unless `on` (the user switches it on).
+    fn enabled(self, on: bool) -> Self {
+        if on {
+            self
+        } else {
+            self.set("enabled_by_default", json!(false))
+        }
+    }
+
     fn opt(self, k: &str, v: Option<&str>) -> Self {
         match v {
             Some(v) => self.set(k, json!(v)),
@@ -475,14 +484,34 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
     }
     for &bundle in &inputs.bundles {
         for (period, period_name) in [
-            (PeriodKind::Month, "month"),
-            (PeriodKind::Settlement, "settlement year"),
+            (PeriodKind::Month, "this month"),
+            (PeriodKind::Settlement, "this settlement year"),
         ] {
             let topic = t.hub(&format!("bundle/{}/{}", bundle.as_str(), period.as_str()));
             let key = |what: &str| format!("{}_{}_{what}", bundle.as_str(), period.as_str());
-            let name = |what: &str| format!("{} {period_name} {what}", bundle_name(bundle));
+            let b_name = bundle_name(bundle);
+            let name = |what: &str| match what {
+                "used" => format!("{b_name} {period_name}"),
+                "bundle" => format!("{b_name} bundle {period_name}"),
+                "expected" => format!("{b_name} expected by now {period_name}"),
+                "projected" => format!("{b_name} projected {period_name}"),
+                "remaining" => format!("{b_name} bundle left {period_name}"),
+                _ => format!("{b_name} status {period_name}"),
+            };
+            // What a bundle card needs is on; the rest is there to switch on.
+            let main = matches!(
+                bundle,
+                BundleId::Pv | BundleId::EnergyUsed | BundleId::HotWater
+            );
+            let enabled = |what: &str| {
+                matches!(what, "used" | "status")
+                    || (main
+                        && period == PeriodKind::Month
+                        && matches!(what, "bundle" | "expected"))
+            };
             let kwh = |what: &str| {
                 Cmp::new("sensor", key(what), &name(what))
+                    .enabled(enabled(what))
                     .set("device_class", json!("energy"))
                     .set("unit_of_measurement", json!("kWh"))
                     .set("suggested_display_precision", json!(0))
@@ -511,6 +540,7 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
                 );
             }
             let status = Cmp::new("sensor", key("status"), &name("status"))
+                .enabled(enabled("status"))
                 .set("device_class", json!("enum"))
                 .set("options", json!(["on_track", "above", "below"]))
                 .set("value_template", json!("{{ value_json.status }}"));
@@ -646,7 +676,9 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
             let c = Cmp::new("sensor", key.into(), name)
                 .set(
                     "value_template",
-                    json!(format!("{{{{ value_json.{field} }}}}")),
+                    json!(format!(
+                        "{{{{ value_json.{field} if value_json.{field} else 'None' }}}}"
+                    )),
                 )
                 .set("json_attributes_topic", json!(topic))
                 .set("icon", json!("mdi:comment-question-outline"));
@@ -738,6 +770,19 @@ fn point_component(p: &PointFile) -> (Cmp, Format) {
             .set("payload_off", json!("OFF"));
         return (c, Format::Bool);
     }
+    // A flag the device takes as 0 or 1 (a one-off boost): on or off, not a number with
+    // statistics.
+    if p.unit.is_none()
+        && p.states.is_empty()
+        && p.write
+            .as_ref()
+            .is_some_and(|w| w.min == Some(0.0) && w.max == Some(1.0))
+    {
+        let c = Cmp::new("binary_sensor", key, &p.label)
+            .set("payload_on", json!("1"))
+            .set("payload_off", json!("0"));
+        return (c, Format::Number);
+    }
     if !p.states.is_empty() {
         let mut options: Vec<String> = p.states.values().cloned().collect();
         options.sort();
@@ -771,10 +816,9 @@ fn point_component(p: &PointFile) -> (Cmp, Format) {
             measurement(c, Some("temperature"), "°C", 1),
             Format::Temperature,
         ),
-        Some(Unit::Kelvin) => (
-            measurement(c, Some("temperature"), "K", 1),
-            Format::Temperature,
-        ),
+        // A temperature difference: Home Assistant's temperature class would convert it
+        // as a temperature (a 5 K offset shown as −268 °C).
+        Some(Unit::Kelvin) => (measurement(c, None, "K", 1), Format::Temperature),
         Some(Unit::Volt) => (measurement(c, Some("voltage"), "V", 1), Format::Number),
         Some(Unit::Ampere) => (measurement(c, Some("current"), "A", 2), Format::Number),
         Some(Unit::Hertz) => (measurement(c, Some("frequency"), "Hz", 2), Format::Number),
@@ -849,16 +893,11 @@ fn physical_device(
     let availability = t.device(id, "availability");
     b.states
         .insert(availability.clone(), Source::DeviceAvailability(id.clone()));
-    let kind = match profile.kind {
-        DeviceKind::HeatPump => "heat pump",
-        DeviceKind::Inverter => "PV inverter",
-        DeviceKind::Meter => "kWh meter",
-    };
     let mut device = json!({
         "identifiers": [t.device_object_id(id)],
         "name": name,
         "manufacturer": profile.file.vendor,
-        "model": format!("{} ({kind})", profile.file.model),
+        "model": profile.file.model,
         "model_id": profile.id(),
         "via_device": t.hub_object_id(),
     });

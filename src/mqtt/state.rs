@@ -194,7 +194,7 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
             let note = c.notes.back();
             json!({
                 "decision": clip(&c.strategy),
-                "note": note.map_or_else(String::new, |(_, _, text)| clip(text)),
+                "note": note.map(|(_, _, text)| clip(text)),
                 "note_by": note.map(|(_, rule, _)| rule),
                 "note_at": note.map(|(at, _, _)| iso(*at)),
                 "points": points,
