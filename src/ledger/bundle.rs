@@ -286,7 +286,13 @@ impl Position {
             let pace = (used.0 as f64 / expected.0 as f64).clamp(0.5, 2.0);
             WattHours(used.0 + ((bundle.0 - expected.0) as f64 * pace).round() as i64)
         };
-        let band = ((expected.0 as f64 * ON_TRACK_BAND) as i64).max(ON_TRACK_MIN.0);
+        // A running period is on track within a band around the expected position; a
+        // closed one is over or under its bundle, plainly.
+        let band = if now >= end {
+            0
+        } else {
+            ((expected.0 as f64 * ON_TRACK_BAND) as i64).max(ON_TRACK_MIN.0)
+        };
         let status = if used.0 > expected.0 + band {
             Status::Above
         } else if used.0 < expected.0 - band {
@@ -353,6 +359,45 @@ mod tests {
             share(day(2026, 3, 30)),
             (march * 24.0 / 743.0).round() as i64
         );
+    }
+
+    #[test]
+    fn a_closed_period_is_plainly_over_or_under_its_bundle() {
+        let b = budget();
+        let jan = Period::month(2026, 1);
+        let feb = local_midnight(NaiveDate::from_ymd_opt(2026, 2, 10).unwrap());
+        let bundle = b.between(jan.start_instant(), jan.end_instant());
+        // 1 % over: inside a running period's band, but the month is over and it is over.
+        let over = Position::new(
+            BundleId::EnergyUsed,
+            jan,
+            &b,
+            WattHours(bundle.0 + bundle.0 / 100),
+            WattHours(0),
+            feb,
+        );
+        assert_eq!(
+            (over.status, over.good, over.running),
+            (Status::Above, false, false)
+        );
+        let under = Position::new(
+            BundleId::EnergyUsed,
+            jan,
+            &b,
+            WattHours(bundle.0 - 1000),
+            WattHours(0),
+            feb,
+        );
+        assert_eq!((under.status, under.good), (Status::Below, true));
+        let pv = Position::new(
+            BundleId::Pv,
+            jan,
+            &b,
+            WattHours(bundle.0 - 1000),
+            WattHours(0),
+            feb,
+        );
+        assert_eq!((pv.status, pv.good), (Status::Below, false));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct BundleView {
     pub good: bool,
     pub more_is_better: bool,
     pub running: bool,
+    /// Nothing was booked in the period (before nomhub, or the ledger was empty then).
+    pub no_data: bool,
 }
 
 pub fn period_kind(s: &str) -> Option<PeriodKind> {
@@ -86,6 +88,7 @@ pub fn bundles(positions: &[Position]) -> Vec<BundleView> {
             good: p.good,
             more_is_better: p.bundle_id.more_is_better(),
             running: p.running,
+            no_data: !p.running && p.used.0 == 0 && p.estimated.0 == 0,
         })
         .collect()
 }

@@ -252,6 +252,32 @@ fn bar(lang: Lang, b: &BundleView) -> String {
     } else {
         "used"
     };
+    if b.no_data {
+        return format!(
+            r#"<div class="bundle none" data-bundle="{id}"><h3>{name}</h3><p class="note">{none}</p></div>"#,
+            id = b.bundle,
+            name = t(lang, &format!("b_{}", b.bundle)),
+            none = t(lang, "no_data"),
+        );
+    }
+    // A closed period: plainly over or under its bundle, by how much.
+    let status = if b.running {
+        t(lang, &format!("s_{}", b.status)).to_owned()
+    } else {
+        let diff = b.used_kwh - b.bundle_kwh;
+        format!(
+            "{} kWh {}",
+            num(lang, diff.abs(), 0),
+            t(
+                lang,
+                if diff > 0.0 {
+                    "over_bundle"
+                } else {
+                    "under_bundle"
+                }
+            )
+        )
+    };
     format!(
         r#"<div class="bundle {cls}" data-bundle="{id}"><h3>{name}</h3>
 <div class="bar" role="img" aria-label="{used} kWh {verb} {of} {bundle} kWh"><span class="used" style="width:{w:.1}%"></span><span class="line" style="left:{line:.1}%"></span>{expected}</div>
@@ -265,7 +291,7 @@ fn bar(lang: Lang, b: &BundleView) -> String {
         of = t(lang, "of"),
         w = pct(b.used_kwh),
         line = pct(b.bundle_kwh),
-        status = t(lang, &format!("s_{}", b.status)),
+        status = status,
         exp_text = if b.running {
             format!(
                 " · {} {} kWh",

@@ -590,4 +590,33 @@ mod tests {
         assert_eq!(html.matches(r#"class="now""#).count(), 1);
         assert_eq!(prices_block(Lang::Nl, None, Some(now)), "");
     }
+
+    #[test]
+    fn a_closed_month_says_how_far_over_or_under_and_an_empty_one_has_no_data() {
+        let view = |used: f64, running: bool, no_data: bool| BundleView {
+            bundle: "energy_used",
+            period: "month",
+            start: "2026-10-01".into(),
+            end: "2026-11-01".into(),
+            used_kwh: used,
+            bundle_kwh: 471.0,
+            expected_kwh: 471.0,
+            projected_kwh: used,
+            remaining_kwh: 471.0 - used,
+            status: if used > 471.0 { "above" } else { "below" },
+            good: used <= 471.0,
+            more_is_better: false,
+            running,
+            no_data,
+        };
+        let html = bar(Lang::Nl, &view(476.0, false, false));
+        assert!(html.contains("5 kWh boven de bundel"), "{html}");
+        assert!(html.contains(r#"class="bundle bad""#), "{html}");
+        assert!(!html.contains("op koers"), "{html}");
+        let html = bar(Lang::En, &view(459.0, false, false));
+        assert!(html.contains("12 kWh under the bundle"), "{html}");
+        let html = bar(Lang::Nl, &view(0.0, false, true));
+        assert!(html.contains("Geen gegevens"), "{html}");
+        assert!(!html.contains("onder"), "{html}");
+    }
 }

@@ -84,6 +84,12 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
         "b_building_bound" => ("Gebouwgebonden", "Building-bound"),
         "b_hot_water" => ("Warm water", "Hot water"),
         "s_on_track" => ("op koers", "on track"),
+        "over_bundle" => ("boven de bundel", "over the bundle"),
+        "under_bundle" => ("onder de bundel", "under the bundle"),
+        "no_data" => (
+            "Geen gegevens: in deze periode is niets geboekt.",
+            "No data: nothing was booked in this period.",
+        ),
         "s_above" => ("boven verwachting", "above expected"),
         "s_below" => ("onder verwachting", "below expected"),
         "strategy" => ("Boilerregeling", "Hot-water control"),
