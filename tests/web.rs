@@ -1124,3 +1124,41 @@ async fn the_overview_shows_the_price_now_today_and_tomorrow_and_the_days_cost()
     .await;
     cancel.cancel();
 }
+
+/// ‹ goes back to the first booked month and no further (the demo's history starts
+/// with its settlement year, on 1 April).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_period_stops_at_the_first_booked_month() {
+    let cancel = CancellationToken::new();
+    let d = start(Auth::Users, &cancel).await;
+    let addr = d.addr;
+    let first = d.app.views.ledger.as_ref().unwrap().first_day().unwrap();
+    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
+    let today = nomhub::ledger::period::local_date(now);
+    use chrono::Datelike;
+    let back = (today.year() - first.year()) * 12 + today.month() as i32 - first.month() as i32;
+    assert!(back >= 0, "{first} {today}");
+    blocking(move || {
+        let c = Client::new(addr);
+        let s = c.login("anna", PASSWORD).0.unwrap();
+        for path in ["/", "/graphs"] {
+            let at = |offset: i32| {
+                c.get(&format!("{path}?period=month&offset={offset}"), &[&s])
+                    .body
+            };
+            let first_month = at(-back);
+            assert!(
+                !first_month.contains(r#"id="prev""#),
+                "{path} at the first month: {first_month}"
+            );
+            if back > 0 {
+                assert!(
+                    at(1 - back).contains(r#"id="prev""#),
+                    "{path} a month later"
+                );
+            }
+        }
+    })
+    .await;
+    cancel.cancel();
+}

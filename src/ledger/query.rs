@@ -49,6 +49,11 @@ impl LedgerView {
         &self.setup
     }
 
+    /// The first local day anything was booked on: the dashboard goes back no further.
+    pub fn first_day(&self) -> Option<chrono::NaiveDate> {
+        self.store.first_day().ok().flatten()
+    }
+
     /// The last status, once the ledger has reported.
     pub fn current(&self) -> Result<Arc<LedgerStatus>, QueryError> {
         let status = self.status.borrow().clone();

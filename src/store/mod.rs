@@ -288,6 +288,24 @@ impl Store {
         Ok(out)
     }
 
+    /// The first local day any energy was booked on (None: none yet).
+    pub fn first_day(&self) -> Result<Option<NaiveDate>, StoreError> {
+        let mut first: Option<NaiveDate> = None;
+        for s in Series::ALL {
+            let prefix = format!("v1/d/{}/", s.as_str());
+            if let Some(kv) = self.db.scan_prefix(&prefix).next() {
+                let (k, _) = kv.map_err(Self::io("reading day buckets"))?;
+                let key = String::from_utf8_lossy(&k);
+                if let Ok(d) =
+                    NaiveDate::parse_from_str(key.trim_start_matches(&prefix), "%Y-%m-%d")
+                {
+                    first = Some(first.map_or(d, |f| f.min(d)));
+                }
+            }
+        }
+        Ok(first)
+    }
+
     /// Every counter re-based, oldest first.
     pub fn rebases(&self) -> Result<Vec<Rebase>, StoreError> {
         let mut out = Vec::new();

@@ -37,6 +37,7 @@ pub(super) fn overview(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>
             kind: w.kind.as_str(),
             offset: w.offset,
             period,
+            first: web.first_day(),
             bundles: bundles.as_deref(),
             strategy: &strategy,
             settlement: settlement.as_ref(),
@@ -156,6 +157,7 @@ pub(super) fn graphs(q: Form, token: Option<String>, lang: Lang, web: Arc<Web>) 
             kind: w.kind.as_str(),
             offset: w.offset,
             history: history.as_ref(),
+            first: web.first_day(),
             csrf: web.page_csrf(&who),
         },
     );

@@ -120,6 +120,11 @@ impl Web {
         answer(which(q).and_then(|w| self.history(w)), json)
     }
 
+    /// The first day anything was booked (None without a ledger or before the first).
+    pub(super) fn first_day(&self) -> Option<chrono::NaiveDate> {
+        self.feeds.views.ledger.as_ref()?.first_day()
+    }
+
     /// The ledger's last status; `Ok(None)` without a ledger.
     pub(super) fn ledger_status(&self) -> Result<Option<Arc<LedgerStatus>>, String> {
         let Some(l) = self.feeds.views.ledger.as_ref() else {

@@ -10,6 +10,8 @@ pub struct Graphs<'a> {
     pub kind: &'a str,
     pub offset: i32,
     pub history: Option<&'a crate::ledger::History>,
+    /// The first day anything was booked.
+    pub first: Option<chrono::NaiveDate>,
     pub csrf: Option<&'a str>,
 }
 
@@ -150,6 +152,7 @@ pub fn graphs(lang: Lang, g: &Graphs) -> String {
             kind: g.kind,
             offset: g.offset,
             period: g.history.map(|h| h.period),
+            first: g.first,
         },
     );
     let chart = match g.history {

@@ -312,6 +312,8 @@ struct Steps<'a> {
     kind: &'a str,
     offset: i32,
     period: Option<crate::ledger::Period>,
+    /// The first day anything was booked: no step back past it.
+    first: Option<chrono::NaiveDate>,
 }
 
 /// The Month/Year toggle and the ‹ period › steps.
@@ -334,11 +336,18 @@ fn period_nav(lang: Lang, s: &Steps) -> String {
         })
         .collect();
     let name = s.period.map(|p| period_name(lang, &p)).unwrap_or_default();
-    let prev = format!(
-        r#"<a href="{}" id="prev" rel="prev" aria-label="{}">‹</a>"#,
-        href(s.kind, s.offset - 1),
-        t(lang, "previous")
-    );
+    let earlier = s
+        .period
+        .is_some_and(|p| s.first.is_some_and(|f| f < p.start));
+    let prev = if earlier {
+        format!(
+            r#"<a href="{}" id="prev" rel="prev" aria-label="{}">‹</a>"#,
+            href(s.kind, s.offset - 1),
+            t(lang, "previous")
+        )
+    } else {
+        r#"<span class="disabled" aria-hidden="true">‹</span>"#.to_owned()
+    };
     let next = if s.offset < 0 {
         format!(
             r#"<a href="{}" id="next" rel="next" aria-label="{}">›</a>"#,

@@ -38,6 +38,7 @@ fn bundles_block(lang: Lang, o: &Overview) -> String {
             kind: o.kind,
             offset: o.offset,
             period: o.period,
+            first: o.first,
         },
     );
     format!(
@@ -455,6 +456,8 @@ pub struct Overview<'a> {
     pub offset: i32,
     /// The period shown (None: no ledger, or it has not reported yet).
     pub period: Option<crate::ledger::Period>,
+    /// The first day anything was booked: ‹ goes back no further.
+    pub first: Option<chrono::NaiveDate>,
     pub bundles: Option<&'a [BundleView]>,
     pub strategy: &'a StrategyView,
     pub settlement: Option<&'a SettlementView>,
