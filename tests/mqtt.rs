@@ -245,6 +245,23 @@ async fn discovery_and_states(broker: Broker) {
             .json();
         assert_eq!(dev["device"]["via_device"], "nomhub_hub");
     }
+    // The inverter says who it is (SunSpec's common model): announced again with it.
+    let inverter = ha
+        .wait(10, "homeassistant/device/nomhub_inverter/config", |m| {
+            m.json()["device"]["serial_number"] == "SIM0001"
+        })
+        .await
+        .json();
+    assert_eq!(
+        inverter["device"]["manufacturer"], "nomhub-sim",
+        "{inverter}"
+    );
+    assert_eq!(inverter["device"]["model"], "SIM-5000");
+    assert_eq!(inverter["device"]["sw_version"], "1.0.0");
+    assert_eq!(
+        inverter["components"]["serial_number"]["enabled_by_default"],
+        false
+    );
     assert_eq!(
         ha.wait(5, "nomhub/status", |m| m.retain).await.text(),
         "online"

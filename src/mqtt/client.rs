@@ -155,6 +155,22 @@ impl Publisher {
             return;
         }
         let snapshot = feeds.snapshot.borrow().clone();
+        // A device that told who it is: its discovery again, with that.
+        for object_id in super::discovery::with_identity(&mut self.discovery, &snapshot) {
+            if let Some(d) = self
+                .discovery
+                .devices
+                .iter()
+                .find(|d| d.object_id == object_id)
+            {
+                let (topic, payload) = (
+                    self.discovery.topics.config(&d.object_id),
+                    d.payload.to_string().into_bytes(),
+                );
+                tracing::info!(device = %object_id, "Device info known; announced again.");
+                self.publish(&topic, QoS::AtLeastOnce, payload);
+            }
+        }
         let ledger = feeds.ledger_status();
         let settings = feeds.strategy.settings.borrow().clone();
         let control = feeds.control.as_ref().map(|c| c.borrow().clone());

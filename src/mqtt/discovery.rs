@@ -21,6 +21,7 @@ use crate::modbus::DataType;
 use crate::model::{DeviceId, PointKey, Unit};
 use crate::profile::Profile;
 use crate::profile::schema::PointFile;
+use crate::profile::schema::Role;
 use crate::strategy::{Mode, Setting};
 
 /// Where nomhub's topics live.
@@ -220,6 +221,48 @@ impl<'a> Inputs<'a> {
             control: config.control.is_some(),
         }
     }
+}
+
+/// Puts into each device's discovery what the device reports about itself (SunSpec's
+/// common model: its make, model, serial number and firmware) once known; gives the
+/// object ids whose payload changed, to announce again.
+pub fn with_identity(d: &mut Discovery, snapshot: &crate::state::Snapshot) -> Vec<String> {
+    let mut changed = Vec::new();
+    for (id, status) in &snapshot.devices {
+        let Some(profile) = &status.profile else {
+            continue;
+        };
+        let object_id = d.topics.device_object_id(id);
+        let Some(dev) = d.devices.iter_mut().find(|x| x.object_id == object_id) else {
+            continue;
+        };
+        let mut touched = false;
+        for p in &profile.points {
+            let field = match p.role {
+                Some(Role::Manufacturer) => "manufacturer",
+                Some(Role::Model) => "model",
+                Some(Role::SerialNumber) => "serial_number",
+                Some(Role::Firmware) => "sw_version",
+                _ => continue,
+            };
+            let Some(crate::model::Value::Text(text)) = snapshot
+                .get(id.as_str(), p.key.as_str())
+                .and_then(|s| s.value.as_ref().ok())
+            else {
+                continue;
+            };
+            let text = text.trim();
+            if text.is_empty() || dev.payload["device"][field] == text {
+                continue;
+            }
+            dev.payload["device"][field] = json!(text);
+            touched = true;
+        }
+        if touched {
+            changed.push(object_id);
+        }
+    }
+    changed
 }
 
 /// Two entities would share a unique id (device and point ids joined by `_` can
@@ -793,7 +836,15 @@ fn point_component(p: &PointFile) -> (Cmp, Format) {
         return (c, Format::Enum(options));
     }
     if p.ty == DataType::String {
-        let c = Cmp::new("sensor", key, &p.label).set("entity_category", json!("diagnostic"));
+        // What the device says it is goes into its device info (`with_identity`); the
+        // sensor stays, switched off.
+        let identity = matches!(
+            p.role,
+            Some(Role::Manufacturer | Role::Model | Role::SerialNumber | Role::Firmware)
+        );
+        let c = Cmp::new("sensor", key, &p.label)
+            .set("entity_category", json!("diagnostic"))
+            .enabled(!identity);
         return (c, Format::Text);
     }
     let c = Cmp::new("sensor", key, &p.label);

@@ -120,6 +120,12 @@ pub enum Role {
     ElectricPower,
     ElectricEnergy,
     SgReady,
+    /// Who made the device, as it says itself (text).
+    Manufacturer,
+    /// Its model, as it says itself (text).
+    Model,
+    SerialNumber,
+    Firmware,
 }
 
 impl Role {
@@ -141,6 +147,10 @@ impl Role {
             Role::ElectricPower => "electric_power",
             Role::ElectricEnergy => "electric_energy",
             Role::SgReady => "sg_ready",
+            Role::Manufacturer => "manufacturer",
+            Role::Model => "model",
+            Role::SerialNumber => "serial_number",
+            Role::Firmware => "firmware",
         }
     }
 }
