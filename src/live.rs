@@ -169,6 +169,20 @@ impl FlowMap {
     }
 
     /// The flows this dwelling has a source for.
+    /// Whether `flow` is one device's point as it is (one inverter's power, the one
+    /// tank sensor): the same figure the device's own entity shows.
+    pub fn single_source(&self, flow: Flow) -> bool {
+        match flow {
+            Flow::PvPower => self.pv.len() == 1,
+            Flow::GridPower => self.grid.len() == 1,
+            Flow::HomePower => false,
+            Flow::HeatPumpPower => self.heat_pump.len() == 1,
+            Flow::TankTemperature => self.tank.is_some(),
+            Flow::OutdoorTemperature => self.outdoor.is_some(),
+            Flow::RoomTemperature => self.room.is_some(),
+        }
+    }
+
     pub fn flows(&self) -> Vec<Flow> {
         Flow::ALL
             .into_iter()

@@ -187,6 +187,8 @@ pub struct Inputs<'a> {
     pub url: Option<String>,
     pub devices: Vec<(DeviceId, String, &'a Profile)>,
     pub flows: Vec<Flow>,
+    /// Flows that are one device's point as it is: disabled by default on the hub.
+    pub duplicates: Vec<Flow>,
     pub series: Vec<Series>,
     pub bundles: Vec<BundleId>,
     pub euros: bool,
@@ -211,6 +213,13 @@ impl<'a> Inputs<'a> {
                 })
                 .collect(),
             flows: FlowMap::from_config(config).flows(),
+            duplicates: {
+                let map = FlowMap::from_config(config);
+                map.flows()
+                    .into_iter()
+                    .filter(|f| map.single_source(*f))
+                    .collect()
+            },
             series: ledger
                 .map(|l| l.series.keys().copied().collect())
                 .unwrap_or_default(),
@@ -494,11 +503,13 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
             Flow::OutdoorTemperature => ("Outdoor temperature", "temperature", "°C", 1),
             Flow::RoomTemperature => ("Room temperature", "temperature", "°C", 1),
         };
+        // One device's point as it is: its own entity shows it already.
         let c = Cmp::new("sensor", flow.as_str().to_owned(), name)
             .set("device_class", json!(class))
             .set("state_class", json!("measurement"))
             .set("unit_of_measurement", json!(unit))
-            .set("suggested_display_precision", json!(precision));
+            .set("suggested_display_precision", json!(precision))
+            .enabled(!inputs.duplicates.contains(&flow));
         b.add(
             &mut cmps,
             "hub",
