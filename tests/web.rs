@@ -817,6 +817,13 @@ async fn the_overview_shows_the_settlement_forecast_the_guarantees_and_the_next_
         let planning = st["planning"] == true || st["charging"] == true;
         assert_eq!(page.contains(r#"id="strategy-next""#), planning, "{st}");
         assert!(page.contains("Jaarafrekening"), "{page}");
+        // The strategy's reason in Dutch on the Dutch page.
+        if let Some(i) = page.find(r#"id="strategy-reason">"#) {
+            let reason = &page[i..page[i..].find("</span>").map_or(page.len(), |e| i + e)];
+            for english in ["the tank", "waiting", "handed back", "charge to"] {
+                assert!(!reason.contains(english), "{reason}");
+            }
+        }
     })
     .await;
     cancel.cancel();

@@ -13,7 +13,7 @@ use crate::live::Live;
 use crate::profile::{ResolvedProfile, Role};
 use crate::rules::Claim;
 use crate::strategy::smart::{Habits, Smart, SmartParams};
-use crate::strategy::{Controller, Decision, Mode, Observation, Setting, Settings};
+use crate::strategy::{Controller, Decision, Missing, Mode, Observation, Setting, Settings, Why};
 
 /// The strategy's claims rank below every rule's.
 pub const PRIORITY: i32 = 0;
@@ -72,7 +72,7 @@ pub struct HotWater {
     /// The charge the strategy asked for, and its target.
     charge: Option<f64>,
     claimed: Option<(f64, DateTime<Utc>)>,
-    reason: String,
+    reason: Why,
     /// Whether the strategy planned with current data at the last quarter.
     planned: bool,
 }
@@ -85,14 +85,14 @@ impl HotWater {
             quarter: Quarter::default(),
             charge: None,
             claimed: None,
-            reason: String::new(),
+            reason: Why::Nothing,
             planned: false,
         }
     }
 
-    /// Why the strategy wants what it wants, in a sentence.
-    pub fn reason(&self) -> &str {
-        &self.reason
+    /// Why the strategy wants what it wants.
+    pub fn reason(&self) -> Why {
+        self.reason
     }
 
     /// The charge smart mode expects next (None in the other modes, while a charge
@@ -119,7 +119,7 @@ impl HotWater {
     /// step on.
     pub fn boost_now(&mut self, solar_c: f64) {
         self.charge = Some(solar_c);
-        self.reason = format!("boost now: one charge to {solar_c:.0} °C");
+        self.reason = Why::BoostNow { target_c: solar_c };
     }
 
     /// Forgets the learned draw pattern and sun profile (new residents); the heat
@@ -179,14 +179,13 @@ impl HotWater {
             self.claimed = None;
             self.planned = false;
             self.quarter = Quarter::default();
-            self.reason = format!(
-                "handed back to the heat pump's own settings: no current {}",
-                if live.tank_temperature.is_none() {
-                    "tank temperature"
+            self.reason = Why::HandedBack {
+                missing: if live.tank_temperature.is_none() {
+                    Missing::TankTemperature
                 } else {
-                    "grid reading"
-                }
-            );
+                    Missing::GridReading
+                },
+            };
             return Vec::new();
         };
         let hp_w = live.heat_pump_power.map_or(0.0, |w| w.0);
@@ -236,7 +235,7 @@ impl HotWater {
                     Decision::Stop => self.charge = None,
                     Decision::Keep => {}
                 }
-                self.reason = self.smart.reason();
+                self.reason = self.smart.why();
             }
         }
         let q = &mut self.quarter;
@@ -248,19 +247,18 @@ impl HotWater {
             Mode::Off => {
                 self.charge = None;
                 self.claimed = None;
-                self.reason = "mode off: the heat pump follows its own settings".to_owned();
+                self.reason = Why::Off;
                 return Vec::new();
             }
             Mode::Boost => {
-                self.reason = format!("boost mode: keep the tank at {solar:.0} °C");
+                self.reason = Why::BoostMode { target_c: solar };
                 solar
             }
             Mode::Smart => match self.charge {
                 Some(t) => t,
                 None => {
-                    if self.reason.is_empty() {
-                        self.reason =
-                            format!("waiting: the heat pump keeps the tank above {comfort:.0} °C");
+                    if self.reason == Why::Nothing {
+                        self.reason = Why::Waiting { comfort_c: comfort };
                     }
                     comfort
                 }
@@ -277,7 +275,7 @@ impl HotWater {
             value,
             priority: PRIORITY,
             by: "strategy".to_owned(),
-            because: self.reason.clone(),
+            because: self.reason.to_string(),
             since,
             until: None,
         };
@@ -370,7 +368,7 @@ mod tests {
         );
         assert!(claims.is_empty());
         assert!(
-            s.reason().contains("no current grid reading"),
+            s.reason().to_string().contains("no current grid reading"),
             "{}",
             s.reason()
         );

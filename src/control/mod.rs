@@ -113,6 +113,8 @@ pub struct ControlStatus {
     pub points: Vec<PointStatus>,
     /// The hot-water strategy's own reason.
     pub strategy: String,
+    /// The same, as data, for saying it in the resident's language.
+    pub why: crate::strategy::Why,
     /// Whether the strategy has a charge under way.
     pub charging: bool,
     /// Whether smart mode plans with current data (false: off, boost, handed back).
@@ -494,7 +496,8 @@ impl Control {
             self.status.charging = hw.charging();
             self.status.planning = hw.planning(mode);
             self.status.learning = hw.learning();
-            self.status.strategy = hw.reason().to_owned();
+            self.status.strategy = hw.reason().to_string();
+            self.status.why = hw.reason();
             self.status.next_charge = hw.next_charge(mode);
             self.status.comfort = hw.comfort();
             self.status.forecast = hw.forecast_summary(now);

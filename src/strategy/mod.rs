@@ -10,8 +10,10 @@ pub mod settings;
 pub mod smart;
 pub mod sun;
 pub mod tank;
+pub mod why;
 
 pub use controller::{Controller, Decision, Observation, SunForecast};
 pub use settings::{
     Change, Command, CommandError, Commands, Mode, Setting, Settings, StrategyHandle, channel,
 };
+pub use why::{Missing, Why};

@@ -29,6 +29,7 @@ use super::heat_pump::HeatPumpParams;
 use super::observer::{Observer, SLOTS, settling};
 use super::sun::SunAhead;
 use super::tank::TankParams;
+use super::why::Why;
 use crate::clock::TZ;
 
 /// Steps per hour.
@@ -282,7 +283,7 @@ pub struct Smart {
     today_usual: f64,
     /// Heat pump electric power while charging, W (learned).
     charge_w: f64,
-    reason: String,
+    reason: Why,
     next: Option<NextCharge>,
     /// The first step the strategy saw.
     first: Option<NaiveDateTime>,
@@ -361,7 +362,7 @@ impl Smart {
             today_seen: 0.0,
             today_usual: 0.0,
             charge_w: 1300.0,
-            reason: String::new(),
+            reason: Why::Nothing,
             next: None,
             first: None,
             resumed: false,
@@ -510,6 +511,11 @@ impl Smart {
         self.comfort
     }
 
+    /// Why it decided what it did last.
+    pub fn why(&self) -> Why {
+        self.reason
+    }
+
     /// The charge expected next; None while one runs or none is needed soon.
     pub fn next_charge(&self) -> Option<NextCharge> {
         self.next
@@ -527,7 +533,7 @@ impl Smart {
         }
     }
 
-    fn start(&mut self, kind: Kind, target_c: f64, now: NaiveDateTime, reason: String) -> Decision {
+    fn start(&mut self, kind: Kind, target_c: f64, now: NaiveDateTime, reason: Why) -> Decision {
         self.running = Some(Running { kind, since: now });
         self.starts -= 1.0;
         self.reason = reason;
@@ -595,10 +601,10 @@ impl Smart {
             return None;
         }
         let temperature = l.temperature_c;
-        let why = if share >= SUN_SHARE {
-            "with the sun"
+        let with_sun = if share >= SUN_SHARE {
+            true
         } else if !l.open(obs.at + Duration::minutes(15)) {
-            "the window closes without sun"
+            false
         } else {
             return None;
         };
@@ -606,7 +612,10 @@ impl Smart {
             Kind::Legionella,
             temperature,
             now,
-            format!("legionella run to {temperature:.0} °C: {why}"),
+            Why::Legionella {
+                target_c: temperature,
+                with_sun,
+            },
         ))
     }
 
@@ -661,9 +670,10 @@ impl Smart {
             if share < 0.5 * PLAN_MIN_SHARE.max(SUN_SHARE) && usable >= need_until_sun + margin {
                 self.running = None;
                 self.last_end = Some(now);
-                self.reason = format!(
-                    "stopped: {usable:.1} kWh of hot water lasts until the sun is expected back ({need_until_sun:.1} kWh)"
-                );
+                self.reason = Why::Lasts {
+                    usable_kwh: usable,
+                    need_kwh: need_until_sun,
+                };
                 return Decision::Stop;
             }
             return Decision::Keep;
@@ -680,14 +690,15 @@ impl Smart {
             .prev_tank_c
             .is_some_and(|(at, c)| minutes(at, now) <= 20.0 && c - obs.tank_c > FALLING_K);
         let why = if obs.tank_c < floor {
-            Some(format!(
-                "comfort: the tank is at {:.1} °C, below {floor:.0} °C",
-                obs.tank_c
-            ))
+            Some(Why::Cold {
+                tank_c: obs.tank_c,
+                floor_c: floor,
+            })
         } else if falling && usable < burst {
-            Some(format!(
-                "comfort: hot water is being drawn and {usable:.1} kWh is left, less than a large draw ({burst:.1} kWh)"
-            ))
+            Some(Why::Drawing {
+                usable_kwh: usable,
+                burst_kwh: burst,
+            })
         } else {
             None
         };
@@ -705,9 +716,10 @@ impl Smart {
                     solar
                 },
                 now,
-                format!(
-                    "comfort: {usable:.1} kWh of hot water left, the usual draws take it below the {reserve:.1} kWh reserve"
-                ),
+                Why::Reserve {
+                    usable_kwh: usable,
+                    reserve_kwh: reserve,
+                },
             );
         }
         let rested = self
@@ -735,9 +747,11 @@ impl Smart {
                 Kind::Sun,
                 target,
                 now,
-                format!(
-                    "sun charge to {target:.0} °C for the evening: {surplus:.0} W surplus, room for {room:.1} kWh"
-                ),
+                Why::SunForEvening {
+                    target_c: target,
+                    surplus_w: surplus,
+                    room_kwh: room,
+                },
             );
         }
         // The tank will need a charge before long: take the best sun on the way.
@@ -758,9 +772,10 @@ impl Smart {
                     Kind::Sun,
                     solar,
                     now,
-                    format!(
-                        "charge to {solar:.0} °C with the best sun before the tank runs low: {surplus:.0} W surplus"
-                    ),
+                    Why::BestSun {
+                        target_c: solar,
+                        surplus_w: surplus,
+                    },
                 );
             }
         }
@@ -792,7 +807,7 @@ impl Controller for Smart {
     }
 
     fn reason(&self) -> String {
-        self.reason.clone()
+        self.reason.to_string()
     }
 
     fn forecast(&mut self, forecast: &super::controller::SunForecast) {

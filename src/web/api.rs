@@ -100,6 +100,8 @@ pub struct StrategyView {
     pub settings: std::collections::BTreeMap<&'static str, f64>,
     /// The strategy's last decision and why (empty without `[control]`).
     pub reason: String,
+    /// The same as data (`why` names the case), for other languages.
+    pub why: crate::strategy::Why,
     /// Whether the strategy has a charge under way.
     pub charging: bool,
     /// Whether smart mode plans with current data (false: off, boost, handed back).
@@ -167,6 +169,7 @@ pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> Strateg
             .map(|s| (s.key(), settings.get(s)))
             .collect(),
         reason: control.map(|c| c.strategy.clone()).unwrap_or_default(),
+        why: control.map(|c| c.why).unwrap_or_default(),
         charging: control.is_some_and(|c| c.charging),
         planning: control.is_some_and(|c| c.planning),
         learning: control.is_some_and(|c| c.learning),

@@ -55,7 +55,7 @@ fn strategy_block(lang: Lang, o: &Overview) -> String {
         format!(
             r#"<p><span>{}:</span> <span id="strategy-reason">{}</span></p>"#,
             t(lang, "why"),
-            esc(&s.reason)
+            esc(&super::words::why(lang, &s.why))
         )
     };
     format!(

@@ -225,3 +225,169 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
         Lang::En => en,
     }
 }
+
+/// Why the hot-water strategy wants what it wants, in the resident's language: English
+/// as the strategy writes it, Dutch from the same fields (every case named: a new one
+/// does not build until it is said here).
+pub(super) fn why(lang: Lang, w: &crate::strategy::Why) -> String {
+    use crate::strategy::{Missing, Why};
+    if lang == Lang::En {
+        return w.to_string();
+    }
+    let n = |x: f64, d: usize| super::num(lang, x, d);
+    match *w {
+        Why::Nothing => String::new(),
+        Why::Cold { tank_c, floor_c } => format!(
+            "comfort: de boiler is {} °C, onder {} °C",
+            n(tank_c, 1),
+            n(floor_c, 0)
+        ),
+        Why::Drawing {
+            usable_kwh,
+            burst_kwh,
+        } => format!(
+            "comfort: er wordt warm water getapt en er is nog {} kWh, minder dan een grote tapbeurt ({} kWh)",
+            n(usable_kwh, 1),
+            n(burst_kwh, 1)
+        ),
+        Why::Reserve {
+            usable_kwh,
+            reserve_kwh,
+        } => format!(
+            "comfort: nog {} kWh warm water; het gewone tappen brengt het onder de reserve van {} kWh",
+            n(usable_kwh, 1),
+            n(reserve_kwh, 1)
+        ),
+        Why::SunForEvening {
+            target_c,
+            surplus_w,
+            room_kwh,
+        } => format!(
+            "opwarmen met de zon tot {} °C voor de avond: {} W over, ruimte voor {} kWh",
+            n(target_c, 0),
+            n(surplus_w, 0),
+            n(room_kwh, 1)
+        ),
+        Why::BestSun {
+            target_c,
+            surplus_w,
+        } => format!(
+            "opwarmen tot {} °C met de beste zon voordat de boiler leeg raakt: {} W over",
+            n(target_c, 0),
+            n(surplus_w, 0)
+        ),
+        Why::Legionella {
+            target_c,
+            with_sun: true,
+        } => format!("legionellaronde tot {} °C, met de zon", n(target_c, 0)),
+        Why::Legionella {
+            target_c,
+            with_sun: false,
+        } => format!(
+            "legionellaronde tot {} °C: het venster sluit zonder zon",
+            n(target_c, 0)
+        ),
+        Why::Lasts {
+            usable_kwh,
+            need_kwh,
+        } => format!(
+            "gestopt: {} kWh warm water is genoeg tot de zon terug is ({} kWh nodig)",
+            n(usable_kwh, 1),
+            n(need_kwh, 1)
+        ),
+        Why::BoostNow { target_c } => format!("nu één keer opwarmen tot {} °C", n(target_c, 0)),
+        Why::Off => "stand uit: de warmtepomp volgt zijn eigen instellingen".to_owned(),
+        Why::BoostMode { target_c } => {
+            format!("stand boost: de boiler blijft op {} °C", n(target_c, 0))
+        }
+        Why::Waiting { comfort_c } => format!(
+            "wachten: de warmtepomp houdt de boiler boven {} °C",
+            n(comfort_c, 0)
+        ),
+        Why::HandedBack { missing } => format!(
+            "teruggegeven aan de eigen instellingen van de warmtepomp: geen actuele {}",
+            match missing {
+                Missing::TankTemperature => "boilertemperatuur",
+                Missing::GridReading => "meting van het net",
+            }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::{Missing, Why};
+
+    /// Every reason the strategy gives, said in Dutch, numbers the Dutch way.
+    #[test]
+    fn every_reason_is_said_in_dutch() {
+        let all = [
+            Why::Cold {
+                tank_c: 41.5,
+                floor_c: 45.0,
+            },
+            Why::Drawing {
+                usable_kwh: 3.2,
+                burst_kwh: 5.5,
+            },
+            Why::Reserve {
+                usable_kwh: 2.5,
+                reserve_kwh: 1.6,
+            },
+            Why::SunForEvening {
+                target_c: 60.0,
+                surplus_w: 1850.0,
+                room_kwh: 4.2,
+            },
+            Why::BestSun {
+                target_c: 55.0,
+                surplus_w: 700.0,
+            },
+            Why::Legionella {
+                target_c: 60.0,
+                with_sun: true,
+            },
+            Why::Legionella {
+                target_c: 60.0,
+                with_sun: false,
+            },
+            Why::Lasts {
+                usable_kwh: 6.5,
+                need_kwh: 5.1,
+            },
+            Why::BoostNow { target_c: 55.0 },
+            Why::Off,
+            Why::BoostMode { target_c: 55.0 },
+            Why::Waiting { comfort_c: 45.0 },
+            Why::HandedBack {
+                missing: Missing::GridReading,
+            },
+            Why::HandedBack {
+                missing: Missing::TankTemperature,
+            },
+        ];
+        let english = [
+            "tank",
+            "the ",
+            "hot water",
+            "charge",
+            "waiting",
+            "handed",
+            "stopped",
+            "mode",
+        ];
+        for w in all {
+            let (nl, en) = (why(Lang::Nl, &w), why(Lang::En, &w));
+            assert_eq!(en, w.to_string());
+            assert!(!nl.is_empty() && nl != en, "{w:?}");
+            for word in english {
+                assert!(!nl.contains(word), "English `{word}` in `{nl}`");
+            }
+            if en.contains('.') {
+                assert!(nl.contains(','), "decimals the Dutch way: {nl}");
+            }
+        }
+        assert_eq!(why(Lang::Nl, &Why::Nothing), "");
+    }
+}
