@@ -42,8 +42,9 @@ fn bundles_block(lang: Lang, o: &Overview) -> String {
         },
     );
     format!(
-        r#"<section class="bundles"><h2>{title}</h2>{nav}{out}</section>"#,
+        r#"<section class="bundles"><h2>{title}</h2>{nav}{out}<p class="small legend">{legend}</p></section>"#,
         title = t(lang, "bundle"),
+        legend = t(lang, "legend"),
     )
 }
 

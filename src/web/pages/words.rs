@@ -194,15 +194,19 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
         "net_export" => ("netto teruglevering", "net export"),
         "so_far" => ("tot nu toe", "so far"),
         "for_the_year" => ("verwacht over het jaar", "expected for the year"),
-        "with_nm" => ("met saldering", "with net metering"),
-        "without_nm" => ("zonder saldering", "without net metering"),
+        "with_nm" => ("Het hele jaar met saldering", "All year with net metering"),
+        "without_nm" => ("zonder", "without"),
+        "legend" => (
+            "▼ verwacht tot nu · | de bundel",
+            "▼ expected by now · | the bundle",
+        ),
         "split_note" => (
             "De saldering stopt binnen dit afrekenjaar.",
             "Net metering ends within this settlement year.",
         ),
         "no_prices" => (
-            "Zonder prijzen in de configuratie ([settlement]) alleen in kWh.",
-            "Without prices in the configuration ([settlement]) in kWh only.",
+            "Zonder tarief in de configuratie ([tariff]) alleen in kWh.",
+            "Without a tariff in the configuration ([tariff]) in kWh only.",
         ),
         "guarantees" => ("Garanties", "Guarantees"),
         "pv_guarantee" => ("Minimale opwek zonnepanelen", "Minimum PV yield"),
