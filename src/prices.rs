@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, TZ};
 use crate::config::tariff::EnergyZero;
+use crate::ledger::period::quarters_of;
 use crate::store::Store;
 use crate::tariff::{DayAhead, Tariff};
 
@@ -52,18 +53,7 @@ impl Prices {
 
     /// Whether every quarter hour of local `day` has a price.
     pub fn has_day(&self, day: NaiveDate) -> bool {
-        let (from, to) = (
-            crate::ledger::period::local_midnight(day),
-            crate::ledger::period::local_midnight(day + Days::new(1)),
-        );
-        let mut q = from;
-        while q < to {
-            if self.day_ahead.at(q).is_none() {
-                return false;
-            }
-            q += TimeDelta::minutes(15);
-        }
-        true
+        quarters_of(day).all(|q| self.day_ahead.at(q).is_some())
     }
 }
 
@@ -102,22 +92,12 @@ pub fn outlook(tariff: &Tariff, prices: &Prices, now: DateTime<Utc>) -> Outlook 
         / 4.0;
     let today = crate::ledger::period::local_date(now);
     let day = |d: NaiveDate| {
-        let (from, to) = (
-            crate::ledger::period::local_midnight(d),
-            crate::ledger::period::local_midnight(d + Days::new(1)),
-        );
-        let mut out = Vec::new();
-        let mut t = from;
-        while t < to {
-            out.push(
-                prices
-                    .day_ahead
-                    .at(t)
-                    .map(|da| round(tariff.price(t, Some(da)).import_eur_kwh)),
-            );
-            t += quarter;
-        }
-        out
+        quarters_of(d)
+            .map(|t| {
+                let da = prices.day_ahead.at(t)?;
+                Some(round(tariff.price(t, Some(da)).import_eur_kwh))
+            })
+            .collect::<Vec<_>>()
     };
     Outlook {
         import_now: round(here.import_eur_kwh),
@@ -213,6 +193,26 @@ struct Message {
     prices: Vec<Entry>,
 }
 
+/// One price, from either source: within the market's limits, for a quarter hour or an
+/// hour that starts on a quarter hour; `what` names it in the error.
+fn check(what: &str, start: DateTime<Utc>, end: DateTime<Utc>, price: f64) -> Result<(), String> {
+    if !(MIN_EUR_KWH..=MAX_EUR_KWH).contains(&price) {
+        return Err(format!(
+            "{what}: {price} €/kWh is outside {MIN_EUR_KWH}..={MAX_EUR_KWH} (€/kWh, not €/MWh?)"
+        ));
+    }
+    let len = end - start;
+    if len != TimeDelta::minutes(15) && len != TimeDelta::hours(1) {
+        return Err(format!(
+            "{what}: {start} to {end} is not a quarter hour or an hour"
+        ));
+    }
+    if start.timestamp() % 900 != 0 {
+        return Err(format!("{what}: {start} does not start on a quarter hour"));
+    }
+    Ok(())
+}
+
 /// The day-ahead prices of an MQTT message (docs/home-assistant.md): `{"prices":
 /// [{"start": ISO-8601, "end": ISO-8601 (optional), "price": €/kWh excl. VAT}]}`,
 /// 15-minute or hourly. Checked whole: one bad entry refuses the message.
@@ -225,12 +225,6 @@ pub fn parse_message(payload: &[u8]) -> Result<DayAhead, String> {
     let starts: Vec<DateTime<Utc>> = m.prices.iter().map(|e| e.start.to_utc()).collect();
     for (i, e) in m.prices.iter().enumerate() {
         let start = starts[i];
-        if !(MIN_EUR_KWH..=MAX_EUR_KWH).contains(&e.price) {
-            return Err(format!(
-                "prices[{i}]: {} €/kWh is outside {MIN_EUR_KWH}..={MAX_EUR_KWH} (€/kWh, not €/MWh?)",
-                e.price
-            ));
-        }
         // Without an end: until the next start, or as long as the one before.
         let end = match (e.end, starts.get(i + 1)) {
             (Some(end), _) => end.to_utc(),
@@ -238,19 +232,7 @@ pub fn parse_message(payload: &[u8]) -> Result<DayAhead, String> {
             (None, None) if i > 0 => start + (start - starts[i - 1]),
             (None, None) => start + TimeDelta::minutes(15),
         };
-        let len = end - start;
-        if len != TimeDelta::minutes(15) && len != TimeDelta::hours(1) {
-            return Err(format!(
-                "prices[{i}]: {} to {} is not a quarter hour or an hour",
-                e.start, end
-            ));
-        }
-        if start.timestamp() % 900 != 0 {
-            return Err(format!(
-                "prices[{i}]: {} does not start on a quarter hour",
-                e.start
-            ));
-        }
+        check(&format!("prices[{i}]"), start, end, e.price)?;
         if i > 0 && start < starts[i - 1] + TimeDelta::minutes(15) {
             return Err(format!(
                 "prices[{i}]: {} is not after the price before",
@@ -292,20 +274,7 @@ pub fn parse_energyzero(body: &str) -> Result<DayAhead, String> {
             .value
             .parse()
             .map_err(|_| format!("base[{i}]: `{}` is not a number", p.price.value))?;
-        if !(MIN_EUR_KWH..=MAX_EUR_KWH).contains(&v) {
-            return Err(format!(
-                "base[{i}]: {v} €/kWh is outside {MIN_EUR_KWH}..={MAX_EUR_KWH}"
-            ));
-        }
-        let len = p.end - p.start;
-        if (len != TimeDelta::minutes(15) && len != TimeDelta::hours(1))
-            || p.start.timestamp() % 900 != 0
-        {
-            return Err(format!(
-                "base[{i}]: {} to {} is not a quarter hour or an hour",
-                p.start, p.end
-            ));
-        }
+        check(&format!("base[{i}]"), p.start, p.end, v)?;
         out.insert(p.start, p.end, v);
     }
     Ok(out)

@@ -268,19 +268,6 @@ impl DayAhead {
         }
     }
 
-    /// Adds every price of `other`.
-    pub fn extend(&mut self, other: &DayAhead) {
-        self.quarters.extend(&other.quarters);
-    }
-
-    /// The last quarter hour known (its start), if any.
-    pub fn last(&self) -> Option<DateTime<Utc>> {
-        self.quarters
-            .keys()
-            .next_back()
-            .and_then(|q| DateTime::from_timestamp(*q, 0))
-    }
-
     /// Forgets prices of quarters that start before `before`.
     pub fn forget_before(&mut self, before: DateTime<Utc>) {
         self.quarters = self.quarters.split_off(&before.timestamp());

@@ -88,6 +88,14 @@ pub fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
         .map_or_else(|| Utc.from_utc_datetime(&naive), |t| t.with_timezone(&Utc))
 }
 
+/// The start of every quarter hour of local date `d` (92 on the spring DST day, 100 in
+/// autumn).
+pub fn quarters_of(d: NaiveDate) -> impl Iterator<Item = DateTime<Utc>> {
+    let (from, to) = (local_midnight(d), local_midnight(d + chrono::Days::new(1)));
+    std::iter::successors(Some(from), |q| Some(*q + chrono::TimeDelta::minutes(15)))
+        .take_while(move |q| *q < to)
+}
+
 /// The local date an instant falls on.
 pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&TZ).date_naive()

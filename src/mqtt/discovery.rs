@@ -199,6 +199,7 @@ pub struct Inputs<'a> {
 impl<'a> Inputs<'a> {
     pub fn from_config(config: &'a Config, setup: &MqttSetup) -> Self {
         let ledger = config.ledger.as_ref();
+        let flows = FlowMap::from_config(config);
         Self {
             topics: Topics::new(setup),
             hub_name: config.hub.name.clone(),
@@ -212,14 +213,12 @@ impl<'a> Inputs<'a> {
                     Some((id, name, config.profiles.get(d.profile.get_ref())?))
                 })
                 .collect(),
-            flows: FlowMap::from_config(config).flows(),
-            duplicates: {
-                let map = FlowMap::from_config(config);
-                map.flows()
-                    .into_iter()
-                    .filter(|f| map.single_source(*f))
-                    .collect()
-            },
+            duplicates: flows
+                .flows()
+                .into_iter()
+                .filter(|f| flows.single_source(*f))
+                .collect(),
+            flows: flows.flows(),
             series: ledger
                 .map(|l| l.series.keys().copied().collect())
                 .unwrap_or_default(),
@@ -255,7 +254,8 @@ pub fn with_identity(d: &mut Discovery, snapshot: &crate::state::Snapshot) -> Ve
                 _ => continue,
             };
             let Some(crate::model::Value::Text(text)) = snapshot
-                .get(id.as_str(), p.key.as_str())
+                .points
+                .get(&(id.clone(), p.key.clone()))
                 .and_then(|s| s.value.as_ref().ok())
             else {
                 continue;

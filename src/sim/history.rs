@@ -65,14 +65,10 @@ pub fn seed(ledger: &mut Ledger, start: DateTime<Utc>) -> Result<usize, LedgerEr
         }
         // Euros at the day's average prices under the tariff, if there is one.
         if let Some(t) = &ledger.setup.tariff {
-            let avg = (0..96)
-                .map(|q| {
-                    crate::sim::prices::price(
-                        p.start_instant() + chrono::TimeDelta::minutes(15 * q),
-                    )
-                })
-                .sum::<f64>()
-                / 96.0;
+            let quarters: Vec<f64> = crate::ledger::period::quarters_of(day)
+                .map(crate::sim::prices::price)
+                .collect();
+            let avg = quarters.iter().sum::<f64>() / quarters.len() as f64;
             let price = t.price(p.start_instant() + chrono::TimeDelta::hours(12), Some(avg));
             push(
                 Series::ImportCost,

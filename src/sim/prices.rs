@@ -37,15 +37,12 @@ pub fn answer(day: NaiveDate) -> serde_json::Value {
     let from = crate::ledger::period::local_midnight(day);
     let to = crate::ledger::period::local_midnight(day + Days::new(1));
     let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let mut base = Vec::new();
-    let mut t = from;
-    while t < to {
-        let end = t + TimeDelta::minutes(15);
-        base.push(
-            json!({"start": fmt(t), "end": fmt(end), "price": {"value": price(t).to_string()}}),
-        );
-        t = end;
-    }
+    let base: Vec<_> = crate::ledger::period::quarters_of(day)
+        .map(|t| {
+            let end = t + TimeDelta::minutes(15);
+            json!({"start": fmt(t), "end": fmt(end), "price": {"value": price(t).to_string()}})
+        })
+        .collect();
     json!({"interval": 1, "range": {"start": fmt(from), "end": fmt(to)}, "base": base})
 }
 
