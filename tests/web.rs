@@ -463,6 +463,30 @@ async fn the_overview_shows_bars_with_the_expected_marker_in_either_language() {
         let css = c.get("/assets/app.css", &[]);
         assert_eq!(css.status, 200);
         assert!(css.body.contains(".bar"));
+        // For a phone's home screen, without logging in: the manifest and each icon
+        // it names, and the favicon every browser asks for.
+        let manifest = c.get("/manifest.webmanifest", &[]);
+        assert_eq!(manifest.kind, "application/manifest+json");
+        let manifest: serde_json::Value = serde_json::from_str(&manifest.body).unwrap();
+        assert_eq!(manifest["start_url"], "/");
+        assert_eq!(manifest["display"], "standalone");
+        let icons = manifest["icons"].as_array().unwrap();
+        assert!(icons.iter().any(|i| i["sizes"] == "512x512"));
+        for icon in icons {
+            let got = c.get(icon["src"].as_str().unwrap(), &[]);
+            assert_eq!(
+                (got.status, got.kind.as_str()),
+                (200, icon["type"].as_str().unwrap())
+            );
+        }
+        let favicon = c.get("/favicon.ico", &[]);
+        assert_eq!((favicon.status, favicon.kind.as_str()), (200, "image/png"));
+        let login = c.get("/login", &[]);
+        assert!(
+            login
+                .body
+                .contains(r#"<link rel="manifest" href="/manifest.webmanifest">"#)
+        );
     })
     .await;
     cancel.cancel();
@@ -864,7 +888,7 @@ async fn the_overview_switches_the_strategy_mode_and_refuses_bad_forms() {
             page.contains(r#"id="mode-boost" aria-pressed="true""#),
             "{page}"
         );
-        assert!(page.contains(r#"id="strategy-mode">boost<"#), "{page}");
+        assert!(page.contains(r#"id="strategy-mode">extra warm<"#), "{page}");
 
         // Refused, and nothing changes: no token, an unknown mode, two asks at once.
         let g = c.post("/strategy", &s, &[("mode", "off")]);

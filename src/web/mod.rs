@@ -40,6 +40,13 @@ const LOGIN_CSRF: &str = "nomhub_login";
 const LANG: &str = "lang";
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
+/// The icon (a house under the sun), drawn for nomhub; the PNGs are this SVG rendered
+/// by Chromium at 192 and 512 px, for phones' home screens.
+const ICON_SVG: &str = include_str!("assets/icon.svg");
+const ICON_192: &[u8] = include_bytes!("assets/icon-192.png");
+const ICON_512: &[u8] = include_bytes!("assets/icon-512.png");
+/// What a phone needs to put the dashboard on its home screen as an app.
+const MANIFEST: &str = r##"{"name":"nomhub","short_name":"nomhub","start_url":"/","scope":"/","display":"standalone","background_color":"#f6f7f4","theme_color":"#1f4d2b","icons":[{"src":"/assets/icon.svg","sizes":"any","type":"image/svg+xml"},{"src":"/assets/icon-192.png","sizes":"192x192","type":"image/png"},{"src":"/assets/icon-512.png","sizes":"512x512","type":"image/png","purpose":"any maskable"}]}"##;
 /// The Live stream sends at most this often.
 const STREAM_EVERY: Duration = Duration::from_millis(500);
 
@@ -130,13 +137,80 @@ impl Site {
             Some(l) => l,
             None => Listener::bind(addr)?,
         };
-        warp::serve(routes(self.web.clone()))
-            .incoming(listener.inner)
-            .graceful(async move { cancel.cancelled().await })
-            .run()
-            .await;
+        serve(listener.inner, routes(self.web.clone()), cancel).await;
         Ok(())
     }
+}
+
+/// warp's own loop, with one difference: a client that goes away in the middle of an
+/// answer (a phone locked, a tab closed on the Live stream) is normal and logged at
+/// debug, not as an error. Stops accepting at `cancel` and waits for the answers under
+/// way (the Live stream ends at `cancel` too).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    routes: warp::filters::BoxedFilter<(Response,)>,
+    cancel: CancellationToken,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+    let service = warp::service(routes);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!("web: cannot accept a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = cancel.cancelled() => break,
+        };
+        let service = TowerToHyperService::new(service.clone());
+        let connection = Builder::new(TokioExecutor::new())
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                if client_went_away(e.as_ref()) {
+                    tracing::debug!("web: {peer} went away during an answer: {e}");
+                } else {
+                    tracing::warn!("web: connection from {peer}: {e}");
+                }
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Whether a connection's error is only the client closing it: mid-answer, or reset.
+fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(h) = c.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled() || h.is_closed())
+        {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 type Form = HashMap<String, String>;
@@ -151,6 +225,18 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
 
     let css = warp::path!("assets" / "app.css").map(|| asset(CSS, "text/css; charset=utf-8"));
     let js = warp::path!("assets" / "app.js").map(|| asset(JS, "text/javascript; charset=utf-8"));
+    let icons = warp::path!("assets" / "icon.svg")
+        .map(|| asset(ICON_SVG, "image/svg+xml"))
+        .or(warp::path!("assets" / "icon-192.png").map(|| asset(ICON_192, "image/png")))
+        .unify()
+        .or(warp::path!("assets" / "icon-512.png").map(|| asset(ICON_512, "image/png")))
+        .unify()
+        // Browsers ask for /favicon.ico whatever the page says.
+        .or(warp::path!("favicon.ico").map(|| asset(ICON_192, "image/png")))
+        .unify()
+        .or(warp::path!("manifest.webmanifest")
+            .map(|| asset(MANIFEST, "application/manifest+json")))
+        .unify();
     // The path before the method, so a path nobody serves is a 404, not a 405.
     let login_page = warp::path!("login")
         .and(get_or_head())
@@ -312,6 +398,7 @@ fn routes(web: Arc<Web>) -> warp::filters::BoxedFilter<(Response,)> {
     // compile time) explode.
     let rest: Vec<warp::filters::BoxedFilter<(Response,)>> = vec![
         js.boxed(),
+        icons.boxed(),
         login_page.boxed(),
         login.boxed(),
         logout.boxed(),
@@ -406,7 +493,7 @@ fn json<T: serde::Serialize>(t: T) -> Response {
     warp::reply::json(&t).into_response()
 }
 
-fn asset(body: &'static str, kind: &'static str) -> Response {
+fn asset(body: impl warp::Reply, kind: &'static str) -> Response {
     let r = warp::reply::with_header(body, "content-type", kind);
     warp::reply::with_header(r, "cache-control", "max-age=3600").into_response()
 }
@@ -432,5 +519,79 @@ fn local_path(to: Option<&String>) -> &str {
     match to {
         Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
         _ => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::Mutex;
+    use warp::Filter;
+
+    /// Log lines written during a test, on this thread.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).extend(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_client_leaving_a_stream_is_not_an_error() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            // An endless body, like the Live stream's.
+            let cancel = CancellationToken::new();
+            let stop = cancel.clone();
+            let route = warp::path("stream")
+                .map(move || {
+                    use futures_util::StreamExt;
+                    let ticks = futures_util::stream::repeat_with(|| {
+                        Ok::<_, std::convert::Infallible>(warp::sse::Event::default().data("x"))
+                    })
+                    .take_until(stop.clone().cancelled_owned());
+                    warp::sse::reply(ticks).into_response()
+                })
+                .boxed();
+            let server = tokio::spawn(serve(listener, route, cancel.clone()));
+            tokio::task::spawn_blocking(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                c.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let mut first = [0u8; 64];
+                c.read_exact(&mut first).unwrap();
+                assert!(first.starts_with(b"HTTP/1.1 200"));
+            })
+            .await
+            .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            cancel.cancel();
+            server.await.unwrap();
+        });
+        let logged = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+        assert!(logged.contains("went away"), "{logged}");
+        assert!(
+            !logged.contains("ERROR") && !logged.contains("WARN"),
+            "{logged}"
+        );
     }
 }

@@ -37,15 +37,20 @@ pub fn driver() -> Driver {
 }
 
 pub async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
+    let mut options = serde_json::json!({
+        "binary": "/usr/bin/chromium",
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-dev-shm-usage", format!("--window-size={width},{height}")],
+    });
+    // A window is at least 500 px wide: narrower is a phone, emulated as Chromium's
+    // device mode does it (the page's viewport meta tag and touch count).
+    if width < 500 {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true, "mobile": true }
+        });
+    }
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", format!("--window-size={width},{height}")],
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     let url = format!("http://127.0.0.1:{}", driver.1);
     super::eventually(20, "chromedriver", || {
         let (caps, url) = (caps.clone(), url.clone());

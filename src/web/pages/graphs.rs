@@ -58,46 +58,52 @@ fn chart(lang: Lang, bundle: &str, h: &crate::ledger::History) -> String {
         .fold(0.0, f64::max)
         .max(0.1)
         * 1.1;
-    let (w, hgt, left, bottom) = (800.0, 300.0, 48.0, 24.0);
-    let n = rows.len().max(1) as f64;
-    let slot = (w - left) / n;
-    let y = |v: f64| (hgt - bottom) * (1.0 - v / top);
+    // The bars and the bundle line are drawn in a plot that stretches to the page's
+    // width (one unit of 10 per bucket, 0..100 up); the axis text is placed outside it
+    // in CSS pixels, so it reads the same on a phone and on a wide screen.
+    let (height, top_px, plot_px) = (240.0, 14.0, 202.0);
+    let n = rows.len().max(1);
+    let y = |v: f64| 100.0 * (1.0 - v / top);
+    let y_px = |v: f64| top_px + plot_px * (1.0 - v / top);
     let mut svg = format!(
-        r#"<svg class="chart" viewBox="0 0 {w} {hgt}" role="img" aria-label="{}">"#,
+        r#"<svg class="chart" height="{height}" role="img" aria-label="{}">"#,
         t(lang, &format!("b_{bundle}"))
     );
     for frac in [0.0, 0.5, 1.0] {
         let v = top / 1.1 * frac;
         svg.push_str(&format!(
-            r#"<line class="grid" x1="{left}" x2="{w}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="{x}" y="{ty:.1}" text-anchor="end">{label}</text>"#,
-            y = y(v),
-            x = left - 6.0,
-            ty = y(v) + 4.0,
+            r#"<line class="grid" x1="0" x2="100%" y1="{gy:.1}" y2="{gy:.1}"/><text class="axis" x="2" y="{ty:.1}">{label}</text>"#,
+            gy = y_px(v),
+            ty = y_px(v) - 3.0,
             label = num(lang, v, if top < 10.0 { 1 } else { 0 }),
         ));
     }
+    let mut plot = format!(
+        r#"<svg x="0" y="{top_px}" width="100%" height="{plot_px}" viewBox="0 0 {} 100" preserveAspectRatio="none">"#,
+        n * 10
+    );
+    let mut labels = String::new();
     let mut line = Vec::new();
     for (i, ((parts, bundle_kwh), b)) in rows.iter().zip(&h.buckets).enumerate() {
-        let x = left + slot * i as f64;
+        let x = 10.0 * i as f64;
         let mut base = 0.0;
-        for ((class, _), v) in stack.iter().zip(parts) {
-            svg.push_str(&format!(
-                r#"<rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{} {} kWh</title></rect>"#,
-                x + slot * 0.15,
+        for ((class, series), v) in stack.iter().zip(parts) {
+            plot.push_str(&format!(
+                r#"<rect class="{class}" x="{:.1}" y="{:.2}" width="7" height="{:.2}"><title>{} · {}: {} kWh</title></rect>"#,
+                x + 1.5,
                 y(base + v),
-                slot * 0.7,
                 y(base) - y(base + v),
                 b.start,
+                t(lang, &format!("b_{series}")),
                 num(lang, *v, 1),
             ));
             base += v;
         }
         if let Some(bk) = bundle_kwh {
             line.push(format!(
-                "{:.1},{:.1} {:.1},{:.1}",
-                x,
+                "{x:.1},{:.2} {:.1},{:.2}",
                 y(*bk),
-                x + slot,
+                x + 10.0,
                 y(*bk)
             ));
         }
@@ -109,19 +115,23 @@ fn chart(lang: Lang, bundle: &str, h: &crate::ledger::History) -> String {
             m.chars().take(3).collect()
         };
         if h.resolution != crate::ledger::PeriodKind::Day || b.start.day() % 5 == 1 {
-            svg.push_str(&format!(
-                r#"<text class="axis" x="{:.1}" y="{}" text-anchor="middle">{label}</text>"#,
-                x + slot / 2.0,
-                hgt - 6.0
+            labels.push_str(&format!(
+                r#"<text class="axis" x="{:.2}%" y="{}" text-anchor="middle">{label}</text>"#,
+                100.0 * (i as f64 + 0.5) / n as f64,
+                height - 6.0
             ));
         }
     }
     if !line.is_empty() {
-        svg.push_str(&format!(
-            r#"<polyline class="bundle-line" points="{}"/>"#,
-            line.join(" ")
+        plot.push_str(&format!(
+            r#"<polyline class="bundle-line" points="{}"><title>{}</title></polyline>"#,
+            line.join(" "),
+            t(lang, "bundle")
         ));
     }
+    plot.push_str("</svg>");
+    svg.push_str(&plot);
+    svg.push_str(&labels);
     svg.push_str("</svg>");
     svg
 }

@@ -4,56 +4,88 @@ use super::*;
 
 /// The year bundles table: a row per bundle, a column per month; "More" opens
 /// household and building-bound under energy used.
+/// The year bundles twice: months as columns for a wide screen, months as rows for a
+/// phone (the style sheet shows one). Household and building-bound are marked `part`,
+/// folded under "More" by `app.js`.
 fn year_table(lang: Lang, year: &[YearBundle]) -> String {
-    let head: String = MONTHS
+    let find = |id: &str| year.iter().find(|b| b.bundle == id);
+    let shown: Vec<(&YearBundle, &str)> = [
+        ("pv", "main"),
+        ("energy_used", "main"),
+        ("household", "part"),
+        ("building_bound", "part"),
+        ("hot_water", "main"),
+    ]
+    .iter()
+    .filter_map(|(id, class)| find(id).map(|b| (b, *class)))
+    .collect();
+    let month = |i: usize| {
+        let (nl, en) = MONTHS[i];
+        let m = if lang == Lang::Nl { nl } else { en };
+        m.chars().take(3).collect::<String>()
+    };
+    let name = |b: &YearBundle| t(lang, &format!("b_{}", b.bundle));
+    let total = t(lang, "total");
+
+    let head: String = (0..12)
+        .map(|i| format!(r#"<th scope="col">{}</th>"#, month(i)))
+        .collect();
+    let rows: String = shown
         .iter()
-        .map(|(nl, en)| {
-            let m = if lang == Lang::Nl { nl } else { en };
+        .map(|(b, class)| {
+            let cells: String = b
+                .monthly_kwh
+                .iter()
+                .map(|v| format!("<td>{}</td>", num(lang, *v, 0)))
+                .collect();
             format!(
-                "<th scope=\"col\">{}</th>",
-                m.chars().take(3).collect::<String>()
+                r#"<tr class="{class}" data-bundle="{id}"><th scope="row">{name}</th>{cells}<td class="total">{total}</td></tr>"#,
+                id = b.bundle,
+                name = name(b),
+                total = num(lang, b.yearly_kwh, 0),
             )
         })
         .collect();
-    let row = |b: &YearBundle, class: &str| {
-        let cells: String = b
-            .monthly_kwh
-            .iter()
-            .map(|v| format!("<td>{}</td>", num(lang, *v, 0)))
-            .collect();
-        format!(
-            r#"<tr class="{class}" data-bundle="{id}"><th scope="row">{name}</th>{cells}<td class="total">{total}</td></tr>"#,
-            id = b.bundle,
-            name = t(lang, &format!("b_{}", b.bundle)),
-            total = num(lang, b.yearly_kwh, 0),
-        )
-    };
-    let find = |id: &str| year.iter().find(|b| b.bundle == id);
-    let mut rows = String::new();
-    for id in ["pv", "energy_used", "hot_water"] {
-        if let Some(b) = find(id) {
-            rows.push_str(&row(b, "main"));
-        }
-        if id == "energy_used" {
-            let parts: Vec<&YearBundle> = ["household", "building_bound"]
+    let wide = format!(
+        r#"<table id="year-bundles" class="year-bundles wide"><thead><tr><th></th>{head}<th scope="col">{total}</th></tr></thead><tbody>{rows}</tbody></table>"#
+    );
+
+    let cols: String = shown
+        .iter()
+        .map(|(b, class)| {
+            format!(
+                r#"<th scope="col" class="{class}" data-bundle="{}">{}</th>"#,
+                b.bundle,
+                name(b)
+            )
+        })
+        .collect();
+    let cell = |class: &str, kwh: f64| format!(r#"<td class="{class}">{}</td>"#, num(lang, kwh, 0));
+    let months: String = (0..12)
+        .map(|i| {
+            let cells: String = shown
                 .iter()
-                .filter_map(|p| find(p))
+                .map(|(b, class)| cell(class, b.monthly_kwh.get(i).copied().unwrap_or(0.0)))
                 .collect();
-            if !parts.is_empty() {
-                rows.push_str(&format!(
-                    r#"<tr class="more-row"><td colspan="14"><button type="button" id="year-more" aria-expanded="false" aria-controls="year-parts">{}</button></td></tr>"#,
-                    t(lang, "more")
-                ));
-                for b in parts {
-                    rows.push_str(&row(b, "part"));
-                }
-            }
-        }
-    }
-    format!(
-        r#"<div class="table"><table id="year-bundles"><thead><tr><th></th>{head}<th scope="col">{total}</th></tr></thead><tbody>{rows}</tbody></table></div>"#,
-        total = t(lang, "total"),
-    )
+            format!(r#"<tr><th scope="row">{}</th>{cells}</tr>"#, month(i))
+        })
+        .collect();
+    let totals: String = shown
+        .iter()
+        .map(|(b, class)| cell(class, b.yearly_kwh))
+        .collect();
+    let narrow = format!(
+        r#"<table id="year-bundles-months" class="year-bundles narrow"><thead><tr><th></th>{cols}</tr></thead><tbody>{months}<tr class="total"><th scope="row">{total}</th>{totals}</tr></tbody></table>"#
+    );
+    let more = if shown.iter().any(|(_, class)| *class == "part") {
+        format!(
+            r#"<p><button type="button" id="year-more" aria-expanded="true" aria-controls="year-bundles year-bundles-months" hidden>{}</button></p>"#,
+            t(lang, "more")
+        )
+    } else {
+        String::new()
+    };
+    format!("{wide}{narrow}{more}")
 }
 
 /// The dwelling page: address, account, manuals, the year bundles.

@@ -141,12 +141,14 @@ fn page(lang: Lang, path: &str, title: &str, body: &str, csrf: Option<&str>) -> 
         )
     });
     format!(
-        r#"<!doctype html>
+        r##"<!doctype html>
 <html lang="{l}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · nomhub</title><link rel="stylesheet" href="/assets/app.css"></head>
+<title>{title} · nomhub</title><link rel="stylesheet" href="/assets/app.css">
+<link rel="icon" href="/assets/icon.svg" type="image/svg+xml"><link rel="apple-touch-icon" href="/assets/icon-192.png">
+<link rel="manifest" href="/manifest.webmanifest"><meta name="theme-color" content="#1f4d2b"></head>
 <body><header><strong>nomhub</strong>{site}<nav>
 <a href="/lang/{o}?to={to}" id="lang" hreflang="{o}">{O}</a>{logout}</nav></header>
-<main>{body}</main><script src="/assets/app.js" defer></script></body></html>"#,
+<main>{body}</main><script src="/assets/app.js" defer></script></body></html>"##,
         l = lang.as_str(),
         o = other.as_str(),
         O = other.as_str().to_uppercase(),
@@ -216,13 +218,17 @@ fn live_block(lang: Lang, live: &LiveView) -> String {
         String::new()
     };
     format!(
-        r#"<section class="live" aria-live="polite"><h2>{title}</h2><dl>
+        r#"<section class="live" data-updated="{updated}" data-lost="{lost}" data-import="{import}" data-export="{export}"><h2>{title}</h2><dl>
 <div><dt>{pv}</dt><dd id="live-pv_w">{pv_v}</dd></div>
 <div><dt>{home}</dt><dd id="live-home_w">{home_v}</dd></div>
 <div><dt>{grid} <span id="live-grid_dir">{grid_dir}</span></dt><dd id="live-grid_w">{grid_v}</dd></div>
 <div><dt>{tank}</dt><dd id="live-tank_c">{tank_v}</dd></div>{room}
-</dl></section>"#,
+</dl><p class="small" id="live-state" role="status"></p></section>"#,
         title = t(lang, "live"),
+        updated = t(lang, "updated_at"),
+        lost = t(lang, "connection_lost"),
+        import = t(lang, "import"),
+        export = t(lang, "export"),
         pv = t(lang, "pv"),
         pv_v = w(live.pv_w),
         home = t(lang, "home"),
@@ -239,7 +245,7 @@ fn bar(lang: Lang, b: &BundleView) -> String {
     let pct = |x: f64| (100.0 * x / scale).clamp(0.0, 100.0);
     let expected = if b.running {
         format!(
-            r#"<span class="expected" style="left:{:.1}%" title="{} {} kWh"></span>"#,
+            r#"<span class="expected" style="left:{:.1}%" title="{} {} kWh"></span>"#,
             pct(b.expected_kwh),
             t(lang, "expected"),
             num(lang, b.expected_kwh, 0)
@@ -266,7 +272,7 @@ fn bar(lang: Lang, b: &BundleView) -> String {
     } else {
         let diff = b.used_kwh - b.bundle_kwh;
         format!(
-            "{} kWh {}",
+            "{} kWh {}",
             num(lang, diff.abs(), 0),
             t(
                 lang,
@@ -280,8 +286,8 @@ fn bar(lang: Lang, b: &BundleView) -> String {
     };
     format!(
         r#"<div class="bundle {cls}" data-bundle="{id}"><h3>{name}</h3>
-<div class="bar" role="img" aria-label="{used} kWh {verb} {of} {bundle} kWh"><span class="used" style="width:{w:.1}%"></span><span class="line" style="left:{line:.1}%"></span>{expected}</div>
-<p><strong>{used} kWh</strong> {verb} {of} {bundle} kWh · <span class="status">{status}</span>{exp_text}</p></div>"#,
+<div class="bar" role="img" aria-label="{used} kWh {verb} {of} {bundle} kWh"><span class="used" style="width:{w:.1}%"></span><span class="line" style="left:{line:.1}%"></span>{expected}</div>
+<p><strong>{used} kWh</strong> {verb} {of} {bundle} kWh · <span class="status">{status}</span>{exp_text}</p></div>"#,
         cls = if b.good { "good" } else { "bad" },
         id = b.bundle,
         name = t(lang, &format!("b_{}", b.bundle)),
@@ -294,7 +300,7 @@ fn bar(lang: Lang, b: &BundleView) -> String {
         status = status,
         exp_text = if b.running {
             format!(
-                " · {} {} kWh",
+                " · {} {} kWh",
                 t(lang, "expected"),
                 num(lang, b.expected_kwh, 0)
             )

@@ -25,6 +25,11 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
             "De marktprijs van nu ontbreekt; de gemiddelde prijs uit het contract telt tot hij er is.",
             "The market price for now is missing; the contract's average price counts until it comes.",
         ),
+        "updated_at" => ("bijgewerkt om", "updated at"),
+        "connection_lost" => (
+            "verbinding verbroken: de waarden hierboven zijn niet actueel",
+            "connection lost: the values above are not current",
+        ),
         "login" => ("Inloggen", "Log in"),
         "logout" => ("Uitloggen", "Log out"),
         "user" => ("Gebruikersnaam", "User name"),
@@ -100,11 +105,11 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
             "off (heat pump's own settings)",
         ),
         "m_smart" => ("slim (zon eerst)", "smart (sun first)"),
-        "m_boost" => ("boost", "boost"),
+        "m_boost" => ("extra warm", "boost"),
         "set_mode" => ("Stand kiezen", "Choose the mode"),
         "b_off" => ("Uit", "Off"),
         "b_smart" => ("Slim", "Smart"),
-        "b_boost" => ("Boost", "Boost"),
+        "b_boost" => ("Extra warm", "Boost"),
         "boost_now" => ("Nu één keer opwarmen", "Heat once now"),
         "settings" => ("Instellingen", "Settings"),
         "save" => ("Opslaan", "Save"),
@@ -302,7 +307,10 @@ pub(super) fn why(lang: Lang, w: &crate::strategy::Why) -> String {
         Why::BoostNow { target_c } => format!("nu één keer opwarmen tot {} °C", n(target_c, 0)),
         Why::Off => "stand uit: de warmtepomp volgt zijn eigen instellingen".to_owned(),
         Why::BoostMode { target_c } => {
-            format!("stand boost: de boiler blijft op {} °C", n(target_c, 0))
+            format!(
+                "stand extra warm: de boiler blijft op {} °C",
+                n(target_c, 0)
+            )
         }
         Why::Waiting { comfort_c } => format!(
             "wachten: de warmtepomp houdt de boiler boven {} °C",
