@@ -825,6 +825,29 @@ async fn the_overview_shows_the_settlement_forecast_the_guarantees_and_the_next_
             "{g}"
         );
         assert_eq!(pv["on_course"], generated >= by_now, "{g}");
+        // The calendar year's view counts from the first booked day (the demo's history
+        // starts with the settlement year): where both cover the same days, it says of
+        // the PV what the guarantee says.
+        let year: serde_json::Value =
+            serde_json::from_str(&c.get("/api/v1/bundles?period=year", &s).body).unwrap();
+        let pv_year = year
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["bundle"] == "pv")
+            .unwrap();
+        let year_began_before = pv_year["start"].as_str() < f["start"].as_str();
+        if year_began_before {
+            assert_eq!(pv_year["data_from"], f["start"], "{pv_year}");
+            assert_eq!(pv_year["used_kwh"], pv["generated_kwh"], "{pv_year} {g}");
+            let ahead =
+                pv_year["used_kwh"].as_f64().unwrap() >= pv_year["expected_kwh"].as_f64().unwrap();
+            if ahead {
+                assert_eq!(pv["on_course"], true, "{pv_year} {g}");
+            }
+        } else {
+            assert_eq!(pv_year["data_from"], serde_json::Value::Null, "{pv_year}");
+        }
 
         let st: serde_json::Value =
             serde_json::from_str(&c.get("/api/v1/strategy", &s).body).unwrap();

@@ -61,7 +61,7 @@ pub enum Role {
 }
 
 impl Role {
-    const ALL: [Role; 5] = [
+    pub const ALL: [Role; 5] = [
         Role::Installer,
         Role::Maintainer,
         Role::Landlord,

@@ -333,6 +333,7 @@ mod tests {
             status,
             good: false,
             running,
+            data_from: None,
         };
         let status = |p: Position| LedgerStatus {
             positions: vec![p],

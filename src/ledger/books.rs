@@ -143,18 +143,32 @@ impl Books<'_> {
         now: DateTime<Utc>,
     ) -> Result<Vec<Position>, LedgerError> {
         let mut out = Vec::new();
+        let first = self.first_day()?;
         for (&id, budget) in &self.setup.budgets {
             let used = self.sum(id.series(), period.start, period.end)?;
-            out.push(Position::new(
+            out.push(Position::since(
                 id,
                 period,
                 budget,
                 WattHours(used.wh),
                 WattHours(used.estimated),
                 now,
+                first,
             ));
         }
         Ok(out)
+    }
+
+    /// The first day anything was booked, pending bookings included.
+    pub fn first_day(&self) -> Result<Option<NaiveDate>, LedgerError> {
+        let stored = self.store.first_day()?;
+        let pending = self
+            .pending
+            .and_then(|p| p.days.keys().map(|&(_, d)| d).min());
+        Ok(match (stored, pending) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// The period of `kind` containing `now`.

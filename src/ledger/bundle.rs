@@ -256,6 +256,9 @@ pub struct Position {
     pub good: bool,
     /// Whether `now` lies inside the period.
     pub running: bool,
+    /// The first day booked, when that is inside the period: the expected position and
+    /// a closed period's verdict count from there (nothing was measured before it).
+    pub data_from: Option<chrono::NaiveDate>,
 }
 
 /// Within this share of the expected position a period is "on track".
@@ -272,19 +275,37 @@ impl Position {
         estimated: WattHours,
         now: DateTime<Utc>,
     ) -> Self {
+        Self::since(bundle_id, period, budget, used, estimated, now, None)
+    }
+
+    /// As [`Position::new`], with the first day anything was booked: a period that
+    /// began before it expects only the bundle of the days since (a year whose first
+    /// three months came before nomhub is not "below" for them).
+    pub fn since(
+        bundle_id: BundleId,
+        period: Period,
+        budget: &Budget,
+        used: WattHours,
+        estimated: WattHours,
+        now: DateTime<Utc>,
+        first: Option<chrono::NaiveDate>,
+    ) -> Self {
         let (start, end) = (period.start_instant(), period.end_instant());
+        let data_from = first.filter(|f| period.start < *f && *f < period.end);
+        let from = data_from.map_or(start, |f| Period::day(f).start_instant());
         let bundle = budget.between(start, end);
-        let expected = budget.between(start, now.clamp(start, end));
+        let expected = budget.between(from, now.clamp(from, end));
+        let future = budget.between(now.clamp(start, end), end);
         let running = start <= now && now < end;
         let projected = if now >= end {
             used
         } else if expected.0 <= 0 {
-            WattHours(used.0 + bundle.0)
+            WattHours(used.0 + future.0)
         } else {
             // The rest of the bundle, scaled by how far above or below plan we are
             // (bounded, so one odd day early in the period does not swing it wildly).
             let pace = (used.0 as f64 / expected.0 as f64).clamp(0.5, 2.0);
-            WattHours(used.0 + ((bundle.0 - expected.0) as f64 * pace).round() as i64)
+            WattHours(used.0 + (future.0 as f64 * pace).round() as i64)
         };
         // A running period is on track within a band around the expected position; a
         // closed one is over or under its bundle, plainly.
@@ -317,6 +338,7 @@ impl Position {
             status,
             good,
             running,
+            data_from,
         }
     }
 }
@@ -398,6 +420,47 @@ mod tests {
             feb,
         );
         assert_eq!((pv.status, pv.good), (Status::Below, false));
+    }
+
+    #[test]
+    fn a_period_begun_before_the_first_booked_day_expects_from_that_day() {
+        let b = budget();
+        let jan = Period::month(2026, 1);
+        let (first, now) = (
+            NaiveDate::from_ymd_opt(2026, 1, 11).unwrap(),
+            local_midnight(NaiveDate::from_ymd_opt(2026, 1, 21).unwrap()),
+        );
+        let ten_days = b.between(local_midnight(first), now);
+        let p = Position::since(
+            BundleId::EnergyUsed,
+            jan,
+            &b,
+            ten_days,
+            WattHours(0),
+            now,
+            Some(first),
+        );
+        assert_eq!((p.expected, p.status), (ten_days, Status::OnTrack));
+        assert_eq!(p.data_from, Some(first));
+        assert_eq!(
+            p.projected.0,
+            ten_days.0 + b.between(now, jan.end_instant()).0
+        );
+        // Without it the same month would be far below.
+        let p = Position::new(BundleId::EnergyUsed, jan, &b, ten_days, WattHours(0), now);
+        assert_eq!((p.status, p.data_from), (Status::Below, None));
+        // A first day before the period changes nothing.
+        let before = Some(NaiveDate::from_ymd_opt(2025, 12, 1).unwrap());
+        let q = Position::since(
+            BundleId::EnergyUsed,
+            jan,
+            &b,
+            ten_days,
+            WattHours(0),
+            now,
+            before,
+        );
+        assert_eq!((q.expected, q.data_from), (p.expected, None));
     }
 
     #[test]

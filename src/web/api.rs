@@ -58,6 +58,9 @@ pub struct BundleView {
     pub running: bool,
     /// Nothing was booked in the period (before nomhub, or the ledger was empty then).
     pub no_data: bool,
+    /// The first day booked, when the period began before it: `expected_kwh` (and a
+    /// closed period's verdict) count from there.
+    pub data_from: Option<String>,
 }
 
 pub fn period_kind(s: &str) -> Option<PeriodKind> {
@@ -89,6 +92,7 @@ pub fn bundles(positions: &[Position]) -> Vec<BundleView> {
             more_is_better: p.bundle_id.more_is_better(),
             running: p.running,
             no_data: !p.running && p.used.0 == 0 && p.estimated.0 == 0,
+            data_from: p.data_from.map(|d| d.to_string()),
         })
         .collect()
 }
@@ -466,6 +470,7 @@ mod tests {
                 status: Status::OnTrack,
                 good: true,
                 running: true,
+                data_from: None,
             }],
             lifetime: Default::default(),
             ..LedgerStatus::default()

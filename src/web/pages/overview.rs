@@ -612,15 +612,25 @@ mod tests {
             more_is_better: false,
             running,
             no_data,
+            data_from: None,
         };
         let html = bar(Lang::Nl, &view(476.0, false, false));
-        assert!(html.contains("5 kWh boven de bundel"), "{html}");
+        assert!(html.contains("5\u{a0}kWh boven de bundel"), "{html}");
         assert!(html.contains(r#"class="bundle bad""#), "{html}");
         assert!(!html.contains("op koers"), "{html}");
         let html = bar(Lang::En, &view(459.0, false, false));
-        assert!(html.contains("12 kWh under the bundle"), "{html}");
+        assert!(html.contains("12\u{a0}kWh under the bundle"), "{html}");
         let html = bar(Lang::Nl, &view(0.0, false, true));
         assert!(html.contains("Geen gegevens"), "{html}");
         assert!(!html.contains("onder"), "{html}");
+        // nomhub started on 12 October: the month is judged on the days it measured.
+        let partial = BundleView {
+            expected_kwh: 300.0,
+            data_from: Some("2026-10-12".into()),
+            ..view(290.0, false, false)
+        };
+        let html = bar(Lang::Nl, &partial);
+        assert!(html.contains("10\u{a0}kWh onder de bundel"), "{html}");
+        assert!(html.contains("gemeten vanaf 12 oktober 2026"), "{html}");
     }
 }

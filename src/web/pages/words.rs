@@ -30,6 +30,7 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
             "verbinding verbroken: de waarden hierboven zijn niet actueel",
             "connection lost: the values above are not current",
         ),
+        "measured_from" => ("gemeten vanaf", "measured from"),
         "login" => ("Inloggen", "Log in"),
         "logout" => ("Uitloggen", "Log out"),
         "user" => ("Gebruikersnaam", "User name"),
