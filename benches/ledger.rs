@@ -73,6 +73,7 @@ fn setup(store: std::path::PathBuf) -> LedgerSetup {
         }),
         budgets,
         series,
+        promises: Default::default(),
     }
 }
 

@@ -182,6 +182,7 @@ pub fn start(
         let (setup, store) = (first.setup.clone(), first.store().clone());
         let view = LedgerView::new(setup.clone(), store.clone(), rx);
         let price_rx = prices.as_ref().map(PriceBook::subscribe);
+        let flows = FlowMap::from_config(config);
         let mut first = Some(first);
         supervisor.spawn("ledger", Policy::Restart, move || {
             let ledger = first
@@ -194,7 +195,10 @@ pub fn start(
                 price_rx.clone(),
                 cancel.child_token(),
             );
-            async move { Ok(ledger::run::run(ledger?, clock, snap, tx, prices, cancel).await?) }
+            let flows = flows.clone();
+            async move {
+                Ok(ledger::run::run(ledger?, clock, snap, flows, tx, prices, cancel).await?)
+            }
         });
         view
     });

@@ -660,3 +660,48 @@ fn euros_are_booked_per_quarter_hour_under_the_tariff_in_force() {
     );
     assert!(f.fallback_eur.unwrap() > 0.0, "the missing price shows");
 }
+
+/// A settlement year that is over gets its PV verdict kept in the store, once: what
+/// the year's figures do later does not change it.
+#[test]
+fn a_settlement_year_over_keeps_its_pv_verdict_once() {
+    use nomhub::ledger::Row;
+    use nomhub::ledger::run::keep_last_years_verdict;
+    let dir = tempfile::tempdir().unwrap();
+    let config = nomhub::config::demo(5020, dir.path()).unwrap();
+    let setup = config.ledger.unwrap();
+    assert_eq!(
+        setup.promises.pv_guarantee,
+        Some(nomhub::model::WattHours(4_750_000))
+    );
+    let mut ledger = Ledger::open(setup).unwrap();
+    // The demo settles from 1 April: 400 kWh of PV in each month of the year before.
+    let month = |m: usize, kwh: f64| Row {
+        date: format!("{}-{:02}", 2025 + (m + 3) / 12, (m + 3) % 12 + 1),
+        series: "pv".into(),
+        wh: None,
+        kwh: Some(kwh),
+        estimated_wh: None,
+        eur: None,
+    };
+    let rows: Vec<(u64, Row)> = (0..12).map(|m| (m as u64 + 2, month(m, 400.0))).collect();
+    ledger.import("pv.csv", &rows, false).unwrap();
+    let now = nomhub::ledger::period::local_midnight(
+        chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+    );
+    keep_last_years_verdict(&ledger, now).unwrap();
+    let kept = ledger.store().pv_verdicts().unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let v = &kept[0];
+    assert_eq!(v.start.to_string(), "2025-04-01");
+    assert_eq!(
+        (v.generated_kwh, v.guaranteed_kwh, v.met),
+        (4800.0, 4750.0, true)
+    );
+    // Kept as it was: a month of the year replaced later does not change the verdict.
+    ledger
+        .import("pv.csv", &[(2, month(0, 100.0))], true)
+        .unwrap();
+    keep_last_years_verdict(&ledger, now).unwrap();
+    assert_eq!(ledger.store().pv_verdicts().unwrap(), kept);
+}

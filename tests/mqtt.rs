@@ -292,6 +292,16 @@ async fn discovery_and_states(broker: Broker) {
     assert!(bundle["last_reset"].as_str().unwrap().ends_with('Z'));
     let forecast = ha.wait(10, "nomhub/hub/forecast", |_| true).await.json();
     assert!(forecast["eur"].is_number());
+    // The guarantees day by day: today, with the tank read, counts once the ledger
+    // has held a reading for a moment.
+    let days = ha
+        .wait(15, "nomhub/hub/guarantees", |m| {
+            m.json()["hot_water_days"] == 1
+        })
+        .await
+        .json();
+    assert_eq!(days["hot_water_short_days"], 0, "{days}");
+    assert!(days["pv_years"].is_array(), "{days}");
     assert_eq!(
         ha.wait(5, "nomhub/hub/strategy/mode", |_| true)
             .await

@@ -393,6 +393,34 @@ async fn the_live_stream_sends_live_events_as_the_dwelling_changes() {
     cancel.cancel();
 }
 
+/// The guarantees day by day, on a dwelling whose simulated time runs (60x), the
+/// clock trusted (nothing is counted on a clock that may be wrong).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guarantees_count_the_days_as_they_go() {
+    let cancel = CancellationToken::new();
+    let d = support::web::start_trusting(60.0, Auth::Users, &cancel).await;
+    let addr = d.addr;
+    let session = blocking(move || Client::new(addr).login("anna", PASSWORD).0.unwrap()).await;
+    // Day by day: today counts as a day with the tank measured (the simulated tank
+    // stays warm, so no day short of hot water), on the page and in the API.
+    let days = support::eventually(30, "today's hot water in the guarantees", || {
+        let s = session.clone();
+        async move {
+            let g = blocking(move || Client::new(addr).get("/api/v1/guarantees", &[&s])).await;
+            let g: serde_json::Value = serde_json::from_str(&g.body).ok()?;
+            (g["days"]["hot_water_days"] == 1).then(|| g["days"].clone())
+        }
+    })
+    .await;
+    assert_eq!(days["hot_water_short_days"], 0, "{days}");
+    assert_eq!(days["room_days"], 0, "no room sensor in the demo: {days}");
+    let s = session.clone();
+    let page = blocking(move || Client::new(addr).get("/", &[&s]).body).await;
+    assert!(page.contains(r#"id="guarantee-hot-water""#), "{page}");
+    assert!(page.contains("0 van 1"), "{page}");
+    cancel.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_password_ends_older_sessions_and_logout_needs_the_token() {
     let cancel = CancellationToken::new();
@@ -792,9 +820,10 @@ async fn the_overview_shows_the_settlement_forecast_the_guarantees_and_the_next_
         }
     })
     .await;
+    let first = session.clone();
     blocking(move || {
         let c = Client::new(addr);
-        let s = [session.as_str()];
+        let s = [first.as_str()];
         let f: serde_json::Value =
             serde_json::from_str(&c.get("/api/v1/settlement", &s).body).unwrap();
         // The demo settles from 1 April, with prices.

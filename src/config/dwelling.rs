@@ -9,8 +9,7 @@ use toml::Spanned;
 use super::ledger::Problem;
 use crate::model::{Celsius, WattHours};
 
-/// The NOM Keur's minimum for living rooms and the bathroom, °C.
-pub const NOM_ROOM_TEMPERATURE: f64 = 20.0;
+pub use crate::ledger::comfort::NOM_ROOM_TEMPERATURE;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

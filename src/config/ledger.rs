@@ -432,6 +432,8 @@ pub fn resolve(
         tariff,
         budgets,
         series,
+        // Set from the resolved `[dwelling]` (config::parse).
+        promises: Default::default(),
     }
 }
 

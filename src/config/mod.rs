@@ -390,6 +390,13 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
         &mut problems,
         &mut warned,
     );
+    let ledger = ledger.map(|mut l| {
+        l.promises = crate::ledger::setup::Promises {
+            room_c: home.room_temperature.0,
+            pv_guarantee: home.pv_guarantee,
+        };
+        l
+    });
     let web = web_config
         .as_ref()
         .map(|w| web::resolve(w, ledger.is_some(), &mut problems));

@@ -9,6 +9,7 @@ pub mod book;
 pub mod books;
 pub mod bundle;
 pub mod calc;
+pub mod comfort;
 pub mod forecast;
 pub mod period;
 pub mod query;

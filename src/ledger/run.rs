@@ -13,12 +13,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::book::Booked;
 use super::books::{Ledger, LedgerError, PeriodEuros};
-use super::bundle::{Position, Series};
+use super::bundle::{BundleId, Position, Series};
+use super::comfort::{Comfort, ComfortSummary, PvVerdict};
 use super::forecast::Forecast;
 use super::period::PeriodKind;
 use super::setup::TrustClock;
 use crate::clock::Clock;
 use crate::device::Verdict;
+use crate::live::FlowMap;
 use crate::model::{DeviceId, PointKey, Value, WattHours};
 use crate::prices::Prices;
 use crate::state::Snapshot;
@@ -41,6 +43,10 @@ pub struct LedgerStatus {
     pub rebases: Vec<Rebase>,
     /// With a tariff: what the running day and month came to.
     pub euros: Vec<PeriodEuros>,
+    /// The running settlement year's room and hot-water comfort, day by day summed up.
+    pub comfort: ComfortSummary,
+    /// Every settlement year over, its PV against the guarantee (with one configured).
+    pub pv_verdicts: Vec<PvVerdict>,
 }
 
 /// How often the status summary is recomputed (real time).
@@ -48,9 +54,16 @@ const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 fn summarise(
     ledger: &Ledger,
+    comfort: &Comfort,
     now: DateTime<Utc>,
     trusted: bool,
 ) -> Result<LedgerStatus, LedgerError> {
+    let year = ledger.period(PeriodKind::Settlement, now);
+    let today = comfort.today();
+    let mut days = ledger
+        .store()
+        .comfort_days(year.start, today.map_or(year.end, |t| t.date.min(year.end)))?;
+    days.extend(today.filter(|t| t.date >= year.start).cloned());
     let mut positions = Vec::new();
     for kind in [
         PeriodKind::Day,
@@ -73,7 +86,44 @@ fn summarise(
             .map(|k| ledger.books().euros(ledger.period(k, now)))
             .filter_map(Result::transpose)
             .collect::<Result<_, _>>()?,
+        comfort: ComfortSummary::of(&days),
+        pv_verdicts: ledger.store().pv_verdicts()?,
     })
+}
+
+/// Keeps the PV verdict of the settlement year before the one running at `now`, once,
+/// when a guarantee is configured and anything was booked in that year.
+pub fn keep_last_years_verdict(ledger: &Ledger, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    let Some(guarantee) = ledger.setup.promises.pv_guarantee else {
+        return Ok(());
+    };
+    let running = ledger.period(PeriodKind::Settlement, now);
+    let Some(last) = super::query::shifted(running, -1, &ledger.setup.rule) else {
+        return Ok(());
+    };
+    let Some(pv) = ledger
+        .positions(last, now)?
+        .into_iter()
+        .find(|p| p.bundle_id == BundleId::Pv)
+    else {
+        return Ok(());
+    };
+    if (pv.used.0 == 0 && pv.estimated.0 == 0) || pv.bundle.0 <= 0 {
+        return Ok(());
+    }
+    // The minimum for the days measured: spread over the year as the PV bundle is.
+    let guaranteed = guarantee.kwh() * pv.expected.0 as f64 / pv.bundle.0 as f64;
+    let verdict = PvVerdict {
+        start: last.start,
+        end: last.end,
+        generated_kwh: pv.used.kwh(),
+        guaranteed_kwh: (guaranteed * 10.0).round() / 10.0,
+        met: pv.used.kwh() >= guaranteed,
+    };
+    if ledger.store().keep_pv_verdict(&verdict)? {
+        tracing::info!(start = %verdict.start, generated_kwh = verdict.generated_kwh, guaranteed_kwh = verdict.guaranteed_kwh, met = verdict.met, "Settlement year over; its PV verdict is kept.");
+    }
+    Ok(())
 }
 
 /// Books every reading of `counters` in `snap` that is newer than the last one booked;
@@ -134,14 +184,25 @@ fn commit(ledger: &mut Ledger) -> Option<String> {
 }
 
 /// Runs the ledger until `cancel`; commits what is pending before returning.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     mut ledger: Ledger,
     clock: Clock,
     mut snapshot: watch::Receiver<Arc<Snapshot>>,
+    flows: FlowMap,
     status: watch::Sender<Arc<LedgerStatus>>,
     mut prices: Option<watch::Receiver<Arc<Prices>>>,
     cancel: CancellationToken,
 ) -> Result<(), LedgerError> {
+    let today = super::period::local_date(clock.now().into());
+    let mut comfort = Comfort::new(
+        ledger.setup.promises.room_c,
+        ledger
+            .store()
+            .comfort_days(today, today.succ_opt().unwrap_or(today))?
+            .pop(),
+    );
+    let mut verdict_checked: Option<chrono::NaiveDate> = None;
     if let Some(p) = &mut prices {
         ledger.set_prices(Arc::new(p.borrow_and_update().day_ahead.clone()));
     }
@@ -180,15 +241,35 @@ pub async fn run(
                 if book_snapshot(&mut ledger, &counters, &snap, trusted) {
                     store_error = commit(&mut ledger);
                 }
+                if trusted {
+                    let live = flows.read(&snap);
+                    let (room, tank) = (live.room_temperature.map(|c| c.0), live.tank_temperature.map(|c| c.0));
+                    if let Some(day) = comfort.observe(clock.now().into(), room, tank)
+                        && let Err(e) = ledger.store().put_comfort(&day)
+                    {
+                        tracing::warn!(error = %e, "Cannot keep the day's comfort.");
+                    }
+                }
             }
-            _ = flush.tick() => store_error = commit(&mut ledger),
+            _ = flush.tick() => {
+                keep_today(&ledger, &comfort);
+                store_error = commit(&mut ledger);
+            }
             _ = prune.tick() => {
                 if let Err(e) = ledger.prune(clock.now().into()) {
                     tracing::warn!(error = %e, "Cannot prune old 15-minute buckets.");
                 }
             }
             _ = summary.tick() => {
-                match summarise(&ledger, clock.now().into(), was_trusted) {
+                let now: DateTime<Utc> = clock.now().into();
+                let year = ledger.period(PeriodKind::Settlement, now).start;
+                if was_trusted && verdict_checked != Some(year) {
+                    match keep_last_years_verdict(&ledger, now) {
+                        Ok(()) => verdict_checked = Some(year),
+                        Err(e) => tracing::warn!(error = %e, "Cannot keep last settlement year's PV verdict."),
+                    }
+                }
+                match summarise(&ledger, &comfort, now, was_trusted) {
                     Ok(mut s) => {
                         s.store_error = store_error.clone();
                         status.send_replace(Arc::new(s));
@@ -198,7 +279,18 @@ pub async fn run(
             }
         }
     }
+    keep_today(&ledger, &comfort);
     ledger.commit()?;
+    ledger.store().flush()?;
     tracing::info!(store = %ledger.setup.store.display(), "Ledger committed and flushed.");
     Ok(())
+}
+
+/// Writes the running day's comfort (flushed with the commit that follows).
+fn keep_today(ledger: &Ledger, comfort: &Comfort) {
+    if let Some(day) = comfort.today()
+        && let Err(e) = ledger.store().put_comfort(day)
+    {
+        tracing::warn!(error = %e, "Cannot keep the day's comfort.");
+    }
 }

@@ -46,6 +46,26 @@ pub struct LedgerSetup {
     /// The bundles configured (energy used appears when household and building-bound do).
     pub budgets: BTreeMap<BundleId, Budget>,
     pub series: BTreeMap<Series, Vec<Term>>,
+    /// The contract's promises the ledger keeps day by day ([`super::comfort`]).
+    pub promises: Promises,
+}
+
+/// What the contract promises beyond the bundles (`[dwelling]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Promises {
+    /// The agreed room temperature, °C.
+    pub room_c: f64,
+    /// The PV's minimum yield per year.
+    pub pv_guarantee: Option<crate::model::WattHours>,
+}
+
+impl Default for Promises {
+    fn default() -> Self {
+        Self {
+            room_c: super::comfort::NOM_ROOM_TEMPERATURE,
+            pv_guarantee: None,
+        }
+    }
 }
 
 impl LedgerSetup {

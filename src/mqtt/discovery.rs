@@ -107,6 +107,8 @@ pub enum Source {
     Prices,
     /// JSON: what grid import and export came to today and this month (a tariff).
     Costs,
+    /// JSON: the settlement year's days too cold and short of hot water, PV verdicts.
+    Guarantees,
     Mode,
     Setting(Setting),
     DeviceAvailability(DeviceId),
@@ -490,6 +492,50 @@ fn prices_and_costs(t: &Topics, b: &mut Builder, cmps: &mut Map<String, Json>) {
     }
 }
 
+/// The contract's comfort promises over the running settlement year: on how many days
+/// the rooms were too cold (with a room sensor) and the hot water ran short (with a
+/// tank sensor); the PV verdicts of years over as attributes.
+fn guarantees(inputs: &Inputs, t: &Topics, b: &mut Builder, cmps: &mut Map<String, Json>) {
+    let topic = t.hub("guarantees");
+    for (flow, key, name, icon, attributes) in [
+        (
+            Flow::RoomTemperature,
+            "room_cold_days",
+            "Days too cold this settlement year",
+            "mdi:thermometer-alert",
+            "{{ {'heating_season_days': value_json.room_days, 'lowest_c': value_json.room_min_c, 'since': value_json.from, 'pv_years': value_json.pv_years} | tojson }}",
+        ),
+        (
+            Flow::TankTemperature,
+            "hot_water_short_days",
+            "Days short of hot water this settlement year",
+            "mdi:water-thermometer-outline",
+            "{{ {'days': value_json.hot_water_days, 'cold_minutes': value_json.cold_minutes, 'since': value_json.from} | tojson }}",
+        ),
+    ] {
+        if !inputs.flows.contains(&flow) {
+            continue;
+        }
+        let field = if key == "room_cold_days" {
+            "room_below_days"
+        } else {
+            "hot_water_short_days"
+        };
+        // A count that starts again with each settlement year: no state class (its
+        // statistics would mean nothing).
+        let c = Cmp::new("sensor", key.into(), name)
+            .set("unit_of_measurement", json!("d"))
+            .set("icon", json!(icon))
+            .set(
+                "value_template",
+                json!(format!("{{{{ value_json.{field} }}}}")),
+            )
+            .set("json_attributes_topic", json!(topic))
+            .set("json_attributes_template", json!(attributes));
+        b.add(cmps, "hub", c, Some((topic.clone(), Source::Guarantees)));
+    }
+}
+
 fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
     let t = b.topics;
     let mut cmps = Map::new();
@@ -639,6 +685,7 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
         if inputs.euros {
             prices_and_costs(t, b, &mut cmps);
         }
+        guarantees(inputs, t, b, &mut cmps);
         let health = t.hub("ledger");
         let clock = Cmp::new(
             "binary_sensor",

@@ -174,6 +174,22 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
             })
             .to_string()
         }
+        Source::Guarantees => {
+            let l = v.ledger?;
+            l.at?;
+            let c = &l.comfort;
+            json!({
+                "room_below_days": c.room_below_days,
+                "room_days": c.room_days,
+                "room_min_c": c.room_min_c,
+                "hot_water_short_days": c.hot_water_short_days,
+                "hot_water_days": c.hot_water_days,
+                "cold_minutes": c.cold_minutes,
+                "from": c.from,
+                "pv_years": l.pv_verdicts,
+            })
+            .to_string()
+        }
         Source::Mode => v.settings.mode.as_str().to_owned(),
         Source::Setting(s) => number(v.settings.get(*s), 2),
         Source::DeviceAvailability(id) => {

@@ -9,6 +9,8 @@
 //! | `v1/q/{series}/{unix seconds, 12 digits}` | 15-minute bucket |
 //! | `v1/d/{series}/{YYYY-MM-DD}` | local day bucket |
 //! | `v1/base/{device}.{point}` | the last counter reading booked (JSON, with `version`) |
+//! | `v1/comfort/{YYYY-MM-DD}` | a local day's room and hot-water comfort (JSON, `ledger::comfort::DayComfort`) |
+//! | `v1/verdict/pv/{YYYY-MM-DD}` | a settlement year's PV against its guarantee, kept once the year is over (JSON) |
 //! | `v1/state/{name}` | a task's state to resume from after a restart (JSON): `control` |
 //! | `v1/user/{name}` | reserved for the dashboard's users |
 //! | `schema` | `1` |
@@ -25,6 +27,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Series;
+use crate::ledger::comfort::{DayComfort, PvVerdict};
 use crate::model::{DeviceId, PointKey};
 
 pub const SCHEMA: u32 = 1;
@@ -400,6 +403,77 @@ impl Store {
         Ok(n)
     }
 
+    /// Replaces a day's comfort record (flushed with the next commit).
+    pub fn put_comfort(&self, day: &DayComfort) -> Result<(), StoreError> {
+        self.put_json(
+            &format!("v1/comfort/{}", day.date),
+            day,
+            "writing a day's comfort",
+        )
+    }
+
+    /// The comfort records of `from..to` (local dates, `to` excluded), oldest first.
+    pub fn comfort_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DayComfort>, StoreError> {
+        let range = format!("v1/comfort/{from}")..format!("v1/comfort/{to}");
+        self.db
+            .range(range)
+            .map(|kv| {
+                let (k, v) = kv.map_err(Self::io("reading comfort days"))?;
+                serde_json::from_slice(&v).map_err(|e| StoreError::Damaged {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    why: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps a settlement year's PV verdict (once: a kept verdict is not replaced).
+    pub fn keep_pv_verdict(&self, v: &PvVerdict) -> Result<bool, StoreError> {
+        let key = format!("v1/verdict/pv/{}", v.start);
+        if self
+            .db
+            .contains_key(&key)
+            .map_err(Self::io("reading a verdict"))?
+        {
+            return Ok(false);
+        }
+        self.put_json(&key, v, "keeping a verdict")?;
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Every settlement year's PV verdict kept, oldest first.
+    pub fn pv_verdicts(&self) -> Result<Vec<PvVerdict>, StoreError> {
+        self.db
+            .scan_prefix("v1/verdict/pv/")
+            .map(|kv| {
+                let (k, v) = kv.map_err(Self::io("reading verdicts"))?;
+                serde_json::from_slice(&v).map_err(|e| StoreError::Damaged {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    why: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    fn put_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Damaged {
+            key: key.to_owned(),
+            why: e.to_string(),
+        })?;
+        self.db.insert(key, bytes).map_err(Self::io(what))?;
+        Ok(())
+    }
+
     /// A task's saved state (`v1/state/{name}`), if it saved one.
     pub fn state<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>, StoreError> {
         let key = format!("v1/state/{name}");
@@ -438,6 +512,23 @@ mod tests {
 
     fn day(d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+    }
+
+    #[test]
+    fn comfort_days_are_replaced_by_day_and_read_by_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (d, cold) in [(20, 60.0), (21, 0.0), (21, 600.0), (22, 0.0)] {
+            let mut c = DayComfort::new(day(d));
+            c.tank_seconds = 86_400.0;
+            c.tank_cold_seconds = cold;
+            store.put_comfort(&c).unwrap();
+        }
+        store.flush().unwrap();
+        let got = store.comfort_days(day(21), day(23)).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].date, got[0].tank_cold_seconds), (day(21), 600.0));
+        assert_eq!(got[1].date, day(22));
     }
 
     #[test]

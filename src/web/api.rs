@@ -270,6 +270,12 @@ pub struct GuaranteesView {
     pub pv: Option<PvGuarantee>,
     /// Null where no room temperature is measured.
     pub room: Option<RoomGuarantee>,
+    /// The running settlement year day by day: days of the heating season the rooms
+    /// were below the agreed temperature, days the hot water ran short. Null without a
+    /// ledger.
+    pub days: Option<crate::ledger::comfort::ComfortSummary>,
+    /// Every settlement year over: its PV against the guarantee, as kept when it ended.
+    pub pv_years: Vec<crate::ledger::comfort::PvVerdict>,
 }
 
 /// The minimum PV yield, over the running settlement year.
@@ -298,8 +304,7 @@ pub struct RoomGuarantee {
     pub met: bool,
 }
 
-/// A room this much below the agreed temperature still meets it (sensor and rounding).
-pub const ROOM_TOLERANCE_K: f64 = 0.5;
+pub use crate::ledger::comfort::ROOM_TOLERANCE_K;
 
 /// `pv_yearly`: the PV bundle's year, which spreads the guarantee over the months.
 pub fn guarantees(
@@ -344,7 +349,12 @@ pub fn guarantees(
             met: measured >= agreed - ROOM_TOLERANCE_K,
         }
     });
-    GuaranteesView { pv, room }
+    GuaranteesView {
+        pv,
+        room,
+        days: status.map(|s| s.comfort.clone()),
+        pv_years: status.map(|s| s.pv_verdicts.clone()).unwrap_or_default(),
+    }
 }
 
 /// `/api/v1/year-bundles`: every bundle's twelve months (January first), kWh.
@@ -505,13 +515,7 @@ mod tests {
         assert!(g.pv.is_some_and(|p| p.on_course), "800 of 800 kWh");
         // No guarantee, or no PV bundle: nothing to show.
         let none = guarantees(&Home::default(), Some(&status(1, 1, 1)), None, &live(None));
-        assert_eq!(
-            none,
-            GuaranteesView {
-                pv: None,
-                room: None
-            }
-        );
+        assert_eq!((none.pv, none.room), (None, None));
     }
 
     #[test]

@@ -439,6 +439,62 @@ fn guarantees_block(lang: Lang, g: &GuaranteesView) -> String {
             status = t(lang, word),
         ));
     }
+    if let Some(d) = &g.days {
+        if d.room_days > 0 {
+            let class = if d.room_below_days == 0 {
+                "good"
+            } else {
+                "bad"
+            };
+            rows.push_str(&format!(
+                r#"<div id="guarantee-room-days"><dt>{name}</dt><dd><span class="{class}">{n} {of} {days}</span> {text}{min}</dd></div>"#,
+                name = t(lang, "room_days"),
+                n = d.room_below_days,
+                of = t(lang, "of"),
+                days = d.room_days,
+                text = t(lang, "room_days_text"),
+                min = d.room_min_c.map_or(String::new(), |m| format!(
+                    " · {} {} °C",
+                    t(lang, "lowest"),
+                    num(lang, m, 1)
+                )),
+            ));
+        }
+        if d.hot_water_days > 0 {
+            let class = if d.hot_water_short_days == 0 {
+                "good"
+            } else {
+                "bad"
+            };
+            rows.push_str(&format!(
+                r#"<div id="guarantee-hot-water"><dt>{name}</dt><dd><span class="{class}">{n} {of} {days}</span> {text} · {minutes} {minutes_t}</dd></div>"#,
+                name = t(lang, "hot_water_days"),
+                n = d.hot_water_short_days,
+                of = t(lang, "of"),
+                days = d.hot_water_days,
+                text = t(lang, "hot_water_days_text"),
+                minutes = d.cold_minutes,
+                minutes_t = t(lang, "cold_minutes"),
+            ));
+        }
+    }
+    for y in g.pv_years.iter().rev() {
+        let (class, word) = if y.met {
+            ("good", "met")
+        } else {
+            ("bad", "not_met")
+        };
+        rows.push_str(&format!(
+            r#"<div class="guarantee-pv-year"><dt>{name} {days}</dt><dd><strong>{gen}&nbsp;kWh</strong> {generated} {of} {min}&nbsp;kWh · <span class="{class}">{status}</span></dd></div>"#,
+            name = t(lang, "pv_guarantee"),
+            days = through(y.start, y.end),
+            gen = num(lang, y.generated_kwh, 0),
+            generated = t(lang, "generated"),
+            of = t(lang, "of"),
+            min = num(lang, y.guaranteed_kwh, 0),
+            status = t(lang, word),
+        ));
+    }
     let body = if rows.is_empty() {
         format!(r#"<p class="note">{}</p>"#, t(lang, "no_guarantees"))
     } else {

@@ -30,6 +30,18 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
             "verbinding verbroken: de waarden hierboven zijn niet actueel",
             "connection lost: the values above are not current",
         ),
+        "room_days" => ("Warmte in huis", "Warmth at home"),
+        "room_days_text" => (
+            "dagen van het stookseizoen te koud (een uur of langer onder de afgesproken temperatuur)",
+            "days of the heating season too cold (an hour or more below the agreed temperature)",
+        ),
+        "lowest" => ("laagst", "lowest"),
+        "hot_water_days" => ("Warm water", "Hot water"),
+        "hot_water_days_text" => (
+            "dagen met te weinig warm water (boiler onder 40 °C)",
+            "days short of hot water (tank below 40 °C)",
+        ),
+        "cold_minutes" => ("minuten in totaal", "minutes in all"),
         "measured_from" => ("gemeten vanaf", "measured from"),
         "login" => ("Inloggen", "Log in"),
         "logout" => ("Uitloggen", "Log out"),
