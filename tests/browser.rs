@@ -274,7 +274,6 @@ fn same_in_both(t: &str) -> bool {
         "Warmtebouw",
         "example",
         "030 000",
-        "Storingen",
         ".pdf",
         ".dwg",
         "anna",

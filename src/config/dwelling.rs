@@ -46,6 +46,9 @@ pub struct ContactConfig {
     /// A line of its own, e.g. opening hours or "faults: 24/7".
     #[serde(default)]
     pub note: Option<String>,
+    /// The same line in English, for the English pages (without it they show `note`).
+    #[serde(default)]
+    pub note_en: Option<String>,
 }
 
 /// What a contact does for the home.
@@ -87,6 +90,7 @@ pub struct Contact {
     pub email: Option<String>,
     pub web: Option<String>,
     pub note: Option<String>,
+    pub note_en: Option<String>,
 }
 
 /// The home as the dashboard shows it.
@@ -222,5 +226,6 @@ fn contact(c: &ContactConfig, problems: &mut Vec<Problem>) -> Option<Contact> {
         email: c.email.as_ref().map(|e| e.get_ref().clone()),
         web: c.web.as_ref().map(|w| w.get_ref().clone()),
         note: c.note.clone(),
+        note_en: c.note_en.clone(),
     })
 }

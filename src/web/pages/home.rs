@@ -172,10 +172,11 @@ pub fn contact(lang: Lang, contacts: &[Contact], csrf: Option<&str>) -> String {
                     w = esc(w)
                 ));
             }
-            let note = c
-                .note
-                .as_ref()
-                .map_or(String::new(), |n| format!("<p>{}</p>", esc(n)));
+            let note = match lang {
+                Lang::En => c.note_en.as_ref().or(c.note.as_ref()),
+                Lang::Nl => c.note.as_ref(),
+            };
+            let note = note.map_or(String::new(), |n| format!("<p>{}</p>", esc(n)));
             format!(
                 r#"<section class="contact" data-role="{role}"><h2>{title}</h2><p><strong>{name}</strong></p><dl>{lines}</dl>{note}</section>"#,
                 role = c.role.as_str(),
