@@ -302,9 +302,11 @@ fn bar(lang: Lang, b: &BundleView) -> String {
         status = status,
         exp_text = if b.running {
             format!(
-                " · {} {}\u{a0}kWh{}",
+                " · {} {}\u{a0}kWh · {} {}\u{a0}kWh{}",
                 t(lang, "expected"),
                 num(lang, b.expected_kwh, 0),
+                t(lang, "heading_for"),
+                num(lang, b.projected_kwh, 0),
                 data_from(lang, b)
             )
         } else {

@@ -679,6 +679,19 @@ mod tests {
         let html = bar(Lang::Nl, &view(0.0, false, true));
         assert!(html.contains("Geen gegevens"), "{html}");
         assert!(!html.contains("onder"), "{html}");
+        // A running month: where it stands against the expected position, and where
+        // it is heading.
+        let running = BundleView {
+            expected_kwh: 200.0,
+            projected_kwh: 480.0,
+            status: "on_track",
+            ..view(205.0, true, false)
+        };
+        let html = bar(Lang::Nl, &running);
+        assert!(
+            html.contains("verwacht 200\u{a0}kWh · op weg naar 480\u{a0}kWh"),
+            "{html}"
+        );
         // nomhub started on 12 October: the month is judged on the days it measured.
         let partial = BundleView {
             expected_kwh: 300.0,

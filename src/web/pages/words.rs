@@ -67,6 +67,7 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
         "generated" => ("opgewekt", "generated"),
         "of" => ("van", "of"),
         "expected" => ("verwacht", "expected"),
+        "heading_for" => ("op weg naar", "heading for"),
         "more" => ("Meer", "More"),
         "graphs" => ("Grafieken", "Graphs"),
         "account" => ("Account", "Account"),
