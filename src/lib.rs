@@ -18,6 +18,7 @@ pub mod live;
 pub mod modbus;
 pub mod model;
 pub mod mqtt;
+pub mod p1;
 pub mod prices;
 pub mod profile;
 pub mod report;

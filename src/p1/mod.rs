@@ -1,0 +1,10 @@
+//! The P1 port of a Dutch smart meter (DSMR 2.2 to 5.0, ESMR 5): the grid meter of
+//! record, whose import and export registers the supplier settles on. Bytes from the
+//! port are cut into telegrams ([`frame`]), each checked before anything is read from
+//! it ([`telegram`]); a damaged one is counted and dropped, never booked.
+
+pub mod frame;
+pub mod telegram;
+
+pub use frame::{Frame, Framer};
+pub use telegram::{Reading, Telegram, TelegramError};
