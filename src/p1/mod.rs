@@ -4,7 +4,9 @@
 //! it ([`telegram`]); a damaged one is counted and dropped, never booked.
 
 pub mod frame;
+pub mod source;
 pub mod telegram;
 
 pub use frame::{Frame, Framer};
+pub use source::{Counts, Dropped, Event, Source};
 pub use telegram::{Reading, Telegram, TelegramError};

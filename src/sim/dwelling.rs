@@ -272,6 +272,7 @@ fn shown(unit: &mut UnitImage, reg: u16, kwh: f64) -> f64 {
 
 /// Builds every unit's image from the dwelling's state.
 pub fn render(d: &Dwelling, bank: &Bank) {
+    bank.set_now(d.now);
     let mut units = bank.lock();
     let ir = RegisterKind::Input;
     let hr = RegisterKind::Holding;

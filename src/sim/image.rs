@@ -161,6 +161,9 @@ impl UnitImage {
 pub struct Bank {
     units: Arc<Mutex<HashMap<u8, UnitImage>>>,
     paused: Arc<std::sync::atomic::AtomicBool>,
+    /// The dwelling's simulated time (unix ms), for what stamps its own readings (the
+    /// P1 meter's clock).
+    now_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Bank {
@@ -190,6 +193,17 @@ impl Bank {
 
     pub fn is_paused(&self) -> bool {
         self.paused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn set_now(&self, now: chrono::DateTime<chrono::Utc>) {
+        self.now_ms
+            .store(now.timestamp_millis(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The dwelling's simulated time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let ms = self.now_ms.load(std::sync::atomic::Ordering::SeqCst);
+        chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
     }
 
     pub fn fault(&self, unit: u8) -> Option<Fault> {

@@ -5,6 +5,7 @@ pub mod dwelling;
 pub mod fixture;
 pub mod history;
 pub mod image;
+pub mod p1;
 pub mod prices;
 
 use std::net::SocketAddr;

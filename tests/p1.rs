@@ -1,0 +1,169 @@
+//! The P1 reader against the simulated dwelling's smart meter: over TCP (as ser2net
+//! serves a P1 cable) and over a serial line (a `socat` pseudo-terminal pair), every
+//! telegram checked; each fault of a real port counted and dropped, never read.
+
+#![allow(clippy::unwrap_used)] // test code may panic
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use nomhub::modbus::{DataType, RegisterKind, WordOrder, decode};
+use nomhub::p1::source::{self, Counts, Event, Source};
+use nomhub::sim::p1::P1Fault;
+use nomhub::sim::{Bank, UNIT_GRID_METER};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The simulated SDM630's grid import, Wh, as its registers hold it.
+fn sdm_import_wh(bank: &Bank) -> i64 {
+    let units = bank.lock();
+    let g = units.get(&UNIT_GRID_METER).unwrap();
+    let words = [
+        g.get(RegisterKind::Input, 0x48).unwrap(),
+        g.get(RegisterKind::Input, 0x49).unwrap(),
+    ];
+    let kwh = decode(&words, DataType::F32, WordOrder::ABCD)
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    (kwh * 1000.0).round() as i64
+}
+
+/// Events for `secs` seconds, counted.
+async fn collect(rx: &mut mpsc::Receiver<Event>, secs: f64) -> (Vec<Event>, Counts) {
+    let mut events = Vec::new();
+    let mut counts = Counts::default();
+    let until = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+    while let Ok(Some(e)) = tokio::time::timeout_at(until, rx.recv()).await {
+        counts.count(&e);
+        events.push(e);
+    }
+    (events, counts)
+}
+
+fn readings(events: &[Event]) -> Vec<&nomhub::p1::Reading> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Reading(r) => Some(r.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegrams_over_tcp_read_as_the_grid_meter_counts_and_faults_are_dropped() {
+    let cancel = CancellationToken::new();
+    // Frozen, so the telegram and the SDM630 can be compared to the Wh.
+    let sim = support::dwelling_at(0.0, nomhub::sim::dwelling::today_at(12), &cancel).await;
+    let (port, addr) =
+        nomhub::sim::p1::start(sim.bank.clone(), Duration::from_millis(100), &cancel)
+            .await
+            .unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(source::run(
+        Source::Tcp(addr.to_string()),
+        tx,
+        cancel.clone(),
+    ));
+
+    let (events, counts) = collect(&mut rx, 1.5).await;
+    assert_eq!(events.first(), Some(&Event::Link(true)));
+    assert!(counts.telegrams >= 5, "{counts:?}");
+    assert_eq!(
+        (counts.bad_crc, counts.invalid, counts.cut),
+        (0, 0, 0),
+        "{counts:?}"
+    );
+    let last = *readings(&events).last().unwrap();
+    assert_eq!(last.import_total_wh(), Some(sdm_import_wh(&sim.bank)));
+    assert_eq!(
+        last.tariff,
+        Some(nomhub::sim::p1::tariff_at(sim.bank.now()) as u8)
+    );
+
+    // Each fault: nothing read while it lasts, and counted by why.
+    for fault in [
+        P1Fault::BadCrc,
+        P1Fault::Cut,
+        P1Fault::Garbage,
+        P1Fault::Silent,
+    ] {
+        port.set_fault(Some(fault));
+        // What was on its way before the fault came.
+        collect(&mut rx, 0.3).await;
+        let (events, counts) = collect(&mut rx, 1.0).await;
+        assert!(readings(&events).is_empty(), "{fault:?}: {counts:?}");
+        let seen = match fault {
+            P1Fault::BadCrc => counts.bad_crc,
+            P1Fault::Cut => counts.cut,
+            P1Fault::Garbage => counts.garbage_bytes,
+            _ => u64::from(events.is_empty()),
+        };
+        assert!(seen > 0, "{fault:?}: {counts:?}");
+    }
+    // A counter that goes back is a good telegram: the reader hands it on, and the
+    // counter guard behind it (as for every meter) refuses to book it.
+    port.set_fault(Some(P1Fault::CounterBack));
+    collect(&mut rx, 0.3).await;
+    let (events, _) = collect(&mut rx, 0.5).await;
+    let back = readings(&events)[0].import_total_wh().unwrap();
+    assert_eq!(back, sdm_import_wh(&sim.bank) - 1000);
+    // And back to good.
+    port.set_fault(None);
+    collect(&mut rx, 0.3).await;
+    let (events, counts) = collect(&mut rx, 0.5).await;
+    assert!(counts.telegrams >= 2, "{counts:?}");
+    assert_eq!(
+        readings(&events)[0].import_total_wh(),
+        Some(sdm_import_wh(&sim.bank))
+    );
+    cancel.cancel();
+}
+
+/// Starts `socat` linking two pseudo-terminals at `a` and `b`.
+async fn pty_pair(a: &Path, b: &Path) -> tokio::process::Child {
+    let child = tokio::process::Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", a.display()))
+        .arg(format!("pty,raw,echo=0,link={}", b.display()))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("socat is needed for the P1 serial test ({e}); install it with: sudo apt-get install -y socat (./test.sh does this)"));
+    support::eventually(5, "socat's pseudo-terminals", || {
+        let ready = a.exists() && b.exists();
+        async move { ready.then_some(()) }
+    })
+    .await;
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegrams_over_a_serial_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (meter, host) = (dir.path().join("meter"), dir.path().join("host"));
+    let _socat = pty_pair(&meter, &host).await;
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling_at(60.0, nomhub::sim::dwelling::today_at(12), &cancel).await;
+    let port = nomhub::sim::p1::P1Port::new(sim.bank.clone());
+    tokio::spawn(port.clone().run(Duration::from_millis(200), cancel.clone()));
+    let writer = port.write_serial(meter.display().to_string(), cancel.clone());
+    tokio::spawn(async move { writer.await.unwrap() });
+    let (tx, mut rx) = mpsc::channel(64);
+    let serial = Source::Serial {
+        path: host.display().to_string(),
+        dsmr22: false,
+    };
+    tokio::spawn(source::run(serial, tx, cancel.clone()));
+    let (events, counts) = collect(&mut rx, 2.0).await;
+    assert!(counts.telegrams >= 4, "{counts:?}");
+    assert_eq!((counts.bad_crc, counts.invalid), (0, 0), "{counts:?}");
+    // The dwelling runs: the counters only go up.
+    let imports: Vec<i64> = readings(&events)
+        .iter()
+        .filter_map(|r| r.import_total_wh())
+        .collect();
+    assert!(imports.windows(2).all(|w| w[0] <= w[1]), "{imports:?}");
+    cancel.cancel();
+}
