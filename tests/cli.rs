@@ -311,3 +311,68 @@ async fn the_demo_runs_and_shows_live_values() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
 }
+
+/// `nomhub sim` offers the smart meter's P1 port; `nomhub p1 read` reads it as an
+/// installer would, and says plainly when a port sends damaged telegrams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p1_read_reads_the_simulated_meter_and_names_what_it_drops() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    for (fault, good) in [(None, true), (Some("bad-crc"), false)] {
+        let mut args = vec!["sim", "--port", "0", "--p1-port", "0"];
+        if let Some(f) = fault {
+            args.extend(["--p1-fault", f]);
+        }
+        let mut sim = Command::new(NOMHUB)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the simulator's address");
+            if let Some(rest) = line.split("P1 port on tcp://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let out = nomhub(&[
+            "p1",
+            "read",
+            "--tcp",
+            &addr,
+            "--count",
+            "2",
+            "--timeout",
+            "6s",
+            "--json",
+        ])
+        .await;
+        let text = stdout(&out);
+        assert_eq!(out.status.success(), good, "{text}");
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        let counts = &last["counts"];
+        if good {
+            assert_eq!(counts["telegrams"], 2, "{text}");
+            let first: serde_json::Value =
+                serde_json::from_str(text.lines().next().unwrap()).unwrap();
+            // The simulated SDM630 starts at 12 345.6 kWh imported, split over T1 and T2.
+            let import: i64 = first["import_wh"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .sum();
+            assert!((12_345_600..12_400_000).contains(&import), "{first}");
+        } else {
+            assert_eq!(counts["telegrams"], 0, "{text}");
+            assert!(counts["bad_crc"].as_u64().unwrap() >= 2, "{text}");
+            let errors = String::from_utf8_lossy(&out.stderr);
+            assert!(errors.contains("dropped a telegram: CRC"), "{errors}");
+        }
+        sim.kill().await.unwrap();
+    }
+}

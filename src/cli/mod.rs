@@ -5,6 +5,7 @@ mod demo;
 mod devices;
 mod ledger;
 mod modbus;
+mod p1;
 mod profiles;
 mod run;
 mod sim;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Check the configured devices.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Installer's P1 tools: read a smart meter's P1 port.
+    #[command(subcommand)]
+    P1(p1::P1Command),
     /// The energy bundle: derive bundles from a dwelling's figures.
     #[command(subcommand)]
     Bundle(ledger::BundleCommand),
@@ -84,6 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::demo(args).await,
         Command::Sim(args) => sim::run_sim(args).await,
+        Command::P1(cmd) => p1::run(cmd).await,
         Command::Run { config } => run::run_config(&config).await,
         Command::CheckConfig { file } => Ok(match crate::setup::load(&file) {
             Ok(c) => {

@@ -1,4 +1,5 @@
-//! `nomhub sim`: only the simulated dwelling, over Modbus TCP or RTU, for other tools.
+//! `nomhub sim`: only the simulated dwelling, over Modbus TCP or RTU, and its smart
+//! meter's P1 port, for other tools.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,16 @@ pub struct SimArgs {
     pub serial: Option<String>,
     #[arg(long, default_value_t = 9600)]
     pub baud: u32,
+    /// The smart meter's P1 port on this TCP port (as ser2net serves one): a DSMR 5.0
+    /// telegram every second of the same grid the SDM630 measures. 0 picks a free port.
+    #[arg(long, default_value_t = 5021)]
+    pub p1_port: u16,
+    /// Also write the P1 telegrams to this serial device (a P1 cable's other end).
+    #[arg(long)]
+    pub p1_serial: Option<String>,
+    /// A fault on the P1 port.
+    #[arg(long, value_enum)]
+    pub p1_fault: Option<sim::p1::P1Fault>,
 }
 
 pub(super) async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
@@ -73,6 +84,29 @@ pub(super) async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
     };
     for (unit, fault) in faults {
         bank.set_fault(unit, Some(fault));
+    }
+    let listener = tokio::net::TcpListener::bind((args.bind, args.p1_port)).await?;
+    let p1 = sim::p1::P1Port::new(bank.clone());
+    p1.set_fault(args.p1_fault);
+    tokio::spawn(
+        p1.clone()
+            .run(std::time::Duration::from_secs(1), cancel.clone()),
+    );
+    println!(
+        "Smart meter P1 port on tcp://{} (DSMR 5.0, a telegram a second{}).",
+        listener.local_addr()?,
+        args.p1_fault
+            .map_or(String::new(), |f| format!(", fault {}", f.as_str()))
+    );
+    tokio::spawn(p1.clone().serve_tcp(listener, cancel.clone()));
+    if let Some(path) = args.p1_serial.clone() {
+        println!("Smart meter P1 telegrams also on serial {path}.");
+        let writer = p1.write_serial(path.clone(), cancel.clone());
+        tokio::spawn(async move {
+            if let Err(e) = writer.await {
+                tracing::error!(serial = %path, error = %e, "Simulated P1 serial port stopped.");
+            }
+        });
     }
     crate::service::wait_for_signal(None).await;
     cancel.cancel();

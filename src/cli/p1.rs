@@ -1,0 +1,130 @@
+//! `nomhub p1 read`: an installer's look at a smart meter's P1 port before nomhub
+//! reads it: every telegram checked and summed up, and what was dropped and why.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::p1::Reading;
+use crate::p1::source::{self, Counts, Dropped, Event, Source};
+
+#[derive(Debug, Subcommand)]
+pub enum P1Command {
+    /// Read telegrams from a P1 port and show what each says.
+    Read(ReadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// `host:port` of ser2net or a dongle serving the raw P1 port.
+    #[arg(long, conflicts_with = "serial", required_unless_present = "serial")]
+    pub tcp: Option<String>,
+    /// A serial device with a P1 cable (115200 8N1).
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// The meter is DSMR 2.2 or 3.0: 9600 baud 7E1.
+    #[arg(long, requires = "serial")]
+    pub dsmr22: bool,
+    /// Stop after this many good telegrams.
+    #[arg(long, default_value_t = 3)]
+    pub count: u64,
+    /// Give up after this long without the telegrams asked for.
+    #[arg(long, default_value = "30s")]
+    pub timeout: humantime::Duration,
+    /// One JSON object per good telegram, and the counts at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) async fn run(cmd: P1Command) -> anyhow::Result<ExitCode> {
+    let P1Command::Read(args) = cmd;
+    let source = match (&args.tcp, &args.serial) {
+        (Some(addr), _) => Source::Tcp(addr.clone()),
+        (None, Some(path)) => Source::Serial {
+            path: path.clone(),
+            dsmr22: args.dsmr22,
+        },
+        (None, None) => anyhow::bail!("give --tcp HOST:PORT or --serial PATH"),
+    };
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(source::run(source.clone(), tx, cancel.clone()));
+    let mut counts = Counts::default();
+    let mut said_down = false;
+    let deadline = tokio::time::Instant::now() + Duration::from(args.timeout);
+    while counts.telegrams < args.count {
+        let Ok(Some(e)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
+        counts.count(&e);
+        match &e {
+            Event::Reading(r) if args.json => println!("{}", json(r)),
+            Event::Reading(r) => println!("{}", line(r)),
+            Event::Dropped(Dropped::Bad(why)) => eprintln!("dropped a telegram: {why}"),
+            Event::Dropped(Dropped::Cut(n)) => eprintln!("dropped a cut-off telegram ({n} bytes)"),
+            Event::Dropped(Dropped::Garbage(n)) => {
+                eprintln!("dropped {n} bytes outside any telegram")
+            }
+            Event::Link(false) if !said_down => {
+                said_down = true;
+                eprintln!("{source}: cannot read; trying again until --timeout");
+            }
+            Event::Link(_) => {}
+        }
+    }
+    cancel.cancel();
+    if args.json {
+        println!("{}", serde_json::json!({ "counts": counts }));
+    } else {
+        println!(
+            "{source}: {} telegrams read; dropped: {} with a bad CRC, {} otherwise damaged, {} cut off, {} bytes of noise",
+            counts.telegrams, counts.bad_crc, counts.invalid, counts.cut, counts.garbage_bytes
+        );
+    }
+    Ok(if counts.telegrams >= args.count {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn kwh(wh: Option<i64>) -> String {
+    wh.map_or_else(
+        || "–".to_owned(),
+        |wh| format!("{:.3} kWh", wh as f64 / 1000.0),
+    )
+}
+
+/// One telegram in a line: the meter's time, import and export per tariff, power.
+fn line(r: &Reading) -> String {
+    format!(
+        "{} tariff {}: import {} (T1 {}, T2 {}) · export {} (T1 {}, T2 {}) · grid {}",
+        r.meter_time
+            .map_or_else(|| "–".to_owned(), |t| t.to_rfc3339()),
+        r.tariff.map_or_else(|| "–".to_owned(), |t| t.to_string()),
+        kwh(r.import_total_wh()),
+        kwh(r.import_wh[0]),
+        kwh(r.import_wh[1]),
+        kwh(r.export_total_wh()),
+        kwh(r.export_wh[0]),
+        kwh(r.export_wh[1]),
+        r.grid_w()
+            .map_or_else(|| "–".to_owned(), |w| format!("{w:.0} W")),
+    )
+}
+
+fn json(r: &Reading) -> serde_json::Value {
+    serde_json::json!({
+        "meter_time": r.meter_time,
+        "equipment_id": r.equipment_id,
+        "tariff": r.tariff,
+        "import_wh": r.import_wh,
+        "export_wh": r.export_wh,
+        "grid_w": r.grid_w(),
+        "voltage_v": r.voltage_v,
+        "current_a": r.current_a,
+    })
+}
