@@ -59,7 +59,7 @@ pub fn device_specs(
                 id: d.id.get_ref().clone(),
                 profile: config.profiles.get(d.profile.get_ref())?.clone(),
                 unit: d.unit(),
-                bus: buses.get(d.bus.get_ref())?.clone(),
+                bus: buses.get(d.bus_id()?)?.clone(),
                 interval_override: d.poll.map(|p| p.0),
                 clock: clock.clone(),
             })
@@ -156,6 +156,30 @@ pub fn start(
         supervisor.spawn(&name, Policy::Restart, move || {
             let task = poller::run(spec.clone(), out.clone(), cancel.child_token());
             infallible(task)
+        });
+    }
+    // Smart meters on their P1 port: telegrams instead of polls, into the same fold.
+    for d in &config.devices {
+        let (Some(link), Some(profile)) = (
+            d.p1.as_ref().and_then(|l| l.get_ref().source()),
+            config
+                .profiles
+                .get(d.profile.get_ref())
+                .and_then(|p| p.resolve().ok()),
+        ) else {
+            continue;
+        };
+        let (id, profile) = (d.id.get_ref().clone(), Arc::new(profile));
+        let (out, cancel, clock) = (report_tx.clone(), cancel.clone(), clock.clone());
+        supervisor.spawn(&format!("p1 {id}"), Policy::Restart, move || {
+            infallible(crate::p1::device::run(
+                id.clone(),
+                profile.clone(),
+                link.clone(),
+                clock.clone(),
+                out.clone(),
+                cancel.child_token(),
+            ))
         });
     }
     let store = ledger.as_ref().map(|l| l.store().clone());

@@ -13,6 +13,12 @@ use nomhub::profile::ProfileSet;
 use serde_json::Value;
 
 fn one_device_config(profile: &str) -> String {
+    // A P1 meter is read from its port, everything else from a Modbus bus.
+    let link = if profile == "dsmr-p1" {
+        r#"p1 = { tcp = "127.0.0.1:2001" }"#
+    } else {
+        "bus = \"b\"\nunit = 1"
+    };
     format!(
         r#"
 [[bus]]
@@ -24,8 +30,7 @@ host = "127.0.0.1"
 id = "dev"
 name = "Device"
 profile = "{profile}"
-bus = "b"
-unit = 1
+{link}
 
 [mqtt]
 host = "127.0.0.1"

@@ -142,18 +142,30 @@ async fn a_counter_that_runs_backwards_is_rejected_until_it_stays_back() {
         &nomhub::sim::Dwelling::new(nomhub::clock::now().into()),
         &sim.bank,
     );
+    let went_back = std::time::Instant::now();
     let second = energy(p.poll_all().await);
     match second {
         Err(Unavailable::Rejected(why)) => assert!(why.contains("backwards"), "{why}"),
         other => panic!("a backwards counter got through: {other:?}"),
     }
-    // It stays back (a meter replaced by one 5 kWh lower): the second low reading is
-    // held back too, the third re-bases and passes the first low one on, so the
-    // ledger books from there.
+    // It stays back (a meter replaced by one 5 kWh lower): the low readings are held
+    // back until the counter has stayed back for a while (a glitch comes back sooner);
+    // then it re-bases and passes the first low one on, so the ledger books from there.
     let third = energy(p.poll_all().await);
     assert!(matches!(third, Err(Unavailable::Rejected(_))), "{third:?}");
-    let (Ok(Value::Energy(before)), Ok(Value::Energy(base))) = (first, energy(p.poll_all().await))
-    else {
+    let rebased = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let v = energy(p.poll_all().await);
+        if v.is_ok() || went_back.elapsed() > Duration::from_secs(15) {
+            break v;
+        }
+    };
+    let stayed = went_back.elapsed();
+    assert!(
+        stayed >= nomhub::device::counter::REBASE_AFTER_TIME,
+        "re-based after {stayed:?}"
+    );
+    let (Ok(Value::Energy(before)), Ok(Value::Energy(base))) = (first, rebased) else {
         panic!("the re-based counter does not come through");
     };
     assert_eq!(

@@ -167,3 +167,138 @@ async fn telegrams_over_a_serial_line() {
     assert!(imports.windows(2).all(|w| w[0] <= w[1]), "{imports:?}");
     cancel.cancel();
 }
+
+/// The P1 meter as the grid meter of record in nomhub itself: its points in the
+/// snapshot beside the SDM630's, the ledger booking the grid from it, and through every
+/// fault of its port the ledger equal to the telegrams' counters to the Wh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_books_the_grid_from_p1_exactly_through_every_fault() {
+    use nomhub::app;
+    let cancel = CancellationToken::new();
+    // Midday at 120x: the house imports and exports, and the counters move.
+    let sim = support::dwelling_at(120.0, nomhub::sim::dwelling::today_at(12), &cancel).await;
+    let (port, p1_addr) =
+        nomhub::sim::p1::start(sim.bank.clone(), Duration::from_millis(100), &cancel)
+            .await
+            .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[[bus]]
+id = "sim"
+type = "tcp"
+host = "127.0.0.1"
+port = {port}
+
+[[device]]
+id = "grid"
+profile = "eastron-sdm630"
+bus = "sim"
+unit = 2
+poll = "200ms"
+
+[[device]]
+id = "meter"
+name = "Smart meter"
+profile = "dsmr-p1"
+p1 = {{ tcp = "{p1_addr}" }}
+
+[ledger]
+store = "{store}"
+flush = "1s"
+trust_clock = "always"
+grid_import = ["meter.import_energy"]
+grid_export = ["meter.export_energy"]
+"#,
+        port = sim.addr.port(),
+        store = store.path().display(),
+    );
+    let cfg = nomhub::config::parse("p1.toml", &text).unwrap();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let ledger = app::open_ledger(&cfg).unwrap();
+    let app = app::start(&cfg, ledger, &nomhub::clock::Clock::System, &tasks, &cancel).unwrap();
+    let rx = app.views.snapshot.clone();
+    let import = |snap: &nomhub::state::Snapshot, dev: &str| {
+        snap.get(dev, "import_energy")
+            .and_then(|s| s.value.as_ref().ok().and_then(|v| v.as_f64()))
+            .map(|wh| wh as i64)
+    };
+    let first = support::eventually(10, "the P1 meter's first telegram", || {
+        let snap = rx.borrow().clone();
+        async move { import(&snap, "meter") }
+    })
+    .await;
+    {
+        let snap = rx.borrow().clone();
+        assert!(snap.devices["meter"].online);
+        // The tariffs add up, and the meter's power is the grid's.
+        let t = |k: &str| {
+            snap.get("meter", k)
+                .unwrap()
+                .value
+                .as_ref()
+                .unwrap()
+                .as_f64()
+                .unwrap()
+        };
+        assert_eq!(
+            t("import_energy_t1") + t("import_energy_t2"),
+            t("import_energy")
+        );
+        assert!(snap.get("meter", "voltage_l1").unwrap().value.is_ok());
+    }
+    // Every fault in turn, a second each.
+    for fault in [
+        P1Fault::BadCrc,
+        P1Fault::Cut,
+        P1Fault::Garbage,
+        P1Fault::CounterBack,
+        P1Fault::Silent,
+    ] {
+        port.set_fault(Some(fault));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let snap = rx.borrow().clone();
+        let err = snap.devices["meter"].last_error.clone().unwrap_or_default();
+        match fault {
+            P1Fault::BadCrc => assert!(err.contains("CRC"), "{err}"),
+            P1Fault::Cut => assert!(err.contains("cut off"), "{err}"),
+            P1Fault::Garbage => assert!(err.contains("outside any telegram"), "{err}"),
+            _ => {}
+        }
+        port.set_fault(None);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The dwelling stops; the ledger books up to the meter's last telegram.
+    sim.bank.set_paused(true);
+    let last = support::eventually(10, "the P1 meter still", || {
+        let rx = rx.clone();
+        async move {
+            let a = import(&rx.borrow(), "meter");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            a.filter(|a| Some(*a) == import(&rx.borrow(), "meter"))
+        }
+    })
+    .await;
+    assert!(last > first, "the house imported nothing");
+    // The smart meter and the SDM630 agree on the grid (both count the same wire).
+    let sdm = import(&rx.borrow(), "grid").unwrap();
+    assert!((sdm - last).abs() <= 2, "SDM630 {sdm} Wh, P1 {last} Wh");
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+    drop(app);
+    let booked = nomhub::ledger::Ledger::open(cfg.ledger.clone().unwrap())
+        .unwrap()
+        .sum(
+            &[nomhub::ledger::Series::GridImport],
+            chrono::NaiveDate::MIN,
+            chrono::NaiveDate::MAX - chrono::Days::new(2),
+        )
+        .unwrap()
+        .wh;
+    assert_eq!(
+        booked,
+        last - first,
+        "booked {booked} of {first} → {last} Wh"
+    );
+}

@@ -5,6 +5,8 @@
 
 mod support;
 
+use nomhub::profile::schema::Protocol;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use nomhub::device::{DeviceSpec, Poller, poller};
@@ -26,7 +28,8 @@ fn every_profile_parses_validates_and_plans() {
     ] {
         assert!(ids.contains(want), "missing profile {want}");
     }
-    for p in set.iter().filter(|p| !p.is_sunspec()) {
+    let modbus = |p: &&nomhub::profile::Profile| p.file.protocol == Protocol::Modbus;
+    for p in set.iter().filter(|p| !p.is_sunspec()).filter(modbus) {
         let r = p.resolve().unwrap();
         let planned: usize = plan_tiers(&r)
             .iter()
@@ -52,12 +55,60 @@ fn every_profile_has_a_register_fixture() {
         .map(|(_, f)| f.profile)
         .collect();
     for p in ProfileSet::embedded().unwrap().iter() {
+        if p.file.protocol == Protocol::P1 {
+            // Telegrams, not registers: see the next test.
+            continue;
+        }
         assert!(
             covered.contains(p.id()),
             "no fixture in tests/fixtures/registers for {}",
             p.id()
         );
     }
+}
+
+/// Every P1 profile reads the real telegrams in tests/fixtures/p1: each point where the
+/// meter sends it, in its unit, the counters in Wh.
+#[test]
+fn every_p1_profile_reads_the_fixture_telegrams() {
+    let set = ProfileSet::embedded().unwrap();
+    let p1 = set.get("dsmr-p1").unwrap().resolve().unwrap();
+    let read = |file: &str| {
+        let bytes = std::fs::read(support::root().join("tests/fixtures/p1").join(file)).unwrap();
+        let r = nomhub::p1::Telegram::parse(&bytes)
+            .unwrap()
+            .reading()
+            .unwrap();
+        p1.points
+            .iter()
+            .map(|p| {
+                let v = nomhub::p1::points::value(p, p.p1.unwrap(), &r);
+                (
+                    p.key.to_string(),
+                    v.map_or("unavailable".into(), |v| v.to_string()),
+                )
+            })
+            .collect::<BTreeMap<String, String>>()
+    };
+    let v5 = read("dsmr-5.0.txt");
+    assert_eq!(v5["import_energy"], "6.825 kWh");
+    assert_eq!(v5["import_energy_t1"], "4.426 kWh");
+    assert_eq!(v5["export_energy"], "2.444 kWh");
+    assert_eq!(v5["tariff"], "normal");
+    assert_eq!(v5["power"], "244 W");
+    assert_eq!(v5["power_l3"], "142 W");
+    assert_eq!(v5["voltage_l3"], "229 V");
+    assert_eq!(v5["current_l1"], "0.48 A");
+    assert_eq!(v5["equipment_id"], "K8EG004046395507");
+    // A single-phase ESMR 5 meter: no L2 or L3.
+    let esmr = read("esmr-5.0.txt");
+    assert_eq!(esmr["voltage_l2"], "unavailable");
+    assert_eq!(esmr["tariff"], "low");
+    // DSMR 2.2: counters and power, nothing per phase.
+    let old = read("dsmr-2.2.txt");
+    assert_eq!(old["import_energy"], "2.002 kWh");
+    assert_eq!(old["power"], "1010 W");
+    assert_eq!(old["current_l1"], "unavailable");
 }
 
 #[tokio::test]

@@ -110,13 +110,47 @@ pub struct DeviceConfig {
     #[serde(default)]
     pub name: Option<String>,
     pub profile: Spanned<String>,
-    pub bus: Spanned<String>,
+    /// Modbus devices: the bus they are on (required there).
+    #[serde(default)]
+    pub bus: Option<Spanned<String>>,
     /// The Modbus unit id, 0–255 (checked with its place; a plain `u8` would refuse 300
-    /// without naming the key or the range).
-    pub unit: Spanned<u32>,
+    /// without naming the key or the range). Required with `bus`.
+    #[serde(default)]
+    pub unit: Option<Spanned<u32>>,
+    /// A smart meter's P1 port (a profile with `protocol = "p1"`): where to read it.
+    #[serde(default)]
+    pub p1: Option<Spanned<P1Link>>,
     /// Polls every tier at this interval instead of the profile's.
     #[serde(default)]
     pub poll: Option<Dur>,
+}
+
+/// Where a P1 port is read: `{ tcp = "host:port" }` (ser2net, a dongle) or
+/// `{ serial = "/dev/ttyUSB0" }`, with `dsmr22 = true` for a DSMR 2.2/3.0 meter.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct P1Link {
+    #[serde(default)]
+    pub tcp: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub dsmr22: bool,
+}
+
+impl P1Link {
+    /// The link as the P1 reader takes it; `None` unless exactly one of `tcp` and
+    /// `serial` is given (a checked config always has one).
+    pub fn source(&self) -> Option<crate::p1::Source> {
+        match (&self.tcp, &self.serial) {
+            (Some(t), None) => Some(crate::p1::Source::Tcp(t.clone())),
+            (None, Some(path)) => Some(crate::p1::Source::Serial {
+                path: path.clone(),
+                dsmr22: self.dsmr22,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// A loaded, validated configuration.
@@ -150,9 +184,17 @@ pub struct Config {
 }
 
 impl DeviceConfig {
-    /// The unit id as the wire has it (a config with one above 247 is refused).
+    /// The unit id as the wire has it (a config with one above 247 is refused; a P1
+    /// device has none).
     pub fn unit(&self) -> u8 {
-        u8::try_from(*self.unit.get_ref()).unwrap_or(u8::MAX)
+        self.unit
+            .as_ref()
+            .map_or(0, |u| u8::try_from(*u.get_ref()).unwrap_or(u8::MAX))
+    }
+
+    /// The Modbus bus the device is on; `None` for a P1 meter.
+    pub fn bus_id(&self) -> Option<&str> {
+        self.bus.as_ref().map(|b| b.get_ref().as_str())
     }
 }
 
@@ -636,21 +678,77 @@ fn validate(
                 ),
             );
         }
+        let p1_profile = profiles
+            .and_then(|set| set.get(d.profile.get_ref()))
+            .is_some_and(|p| p.file.protocol == crate::profile::schema::Protocol::P1);
+        // A P1 meter is read from its port; everything else from a Modbus bus.
+        match (&d.p1, p1_profile) {
+            (Some(link), true) => {
+                if d.bus.is_some() || d.unit.is_some() {
+                    issue(
+                        d.id.span(),
+                        format!("device `{id}`: a P1 meter has no `bus` or `unit`, only `p1`"),
+                    );
+                }
+                if link.get_ref().source().is_none() {
+                    issue(
+                        link.span(),
+                        format!(
+                            "device `{id}`: p1 needs exactly one of `tcp = \"host:port\"` and `serial = \"/dev/ttyUSB0\"`"
+                        ),
+                    );
+                }
+                if link.get_ref().dsmr22 && link.get_ref().serial.is_none() {
+                    issue(
+                        link.span(),
+                        format!("device `{id}`: dsmr22 (9600 baud 7E1) is a serial setting"),
+                    );
+                }
+                continue;
+            }
+            (None, true) => {
+                issue(
+                    d.profile.span(),
+                    format!(
+                        "device `{id}`: profile `{}` reads a smart meter's P1 port; add `p1 = {{ tcp = \"host:port\" }}` or `p1 = {{ serial = \"/dev/ttyUSB0\" }}`",
+                        d.profile.get_ref()
+                    ),
+                );
+                continue;
+            }
+            (Some(link), false) => {
+                issue(
+                    link.span(),
+                    format!(
+                        "device `{id}`: `p1` is for a profile with protocol = \"p1\" (dsmr-p1), not `{}`",
+                        d.profile.get_ref()
+                    ),
+                );
+            }
+            (None, false) => {}
+        }
+        let (Some(bus_id), Some(unit_at)) = (&d.bus, &d.unit) else {
+            issue(
+                d.id.span(),
+                format!("device `{id}`: a Modbus device needs `bus` and `unit`"),
+            );
+            continue;
+        };
         let bus = buses
             .iter()
-            .find(|b| b.id.get_ref().as_str() == d.bus.get_ref());
-        let unit = *d.unit.get_ref();
+            .find(|b| b.id.get_ref().as_str() == bus_id.get_ref());
+        let unit = *unit_at.get_ref();
         match bus {
             None => {
-                if !broken_buses.contains(d.bus.get_ref()) {
+                if !broken_buses.contains(bus_id.get_ref()) {
                     issue(
-                        d.bus.span(),
-                        format!("device `{id}`: no [[bus]] with id `{}`", d.bus.get_ref()),
+                        bus_id.span(),
+                        format!("device `{id}`: no [[bus]] with id `{}`", bus_id.get_ref()),
                     );
                 }
                 if unit > 247 {
                     issue(
-                        d.unit.span(),
+                        unit_at.span(),
                         format!("device `{id}`: unit {unit} is outside 1..=247"),
                     );
                 }
@@ -658,16 +756,16 @@ fn validate(
             Some(b) => {
                 if unit > 247 || (unit == 0 && b.kind == BusType::Rtu) {
                     issue(
-                        d.unit.span(),
+                        unit_at.span(),
                         format!("device `{id}`: unit {unit} is outside 1..=247"),
                     );
                 }
-                if !addresses.insert((d.bus.get_ref().clone(), unit)) {
+                if !addresses.insert((bus_id.get_ref().clone(), unit)) {
                     issue(
-                        d.unit.span(),
+                        unit_at.span(),
                         format!(
                             "device `{id}`: unit {unit} on bus `{}` is already taken",
-                            d.bus.get_ref()
+                            bus_id.get_ref()
                         ),
                     );
                 }

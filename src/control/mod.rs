@@ -238,7 +238,7 @@ impl Control {
                     .map(|pt| (pt.key.to_string(), pt.role))
                     .collect(),
             });
-            let Some(bus) = inputs.buses.get(d.bus.get_ref()) else {
+            let Some(bus) = d.bus_id().and_then(|b| inputs.buses.get(b)) else {
                 continue;
             };
             targets.insert(

@@ -15,8 +15,8 @@ pub enum Verdict {
         delta: WattHours,
     },
     /// The counter went back and stayed back, rising plausibly from there, for
-    /// [`REBASE_AFTER`] readings: a meter replaced or reset (to zero or to a value of
-    /// its own). The
+    /// [`REBASE_AFTER`] readings and [`REBASE_AFTER_TIME`]: a meter replaced or reset
+    /// (to zero or to a value of its own). The
     /// first of those readings is the new base; `delta` is what the meter passed since
     /// it (nothing is booked for the jump back).
     Rebased {
@@ -61,8 +61,12 @@ impl Verdict {
 }
 
 /// A counter that reads below its baseline this many times in a row, rising plausibly
-/// from the first of them, is re-based there; a single low reading is a glitch.
+/// from the first of them, for at least [`REBASE_AFTER_TIME`], is re-based there; a
+/// single low reading, or a few in a second (a P1 meter sends one a second), is a
+/// glitch, and the counter's return to where it was is booked as if it never happened.
 pub const REBASE_AFTER: u32 = 3;
+/// ... and the counter stayed back this long (a meter replaced stays back for good).
+pub const REBASE_AFTER_TIME: Duration = Duration::from_secs(5);
 
 /// Tracks one counter's last accepted reading.
 #[derive(Debug, Clone)]
@@ -77,6 +81,8 @@ pub struct CounterGuard {
 #[derive(Debug, Clone, Copy)]
 struct Below {
     base: WattHours,
+    /// When the run began.
+    since: SystemTime,
     last: (WattHours, SystemTime),
     seen: u32,
 }
@@ -124,6 +130,7 @@ impl CounterGuard {
             let Some(mut run) = run else {
                 self.below = Some(Below {
                     base: value,
+                    since: at,
                     last: (value, at),
                     seen: 1,
                 });
@@ -134,7 +141,8 @@ impl CounterGuard {
             };
             run.seen += 1;
             run.last = (value, at);
-            if run.seen >= REBASE_AFTER {
+            let stayed = at.duration_since(run.since).unwrap_or(Duration::ZERO);
+            if run.seen >= REBASE_AFTER && stayed >= REBASE_AFTER_TIME {
                 self.last = Some((value, at));
                 self.below = None;
                 return Verdict::Rebased {
@@ -164,6 +172,26 @@ impl CounterGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_few_low_readings_in_a_second_are_a_glitch_not_a_new_meter() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut g = CounterGuard::new(10_000.0);
+        assert_eq!(g.check(WattHours(5_000_000), at(0)), Verdict::First);
+        // A P1 meter's telegrams a kWh low, ten a second for a second.
+        for i in 1..=10 {
+            let v = g.check(WattHours(4_999_000 + i), at(100 * i as u64));
+            assert!(matches!(v, Verdict::Backwards { .. }), "{i}: {v:?}");
+        }
+        // Back where it was, and a little on: booked from the old baseline.
+        assert_eq!(
+            g.check(WattHours(5_000_012), at(1_200)),
+            Verdict::Accepted {
+                delta: WattHours(12)
+            }
+        );
+    }
 
     #[test]
     fn judges_counter_readings() {

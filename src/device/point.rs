@@ -97,6 +97,7 @@ mod tests {
             counter: None,
             write: None,
             role: None,
+            p1: None,
         }
     }
 

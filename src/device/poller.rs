@@ -313,34 +313,10 @@ impl Poller {
         value: Result<Value, Unavailable>,
         at: SystemTime,
     ) -> Result<Value, Unavailable> {
-        let Some(guard) = self.guards.get_mut(&i) else {
-            return value;
-        };
-        let Ok(Value::Energy(e)) = value else {
-            return value;
-        };
-        let verdict = guard.check(e, at);
-        let p = &self.profile.points[i];
-        match &verdict {
-            Verdict::Rebased { previous, base, .. } => {
-                tracing::warn!(device = %self.id, point = %p.key, register = p.addr, previous_kwh = previous.kwh(), base_kwh = base.kwh(), now_kwh = e.kwh(), "Meter counter went back and stayed back; counting on from where it went back to.");
-                // The run's first reading goes out first, so the ledger books what
-                // the meter passed since then; this reading follows at the next poll.
-                return Ok(Value::Energy(*base));
-            }
-            Verdict::Backwards { first: false, .. } => {
-                let reason = verdict.reason().unwrap_or_default();
-                tracing::debug!(device = %self.id, point = %p.key, register = p.addr, value_kwh = e.kwh(), "Counter reading still below its last; rejected.");
-                return Err(Unavailable::Rejected(reason));
-            }
-            v if !v.is_accepted() => {
-                let reason = v.reason().unwrap_or_default();
-                tracing::warn!(device = %self.id, point = %p.key, register = p.addr, value_kwh = e.kwh(), reason = %reason, "Counter reading rejected.");
-                return Err(Unavailable::Rejected(reason));
-            }
-            _ => {}
+        match self.guards.get_mut(&i) {
+            Some(guard) => check_counter(guard, &self.id, &self.profile.points[i], value, at),
+            None => value,
         }
-        Ok(Value::Energy(e))
     }
 
     fn sample(&self, i: usize, value: Result<Value, Unavailable>, at: SystemTime) -> Sample {
@@ -364,6 +340,47 @@ impl Poller {
             .max(interval);
         d + d.mul_f64(fastrand::f64() * 0.2)
     }
+}
+
+/// A counter's reading through its plausibility checks (the poller's and the P1
+/// reader's): a reading that went back, or rose faster than the device can pass, is
+/// refused; a counter that went back and stayed back is counted on from there.
+pub fn check_counter(
+    guard: &mut CounterGuard,
+    device: &DeviceId,
+    p: &crate::profile::PointDef,
+    value: Result<Value, Unavailable>,
+    at: SystemTime,
+) -> Result<Value, Unavailable> {
+    let Ok(Value::Energy(e)) = value else {
+        return value;
+    };
+    let verdict = guard.check(e, at);
+    // Where the reading came from, for the log: its register, or the telegram's field.
+    let from = match p.p1 {
+        Some(f) => format!("P1 {f:?}"),
+        None => format!("register {}", p.addr),
+    };
+    match &verdict {
+        Verdict::Rebased { previous, base, .. } => {
+            tracing::warn!(device = %device, point = %p.key, from = %from, previous_kwh = previous.kwh(), base_kwh = base.kwh(), now_kwh = e.kwh(), "Meter counter went back and stayed back; counting on from where it went back to.");
+            // The run's first reading goes out first, so the ledger books what
+            // the meter passed since then; this reading follows at the next poll.
+            return Ok(Value::Energy(*base));
+        }
+        Verdict::Backwards { first: false, .. } => {
+            let reason = verdict.reason().unwrap_or_default();
+            tracing::debug!(device = %device, point = %p.key, from = %from, value_kwh = e.kwh(), "Counter reading still below its last; rejected.");
+            return Err(Unavailable::Rejected(reason));
+        }
+        v if !v.is_accepted() => {
+            let reason = v.reason().unwrap_or_default();
+            tracing::warn!(device = %device, point = %p.key, from = %from, value_kwh = e.kwh(), reason = %reason, "Counter reading rejected.");
+            return Err(Unavailable::Rejected(reason));
+        }
+        _ => {}
+    }
+    Ok(Value::Energy(e))
 }
 
 /// Runs a device's poller until `cancel`: resolves the profile (retrying), then

@@ -3,7 +3,9 @@
 //! port are cut into telegrams ([`frame`]), each checked before anything is read from
 //! it ([`telegram`]); a damaged one is counted and dropped, never booked.
 
+pub mod device;
 pub mod frame;
+pub mod points;
 pub mod source;
 pub mod telegram;
 

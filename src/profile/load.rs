@@ -71,7 +71,7 @@ impl Profile {
             .file
             .points
             .iter()
-            .map(|p| self.point_def(p, p.address.saturating_sub(base), None))
+            .map(|p| self.point_def(p, p.addr().saturating_sub(base), None))
             .collect();
         Ok(self.resolved(points, Vec::new()))
     }
@@ -106,7 +106,7 @@ impl Profile {
                 continue;
             };
             let words = p.ty.words(p.length.unwrap_or(0));
-            if p.address + words > model.len + 2 {
+            if p.addr() + words > model.len + 2 {
                 return Err(ProfileError::OutsideModel {
                     profile: self.id().to_owned(),
                     point: p.key.to_string(),
@@ -115,7 +115,7 @@ impl Profile {
                 });
             }
             let sf = p.scale_factor.map(|o| model.addr + o);
-            points.push(self.point_def(p, model.addr + p.address, sf));
+            points.push(self.point_def(p, model.addr + p.addr(), sf));
         }
         Ok(self.resolved(points, found.iter().map(|f| f.id).collect()))
     }
@@ -125,6 +125,7 @@ impl Profile {
         ResolvedProfile {
             id: f.id.clone(),
             kind: self.kind,
+            protocol: f.protocol,
             vendor: f.vendor.clone(),
             model: f.model.clone(),
             tiers: f.poll_tiers.iter().map(|(k, v)| (k.clone(), v.0)).collect(),
@@ -140,7 +141,7 @@ impl Profile {
         PointDef {
             key: p.key.clone(),
             label: p.label.clone(),
-            kind: p.register,
+            kind: p.reg(),
             addr,
             words: p.ty.words(p.length.unwrap_or(0)),
             ty: p.ty,
@@ -156,6 +157,7 @@ impl Profile {
             counter: p.counter,
             write: p.write,
             role: p.role,
+            p1: p.p1,
         }
     }
 
@@ -339,9 +341,46 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
         );
     }
     let sunspec = file.sunspec.is_some();
+    let p1 = file.protocol == super::schema::Protocol::P1;
+    if p1 && sunspec {
+        problem(
+            "a P1 profile has no [sunspec]".to_owned(),
+            Place::Key("sunspec"),
+        );
+    }
     for p in &file.points {
         let key = &p.key;
         let k = Place::Point(key.as_str());
+        // A P1 point says what of the telegram it is; a Modbus point, where it lives.
+        match (
+            p1,
+            p.p1.is_some(),
+            p.register.is_some() && p.address.is_some(),
+        ) {
+            (true, true, _) if p.register.is_some() || p.address.is_some() => problem(
+                format!("point `{key}`: a P1 point has no `register` or `address`"),
+                k.clone(),
+            ),
+            (true, false, _) => problem(
+                format!("point `{key}`: a P1 point needs `p1` (what of the telegram it is)"),
+                k.clone(),
+            ),
+            (false, true, _) => problem(
+                format!("point `{key}`: `p1` belongs in profiles with protocol = \"p1\""),
+                k.clone(),
+            ),
+            (false, false, false) => problem(
+                format!("point `{key}`: a Modbus point needs `register` and `address`"),
+                k.clone(),
+            ),
+            _ => {}
+        }
+        if p1 && p.write.is_some() {
+            problem(
+                format!("point `{key}`: a P1 port cannot be written"),
+                k.clone(),
+            );
+        }
         if sunspec != p.model.is_some() {
             problem(
                 if sunspec {
@@ -358,11 +397,12 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
                 k.clone(),
             );
         }
-        if !sunspec && p.address < m.address_base {
+        if !sunspec && p.addr() < m.address_base {
             problem(
                 format!(
                     "point `{key}`: address {} is below address_base {}",
-                    p.address, m.address_base
+                    p.addr(),
+                    m.address_base
                 ),
                 k.clone(),
             );
@@ -378,11 +418,11 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
                 k.clone(),
             ),
         }
-        if p.register.is_bit() && p.ty != DataType::Bool {
+        if p.reg().is_bit() && p.ty != DataType::Bool {
             problem(
                 format!(
                     "point `{key}`: {} registers hold bits; the type must be bool",
-                    p.register
+                    p.reg()
                 ),
                 k.clone(),
             );
@@ -422,9 +462,9 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
             }
         }
         if let Some(w) = &p.write {
-            if matches!(p.register, RegisterKind::Input | RegisterKind::Discrete) {
+            if matches!(p.reg(), RegisterKind::Input | RegisterKind::Discrete) {
                 problem(
-                    format!("point `{key}`: {} registers cannot be written", p.register),
+                    format!("point `{key}`: {} registers cannot be written", p.reg()),
                     k.clone(),
                 );
             }
@@ -479,16 +519,16 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
         }
         for (i, a) in members.iter().enumerate() {
             for b in &members[i + 1..] {
-                let (a0, b0) = (u32::from(a.address), u32::from(b.address));
+                let (a0, b0) = (u32::from(a.addr()), u32::from(b.addr()));
                 let a1 = a0 + u32::from(a.ty.words(a.length.unwrap_or(0)));
                 let b1 = b0 + u32::from(b.ty.words(b.length.unwrap_or(0)));
-                if a.register == b.register && a0 < b1 && b0 < a1 {
+                if !p1 && a.reg() == b.reg() && a0 < b1 && b0 < a1 {
                     problem(
                         format!(
                             "points `{}` and `{}` overlap at {} register {}{}",
                             a.key,
                             b.key,
-                            a.register,
+                            a.reg(),
                             a0.max(b0),
                             in_model(*group)
                         ),
@@ -511,7 +551,7 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
     for p in &profile.file.points {
         let words = p.ty.words(p.length.unwrap_or(0));
         let span = p.scale_factor.map_or(u32::from(words), |sf| {
-            let (lo, hi) = (p.address.min(sf), (p.address + words).max(sf + 1));
+            let (lo, hi) = (p.addr().min(sf), (p.addr() + words).max(sf + 1));
             u32::from(hi - lo)
         });
         if span > u32::from(max_block) {

@@ -57,6 +57,10 @@ pub fn plan(points: &[PointDef], selected: &[usize], max_block: u16, max_gap: u1
 
 /// Plans every tier of a profile: `(tier, blocks)`.
 pub fn plan_tiers(profile: &super::ResolvedProfile) -> Vec<(String, Vec<Block>)> {
+    // A P1 meter sends telegrams: there is nothing to ask for.
+    if profile.protocol == super::schema::Protocol::P1 {
+        return Vec::new();
+    }
     profile
         .tiers
         .keys()
@@ -108,6 +112,7 @@ mod tests {
             counter: None,
             write: None,
             role: None,
+            p1: None,
         }
     }
 

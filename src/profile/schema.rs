@@ -40,8 +40,13 @@ pub struct ProfileFile {
     pub source: String,
     #[serde(default)]
     pub notes: Option<String>,
+    /// How the device is read: Modbus (the default) or a smart meter's P1 port.
+    #[serde(default)]
+    pub protocol: Protocol,
     /// Named poll intervals; a point uses `fast` unless it names another tier.
     pub poll_tiers: BTreeMap<String, Dur>,
+    /// Modbus only.
+    #[serde(default)]
     pub modbus: ModbusProfile,
     /// Present for SunSpec devices: point addresses are then offsets inside the model
     /// that `point.model` names, found by walking the device's model chain.
@@ -49,6 +54,46 @@ pub struct ProfileFile {
     pub sunspec: Option<SunSpecProfile>,
     #[serde(rename = "point")]
     pub points: Vec<PointFile>,
+}
+
+/// How a device is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[default]
+    Modbus,
+    /// A DSMR smart meter's P1 port: telegrams, not registers (`crate::p1`).
+    P1,
+}
+
+/// What a P1 point is, of what a telegram says (`crate::p1::Reading`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum P1Field {
+    /// Import (delivered to the home), both tariffs together, and each.
+    ImportTotal,
+    ImportT1,
+    ImportT2,
+    ExportTotal,
+    ExportT1,
+    ExportT2,
+    /// The tariff in force, 1 or 2.
+    Tariff,
+    PowerImport,
+    PowerExport,
+    /// Import less export: + import, − export.
+    GridPower,
+    VoltageL1,
+    VoltageL2,
+    VoltageL3,
+    CurrentL1,
+    CurrentL2,
+    CurrentL3,
+    /// Per phase, import less export.
+    PowerL1,
+    PowerL2,
+    PowerL3,
+    EquipmentId,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +119,20 @@ pub struct ModbusProfile {
     pub default_unit: Option<u8>,
     #[serde(default)]
     pub default_port: Option<u16>,
+}
+
+impl Default for ModbusProfile {
+    fn default() -> Self {
+        Self {
+            address_base: 0,
+            word_order: WordOrder::default(),
+            max_block: default_max_block(),
+            max_gap: default_max_gap(),
+            timeout: None,
+            default_unit: None,
+            default_port: None,
+        }
+    }
 }
 
 fn default_max_block() -> u16 {
@@ -161,10 +220,16 @@ pub struct PointFile {
     pub key: PointKey,
     /// Short display name.
     pub label: String,
-    pub register: RegisterKind,
-    /// Register number as the source gives it (see `address_base`); for SunSpec
-    /// profiles the offset from the model's ID register.
-    pub address: u16,
+    /// Modbus: the register table (required there).
+    #[serde(default)]
+    pub register: Option<RegisterKind>,
+    /// Modbus: the register number as the source gives it (see `address_base`); for
+    /// SunSpec profiles the offset from the model's ID register (required there).
+    #[serde(default)]
+    pub address: Option<u16>,
+    /// P1: what of the telegram this point is (required there).
+    #[serde(default)]
+    pub p1: Option<P1Field>,
     /// SunSpec only: the models this point exists in.
     #[serde(default)]
     pub model: Option<Vec<u16>>,
@@ -201,6 +266,18 @@ pub struct PointFile {
     pub write: Option<WriteProfile>,
     #[serde(default)]
     pub role: Option<Role>,
+}
+
+impl PointFile {
+    /// The register table (a checked Modbus profile has one for every point).
+    pub fn reg(&self) -> RegisterKind {
+        self.register.unwrap_or(RegisterKind::Holding)
+    }
+
+    /// The register number (a checked Modbus profile has one for every point).
+    pub fn addr(&self) -> u16 {
+        self.address.unwrap_or(0)
+    }
 }
 
 fn one() -> f64 {
@@ -270,6 +347,8 @@ pub struct PointDef {
     pub counter: Option<CounterProfile>,
     pub write: Option<WriteProfile>,
     pub role: Option<Role>,
+    /// P1 profiles: what of the telegram the point is.
+    pub p1: Option<P1Field>,
 }
 
 impl PointDef {
@@ -292,6 +371,7 @@ impl PointDef {
 pub struct ResolvedProfile {
     pub id: String,
     pub kind: DeviceKind,
+    pub protocol: Protocol,
     pub vendor: String,
     pub model: String,
     pub tiers: BTreeMap<String, Duration>,
