@@ -303,6 +303,8 @@ async fn the_demo_runs_and_shows_live_values() {
         "grid (online)",
         "heat_pump (online)",
         "installations (online)",
+        "meter (online)",
+        "P1 port on tcp://",
         "tank_temperature",
         "Dashboard: http://127.0.0.1:",
         "(user `demo`, password `",

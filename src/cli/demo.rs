@@ -56,7 +56,14 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("nomhub-demo-{}", std::process::id())),
     };
-    let mut config = match config::demo(handle.addr.port(), &store) {
+    // The dwelling's smart meter on its P1 port, as ser2net would serve it.
+    let (_, p1) = sim::p1::start(
+        handle.bank.clone(),
+        std::time::Duration::from_secs(1),
+        &sim_cancel,
+    )
+    .await?;
+    let mut config = match config::demo_with_p1(handle.addr.port(), p1, &store) {
         Ok(c) => c,
         Err(r) => {
             eprintln!("{r}");
@@ -90,7 +97,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "Home Assistant: publishing to mqtt://{host}:{port}; watch with (Debian: apt-get install mosquitto-clients)\n  mosquitto_sub -h {host} -p {port} -t 'homeassistant/device/#' -t 'nomhub/#' -v\n"
     );
     println!(
-        "nomhub demo: a simulated dwelling on modbus tcp://{} (units 1 inverter, 2 grid meter, 3 installations meter, 4 heat pump)",
+        "nomhub demo: a simulated dwelling on modbus tcp://{} (units 1 inverter, 2 grid meter, 3 installations meter, 4 heat pump) and its smart meter's P1 port on tcp://{p1} (the grid meter of record)",
         handle.addr
     );
     println!(

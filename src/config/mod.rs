@@ -786,6 +786,26 @@ pub fn demo(port: u16, store: &Path) -> Result<Config, Report> {
     parse("<demo>", &demo_text(port, store))
 }
 
+/// The demo as `nomhub demo` runs it: also the dwelling's smart meter on its P1 port at
+/// `p1`, the grid meter of record, which the ledger books the grid from (the SDM630
+/// stays, as a sub-meter on the same wire to compare with).
+pub fn demo_with_p1(port: u16, p1: std::net::SocketAddr, store: &Path) -> Result<Config, Report> {
+    let meter = format!(
+        "[[device]]\nid = \"meter\"\nname = \"Smart meter\"\nprofile = \"dsmr-p1\"\np1 = {{ tcp = \"{p1}\" }}\n\n[ledger]\n"
+    );
+    let text = demo_text(port, store)
+        .replacen("[ledger]\n", &meter, 1)
+        .replace(
+            "grid_import = [\"grid.import_energy\"]",
+            "grid_import = [\"meter.import_energy\"]",
+        )
+        .replace(
+            "grid_export = [\"grid.export_energy\"]",
+            "grid_export = [\"meter.export_energy\"]",
+        );
+    parse("<demo>", &text)
+}
+
 /// The text of [`demo`]'s configuration.
 pub fn demo_text(port: u16, store: &Path) -> String {
     let store = toml::Value::String(store.display().to_string()).to_string();
