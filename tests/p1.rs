@@ -302,3 +302,73 @@ grid_export = ["meter.export_energy"]
         "booked {booked} of {first} → {last} Wh"
     );
 }
+
+/// A HomeWizard Wi-Fi P1 meter's local API, on a loopback server in its shape: its
+/// answers read like telegrams, a 403 (the API switched off) and a broken answer are
+/// told apart, and the counters move on between answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_homewizard_p1_meter_over_its_local_api() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use warp::Filter;
+    let fixture =
+        std::fs::read_to_string(support::root().join("tests/fixtures/p1/homewizard-v1-data.json"))
+            .unwrap();
+    let asked = Arc::new(AtomicU32::new(0));
+    let counter = asked.clone();
+    // Answers 1–3 good (the import rising a Wh each time), 4 broken, 5–6 refused (403),
+    // then good again.
+    let route = warp::path!("api" / "v1" / "data").map(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let body = fixture.replace(
+            "10830.511",
+            &format!("{:.3}", 10830.511 + f64::from(n) / 1000.0),
+        );
+        match n {
+            4 => warp::http::Response::builder()
+                .status(200)
+                .body("{\"total_power_import_t1_kwh\": -5}".to_owned()),
+            5 | 6 => warp::http::Response::builder()
+                .status(403)
+                .body("{\"error\":\"api disabled\"}".to_owned()),
+            _ => warp::http::Response::builder().status(200).body(body),
+        }
+        .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(
+        warp::serve(route)
+            .incoming(listener)
+            .graceful(async move { stop.cancelled().await })
+            .run(),
+    );
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(source::run(
+        Source::HomeWizard(format!("http://{addr}")),
+        tx,
+        cancel.clone(),
+    ));
+    // Six answers and the backoff after the refusals (1 s, 2 s), then good ones again.
+    let (events, counts) = collect(&mut rx, 8.0).await;
+    cancel.cancel();
+    let imports: Vec<i64> = readings(&events)
+        .iter()
+        .map(|r| r.import_wh[0].unwrap())
+        .collect();
+    assert_eq!(
+        &imports[..3],
+        &[10_830_512, 10_830_513, 10_830_514],
+        "{events:?}"
+    );
+    assert!(
+        imports.len() >= 4,
+        "good again after the refusals: {imports:?}"
+    );
+    assert_eq!(counts.invalid, 1, "the negative counter: {counts:?}");
+    assert!(events.contains(&Event::Link(false)), "the 403s");
+    let r = readings(&events)[0];
+    assert_eq!((r.tariff, r.grid_w()), (Some(2), Some(-543.0)));
+}

@@ -20,11 +20,14 @@ pub enum P1Command {
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     /// `host:port` of ser2net or a dongle serving the raw P1 port.
-    #[arg(long, conflicts_with = "serial", required_unless_present = "serial")]
+    #[arg(long, conflicts_with_all = ["serial", "homewizard"], required_unless_present_any = ["serial", "homewizard"])]
     pub tcp: Option<String>,
     /// A serial device with a P1 cable (115200 8N1).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "homewizard")]
     pub serial: Option<String>,
+    /// A HomeWizard Wi-Fi P1 meter, e.g. `http://192.168.1.40` (its local API on).
+    #[arg(long)]
+    pub homewizard: Option<String>,
     /// The meter is DSMR 2.2 or 3.0: 9600 baud 7E1.
     #[arg(long, requires = "serial")]
     pub dsmr22: bool,
@@ -41,13 +44,16 @@ pub struct ReadArgs {
 
 pub(super) async fn run(cmd: P1Command) -> anyhow::Result<ExitCode> {
     let P1Command::Read(args) = cmd;
-    let source = match (&args.tcp, &args.serial) {
-        (Some(addr), _) => Source::Tcp(addr.clone()),
-        (None, Some(path)) => Source::Serial {
+    let source = match (&args.tcp, &args.serial, &args.homewizard) {
+        (Some(addr), _, _) => Source::Tcp(addr.clone()),
+        (None, Some(path), _) => Source::Serial {
             path: path.clone(),
             dsmr22: args.dsmr22,
         },
-        (None, None) => anyhow::bail!("give --tcp HOST:PORT or --serial PATH"),
+        (None, None, Some(url)) => Source::HomeWizard(url.clone()),
+        (None, None, None) => {
+            anyhow::bail!("give --tcp HOST:PORT, --serial PATH or --homewizard http://ADDRESS")
+        }
     };
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(64);

@@ -125,8 +125,9 @@ pub struct DeviceConfig {
     pub poll: Option<Dur>,
 }
 
-/// Where a P1 port is read: `{ tcp = "host:port" }` (ser2net, a dongle) or
-/// `{ serial = "/dev/ttyUSB0" }`, with `dsmr22 = true` for a DSMR 2.2/3.0 meter.
+/// Where a P1 port is read: `{ tcp = "host:port" }` (ser2net, a dongle),
+/// `{ serial = "/dev/ttyUSB0" }` (with `dsmr22 = true` for a DSMR 2.2/3.0 meter), or
+/// `{ homewizard = "http://192.168.1.40" }` (a HomeWizard P1 meter's local API).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct P1Link {
@@ -136,18 +137,25 @@ pub struct P1Link {
     pub serial: Option<String>,
     #[serde(default)]
     pub dsmr22: bool,
+    /// A HomeWizard Wi-Fi P1 meter's address, e.g. `http://192.168.1.40` (its local API
+    /// switched on in the Energy app).
+    #[serde(default)]
+    pub homewizard: Option<String>,
 }
 
 impl P1Link {
     /// The link as the P1 reader takes it; `None` unless exactly one of `tcp` and
     /// `serial` is given (a checked config always has one).
     pub fn source(&self) -> Option<crate::p1::Source> {
-        match (&self.tcp, &self.serial) {
-            (Some(t), None) => Some(crate::p1::Source::Tcp(t.clone())),
-            (None, Some(path)) => Some(crate::p1::Source::Serial {
+        match (&self.tcp, &self.serial, &self.homewizard) {
+            (Some(t), None, None) => Some(crate::p1::Source::Tcp(t.clone())),
+            (None, Some(path), None) => Some(crate::p1::Source::Serial {
                 path: path.clone(),
                 dsmr22: self.dsmr22,
             }),
+            (None, None, Some(url)) if url.starts_with("http://") => {
+                Some(crate::p1::Source::HomeWizard(url.clone()))
+            }
             _ => None,
         }
     }
@@ -694,7 +702,7 @@ fn validate(
                     issue(
                         link.span(),
                         format!(
-                            "device `{id}`: p1 needs exactly one of `tcp = \"host:port\"` and `serial = \"/dev/ttyUSB0\"`"
+                            "device `{id}`: p1 needs exactly one of `tcp = \"host:port\"`, `serial = \"/dev/ttyUSB0\"` and `homewizard = \"http://<address>\"`"
                         ),
                     );
                 }

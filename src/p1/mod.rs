@@ -5,6 +5,7 @@
 
 pub mod device;
 pub mod frame;
+pub mod homewizard;
 pub mod points;
 pub mod source;
 pub mod telegram;

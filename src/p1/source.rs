@@ -1,6 +1,6 @@
 //! Where telegrams come from: a TCP stream (ser2net, or a P1-to-Wi-Fi dongle that
-//! serves the raw port) or a serial port (a P1 cable: 115200 8N1 for DSMR 4 and 5,
-//! 9600 7E1 for DSMR 2.2 and 3.0). The link is opened again after it drops, with
+//! serves the raw port), a serial port (a P1 cable: 115200 8N1 for DSMR 4 and 5,
+//! 9600 7E1 for DSMR 2.2 and 3.0), or a HomeWizard P1 meter's local API. The link is opened again after it drops, with
 //! backoff; every telegram is checked before it is handed on, and what was dropped is
 //! counted by why.
 
@@ -21,6 +21,8 @@ pub enum Source {
     Tcp(String),
     /// A serial device; `dsmr22`: 9600 baud 7E1 (DSMR 2.2 and 3.0), else 115200 8N1.
     Serial { path: String, dsmr22: bool },
+    /// A HomeWizard Wi-Fi P1 meter's local API (v1), e.g. `http://192.168.1.40`.
+    HomeWizard(String),
 }
 
 impl std::fmt::Display for Source {
@@ -28,6 +30,7 @@ impl std::fmt::Display for Source {
         match self {
             Source::Tcp(a) => write!(f, "tcp {a}"),
             Source::Serial { path, .. } => write!(f, "serial {path}"),
+            Source::HomeWizard(url) => write!(f, "HomeWizard {url}"),
         }
     }
 }
@@ -124,8 +127,69 @@ const BACKOFF: [Duration; 6] = [
     Duration::from_secs(30),
 ];
 
+/// How often a HomeWizard P1 meter is asked, and how long an answer may take.
+pub const HOMEWIZARD_EVERY: Duration = Duration::from_secs(1);
+const HOMEWIZARD_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Asks a HomeWizard P1 meter for its data every second until `cancel`; after a failed
+/// request, with backoff.
+async fn poll_homewizard(url: &str, tx: &mpsc::Sender<Event>, cancel: &CancellationToken) {
+    let data = format!("{}/api/v1/data", url.trim_end_matches('/'));
+    let mut failures = 0usize;
+    let mut up = false;
+    while !cancel.is_cancelled() {
+        let answer = crate::http::get(&data, HOMEWIZARD_TIMEOUT).await;
+        let event = match answer {
+            Ok(a) if a.status == 200 => {
+                failures = 0;
+                if !up {
+                    up = true;
+                    if tx.send(Event::Link(true)).await.is_err() {
+                        return;
+                    }
+                }
+                match super::homewizard::reading(&a.body) {
+                    Ok(r) => Event::Reading(Box::new(r)),
+                    Err(e) => Event::Dropped(Dropped::Bad(e)),
+                }
+            }
+            failed => {
+                let why = match failed {
+                    Ok(a) if a.status == 403 => {
+                        "403: the local API is off (switch it on in the HomeWizard Energy app)"
+                            .to_owned()
+                    }
+                    Ok(a) => format!("HTTP {}", a.status),
+                    Err(e) => e,
+                };
+                if failures == 0 {
+                    tracing::warn!(p1 = %data, error = %why, "HomeWizard P1 meter does not answer; asking again.");
+                }
+                failures += 1;
+                up = false;
+                Event::Link(false)
+            }
+        };
+        if tx.send(event).await.is_err() {
+            return;
+        }
+        let wait = if failures == 0 {
+            HOMEWIZARD_EVERY
+        } else {
+            BACKOFF[(failures - 1).min(BACKOFF.len() - 1)]
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 /// Reads `source` until `cancel`, opening it again (with backoff) whenever it fails.
 pub async fn run(source: Source, tx: mpsc::Sender<Event>, cancel: CancellationToken) {
+    if let Source::HomeWizard(url) = &source {
+        return poll_homewizard(url, &tx, &cancel).await;
+    }
     let mut failures = 0usize;
     while !cancel.is_cancelled() {
         let result = match open(&source).await {
@@ -162,6 +226,7 @@ async fn open(source: &Source) -> std::io::Result<Box<dyn AsyncRead + Unpin + Se
     Ok(match source {
         Source::Tcp(addr) => Box::new(tokio::net::TcpStream::connect(addr).await?),
         Source::Serial { path, dsmr22 } => Box::new(open_serial(path, *dsmr22)?),
+        Source::HomeWizard(_) => return Err(std::io::ErrorKind::Unsupported.into()),
     })
 }
 
