@@ -200,13 +200,16 @@ pub fn start(
             ))
         });
     }
+    // Where each live flow is read: the ledger keeps the room and tank temperatures day
+    // by day from them, the views show them.
+    let flows = FlowMap::from_config(config);
     let ledger = ledger.map(|first| {
         let (tx, rx) = watch::channel(Arc::new(LedgerStatus::default()));
         let (clock, snap, cancel) = (clock.clone(), snap_rx.clone(), cancel.clone());
         let (setup, store) = (first.setup.clone(), first.store().clone());
         let view = LedgerView::new(setup.clone(), store.clone(), rx);
         let price_rx = prices.as_ref().map(PriceBook::subscribe);
-        let flows = FlowMap::from_config(config);
+        let flows = flows.clone();
         let mut first = Some(first);
         supervisor.spawn("ledger", Policy::Restart, move || {
             let ledger = first
@@ -237,7 +240,7 @@ pub fn start(
         ledger,
         strategy,
         control: config.control.as_ref().map(|_| status_rx),
-        flows: FlowMap::from_config(config),
+        flows,
         prices,
     };
     let done = {

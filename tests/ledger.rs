@@ -231,14 +231,18 @@ async fn meter_goes_back(fault: nomhub::sim::Fault, imported: fn(i64, i64) -> i6
     // The dwelling runs, the meter goes back with its next value and stays back.
     sim.bank.set_fault(UNIT_GRID_METER, Some(fault));
     sim.bank.set_paused(false);
+    let went_back = std::time::Instant::now();
     // Until the house has imported enough to tell (a busy machine runs the dwelling
     // slower than 120×).
     support::eventually(60, "the house imports 300 Wh", || {
         let (setup, cfg) = (setup.clone(), cfg.clone());
         async move {
             let now = import(&meters(&setup, &cfg, sim.addr).await);
-            // (Back, and the house's use since shows.)
-            (now < before && imported(before, now) >= 300).then_some(())
+            // (Back, and the house's use since shows; and back long enough to be a
+            // new meter rather than a glitch.)
+            let settled = went_back.elapsed()
+                > nomhub::device::counter::REBASE_AFTER_TIME + Duration::from_secs(2);
+            (now < before && imported(before, now) >= 300 && settled).then_some(())
         }
     })
     .await;

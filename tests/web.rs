@@ -393,12 +393,11 @@ async fn the_live_stream_sends_live_events_as_the_dwelling_changes() {
     cancel.cancel();
 }
 
-/// The guarantees day by day, on a dwelling whose simulated time runs (60x), the
-/// clock trusted (nothing is counted on a clock that may be wrong).
+/// The guarantees day by day, on a dwelling whose simulated time runs (60x).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guarantees_count_the_days_as_they_go() {
     let cancel = CancellationToken::new();
-    let d = support::web::start_trusting(60.0, Auth::Users, &cancel).await;
+    let d = support::web::start_at(60.0, Auth::Users, &cancel).await;
     let addr = d.addr;
     let session = blocking(move || Client::new(addr).login("anna", PASSWORD).0.unwrap()).await;
     // Day by day: today counts as a day with the tank measured (the simulated tank

@@ -72,10 +72,15 @@ pub const REBASE_AFTER_TIME: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct CounterGuard {
     max_power_w: f64,
+    /// How long a run back must last to be a new meter ([`REBASE_AFTER_TIME`]; none
+    /// for readings the device layer already vetted).
+    stay: Duration,
     last: Option<(WattHours, SystemTime)>,
     /// A run of readings below the baseline: its first value, its last reading and
     /// how many.
     below: Option<Below>,
+    /// When the last re-base's base was read (the first low reading of its run).
+    based_at: Option<SystemTime>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,17 +96,28 @@ impl CounterGuard {
     pub fn new(max_power_w: f64) -> Self {
         Self {
             max_power_w,
+            stay: REBASE_AFTER_TIME,
             last: None,
             below: None,
+            based_at: None,
         }
     }
 
     /// Resumes from a reading kept elsewhere (the ledger's last booked value).
     pub fn resume(max_power_w: f64, value: WattHours, at: SystemTime) -> Self {
         Self {
-            max_power_w,
             last: Some((value, at)),
-            below: None,
+            ..Self::new(max_power_w)
+        }
+    }
+
+    /// For readings a device's guard already passed (the ledger's): a run back that
+    /// reaches here is a new meter the device layer waited out, followed after
+    /// [`REBASE_AFTER`] readings without waiting again.
+    pub fn vetted(self) -> Self {
+        Self {
+            stay: Duration::ZERO,
+            ..self
         }
     }
 
@@ -110,6 +126,11 @@ impl CounterGuard {
     fn limit(&self, from: SystemTime, to: SystemTime) -> WattHours {
         let elapsed = to.duration_since(from).unwrap_or(Duration::ZERO);
         WattHours((self.max_power_w * elapsed.as_secs_f64() / 3600.0 * 1.2).ceil() as i64 + 100)
+    }
+
+    /// When the base of the last re-base was read.
+    pub fn based_at(&self) -> Option<SystemTime> {
+        self.based_at
     }
 
     pub fn last(&self) -> Option<WattHours> {
@@ -142,9 +163,10 @@ impl CounterGuard {
             run.seen += 1;
             run.last = (value, at);
             let stayed = at.duration_since(run.since).unwrap_or(Duration::ZERO);
-            if run.seen >= REBASE_AFTER && stayed >= REBASE_AFTER_TIME {
+            if run.seen >= REBASE_AFTER && stayed >= self.stay {
                 self.last = Some((value, at));
                 self.below = None;
+                self.based_at = Some(run.since);
                 return Verdict::Rebased {
                     previous: prev,
                     base: run.base,

@@ -225,8 +225,8 @@ impl Poller {
                     }
                     for &i in &block.points {
                         let value = decode_point(&self.profile.points[i], block.addr, &words);
-                        let value = self.guard(i, value, at);
-                        samples.push(self.sample(i, value, at));
+                        let (value, read_at) = self.guard(i, value, at);
+                        samples.push(self.sample(i, value, read_at));
                     }
                 }
                 Err(e) => {
@@ -312,10 +312,10 @@ impl Poller {
         i: usize,
         value: Result<Value, Unavailable>,
         at: SystemTime,
-    ) -> Result<Value, Unavailable> {
+    ) -> (Result<Value, Unavailable>, SystemTime) {
         match self.guards.get_mut(&i) {
             Some(guard) => check_counter(guard, &self.id, &self.profile.points[i], value, at),
-            None => value,
+            None => (value, at),
         }
     }
 
@@ -344,16 +344,17 @@ impl Poller {
 
 /// A counter's reading through its plausibility checks (the poller's and the P1
 /// reader's): a reading that went back, or rose faster than the device can pass, is
-/// refused; a counter that went back and stayed back is counted on from there.
+/// refused; a counter that went back and stayed back is counted on from there. With
+/// the value, the time it stands for: a re-base passes on its base, as read then.
 pub fn check_counter(
     guard: &mut CounterGuard,
     device: &DeviceId,
     p: &crate::profile::PointDef,
     value: Result<Value, Unavailable>,
     at: SystemTime,
-) -> Result<Value, Unavailable> {
+) -> (Result<Value, Unavailable>, SystemTime) {
     let Ok(Value::Energy(e)) = value else {
-        return value;
+        return (value, at);
     };
     let verdict = guard.check(e, at);
     // Where the reading came from, for the log: its register, or the telegram's field.
@@ -364,23 +365,23 @@ pub fn check_counter(
     match &verdict {
         Verdict::Rebased { previous, base, .. } => {
             tracing::warn!(device = %device, point = %p.key, from = %from, previous_kwh = previous.kwh(), base_kwh = base.kwh(), now_kwh = e.kwh(), "Meter counter went back and stayed back; counting on from where it went back to.");
-            // The run's first reading goes out first, so the ledger books what
-            // the meter passed since then; this reading follows at the next poll.
-            return Ok(Value::Energy(*base));
+            // The run's first reading goes out first, as read then, so the ledger
+            // books what the meter passed since; this reading follows at the next poll.
+            return (Ok(Value::Energy(*base)), guard.based_at().unwrap_or(at));
         }
         Verdict::Backwards { first: false, .. } => {
             let reason = verdict.reason().unwrap_or_default();
             tracing::debug!(device = %device, point = %p.key, from = %from, value_kwh = e.kwh(), "Counter reading still below its last; rejected.");
-            return Err(Unavailable::Rejected(reason));
+            return (Err(Unavailable::Rejected(reason)), at);
         }
         v if !v.is_accepted() => {
             let reason = v.reason().unwrap_or_default();
             tracing::warn!(device = %device, point = %p.key, from = %from, value_kwh = e.kwh(), reason = %reason, "Counter reading rejected.");
-            return Err(Unavailable::Rejected(reason));
+            return (Err(Unavailable::Rejected(reason)), at);
         }
         _ => {}
     }
-    Ok(Value::Energy(e))
+    (Ok(Value::Energy(e)), at)
 }
 
 /// Runs a device's poller until `cancel`: resolves the profile (retrying), then

@@ -84,12 +84,13 @@ impl Booker {
                                 t.max_power_w,
                                 WattHours(b.wh),
                                 time(b.at_ms),
-                            ),
+                            )
+                            .vetted(),
                             at_ms: b.at_ms,
                             feeds: Vec::new(),
                         },
                         None => Counter {
-                            guard: CounterGuard::new(t.max_power_w),
+                            guard: CounterGuard::new(t.max_power_w).vetted(),
                             at_ms: i64::MIN,
                             feeds: Vec::new(),
                         },

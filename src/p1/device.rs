@@ -77,15 +77,15 @@ pub async fn run(
                     .enumerate()
                     .filter_map(|(i, p)| {
                         let v = value(p, p.p1?, &r);
-                        let v = match guards.get_mut(&i) {
+                        let (v, read_at) = match guards.get_mut(&i) {
                             Some(g) => check_counter(g, &id, p, v, at),
-                            None => v,
+                            None => (v, at),
                         };
                         Some(Sample {
                             device: id.clone(),
                             point: p.key.clone(),
                             value: v,
-                            at,
+                            at: read_at,
                         })
                     })
                     .collect();

@@ -30,13 +30,6 @@ pub async fn start_at(speed: f64, auth: Auth, cancel: &CancellationToken) -> Das
     start_polling("200ms", now, speed, auth, cancel).await
 }
 
-/// As [`start_at`], the ledger trusting the machine's clock whether or not NTP has
-/// synchronised it (`trust_clock = "always"`), so it books what it reads at once.
-pub async fn start_trusting(speed: f64, auth: Auth, cancel: &CancellationToken) -> Dashboard {
-    let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
-    start_with("200ms", now, speed, auth, true, cancel).await
-}
-
 /// As [`start_at`], the dwelling's day starting at `at`, every device polled every
 /// `poll` (the demo's is "2s").
 pub async fn start_polling(
@@ -46,7 +39,7 @@ pub async fn start_polling(
     auth: Auth,
     cancel: &CancellationToken,
 ) -> Dashboard {
-    start_with(poll, at, speed, auth, false, cancel).await
+    start_with(poll, at, speed, auth, cancel).await
 }
 
 async fn start_with(
@@ -54,7 +47,6 @@ async fn start_with(
     at: chrono::DateTime<chrono::Utc>,
     speed: f64,
     auth: Auth,
-    trust_clock: bool,
     cancel: &CancellationToken,
 ) -> Dashboard {
     let now = chrono::DateTime::<chrono::Utc>::from(nomhub::clock::now());
@@ -63,9 +55,9 @@ async fn start_with(
     let text = nomhub::config::demo_text(sim.addr.port(), dir.path())
         .replace("poll = \"2s\"", &format!("poll = \"{poll}\""));
     let mut cfg = nomhub::config::parse("nomhub.toml", &text).unwrap();
-    if trust_clock {
-        cfg.ledger.as_mut().unwrap().trust_clock = nomhub::ledger::setup::TrustClock::Always;
-    }
+    // The ledger trusts the clock, as on a Pi that NTP has synchronised: what the pages
+    // show must not depend on whether this machine's kernel says its clock is.
+    cfg.ledger.as_mut().unwrap().trust_clock = nomhub::ledger::setup::TrustClock::Always;
     // Manuals: a PDF, a drawing only a program opens, and a hidden file.
     let manuals = dir.path().join("manuals");
     std::fs::create_dir_all(&manuals).unwrap();
