@@ -416,15 +416,7 @@ async fn blocks_refused_in_a_short_burst_are_read_again_within_the_first_retry()
         .unwrap()
         .ledger
         .unwrap();
-    let booked = nomhub::ledger::Ledger::open(setup)
-        .unwrap()
-        .sum(
-            &[nomhub::ledger::Series::GridImport],
-            chrono::NaiveDate::MIN,
-            chrono::NaiveDate::MAX - chrono::Days::new(2),
-        )
-        .unwrap()
-        .wh;
+    let booked = support::booked_import(setup);
     assert_eq!(
         booked,
         last - first,

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use nomhub::modbus::{DataType, RegisterKind, WordOrder, decode};
@@ -123,27 +122,11 @@ async fn telegrams_over_tcp_read_as_the_grid_meter_counts_and_faults_are_dropped
     cancel.cancel();
 }
 
-/// Starts `socat` linking two pseudo-terminals at `a` and `b`.
-async fn pty_pair(a: &Path, b: &Path) -> tokio::process::Child {
-    let child = tokio::process::Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", a.display()))
-        .arg(format!("pty,raw,echo=0,link={}", b.display()))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("socat is needed for the P1 serial test ({e}); install it with: sudo apt-get install -y socat (./test.sh does this)"));
-    support::eventually(5, "socat's pseudo-terminals", || {
-        let ready = a.exists() && b.exists();
-        async move { ready.then_some(()) }
-    })
-    .await;
-    child
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegrams_over_a_serial_line() {
     let dir = tempfile::tempdir().unwrap();
     let (meter, host) = (dir.path().join("meter"), dir.path().join("host"));
-    let _socat = pty_pair(&meter, &host).await;
+    let _socat = support::pty_pair(&meter, &host).await;
     let cancel = CancellationToken::new();
     let sim = support::dwelling_at(60.0, nomhub::sim::dwelling::today_at(12), &cancel).await;
     let port = nomhub::sim::p1::P1Port::new(sim.bank.clone());
@@ -287,15 +270,7 @@ grid_export = ["meter.export_energy"]
     tasks.close();
     tasks.wait().await;
     drop(app);
-    let booked = nomhub::ledger::Ledger::open(cfg.ledger.clone().unwrap())
-        .unwrap()
-        .sum(
-            &[nomhub::ledger::Series::GridImport],
-            chrono::NaiveDate::MIN,
-            chrono::NaiveDate::MAX - chrono::Days::new(2),
-        )
-        .unwrap()
-        .wh;
+    let booked = support::booked_import(cfg.ledger.clone().unwrap());
     assert_eq!(
         booked,
         last - first,

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use nomhub::device::{DeviceSpec, Poller, poller};
@@ -15,27 +14,11 @@ use nomhub::profile::ProfileSet;
 use nomhub::sim::{self, Fault, SimOptions, UNIT_GRID_METER, UNIT_INSTALLATIONS_METER};
 use tokio_util::sync::CancellationToken;
 
-/// Starts `socat` linking two pseudo-terminals at `a` and `b`.
-async fn pty_pair(a: &Path, b: &Path) -> tokio::process::Child {
-    let child = tokio::process::Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", a.display()))
-        .arg(format!("pty,raw,echo=0,link={}", b.display()))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("socat is needed for the RTU test ({e}); install it with: sudo apt-get install -y socat (./test.sh does this)"));
-    support::eventually(5, "socat's pseudo-terminals", || {
-        let ready = a.exists() && b.exists();
-        async move { ready.then_some(()) }
-    })
-    .await;
-    child
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_meters_on_one_rs485_line() {
     let dir = tempfile::tempdir().unwrap();
     let (dev, host) = (dir.path().join("device"), dir.path().join("host"));
-    let _socat = pty_pair(&dev, &host).await;
+    let _socat = support::pty_pair(&dev, &host).await;
     let cancel = CancellationToken::new();
     let opts = SimOptions {
         speed: 0.0,

@@ -184,3 +184,35 @@ pub fn folder_cases(dir: &str, min: usize, got: impl Fn(&str, &std::path::Path) 
         );
     }
 }
+
+/// Starts `socat` linking two pseudo-terminals at `a` and `b` (a serial line for the
+/// RTU and P1 tests); killed when dropped.
+#[allow(dead_code)] // not every test binary uses every helper
+pub async fn pty_pair(a: &std::path::Path, b: &std::path::Path) -> tokio::process::Child {
+    let child = tokio::process::Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", a.display()))
+        .arg(format!("pty,raw,echo=0,link={}", b.display()))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("socat is needed for the serial-line tests ({e}); install it with: sudo apt-get install -y socat (./test.sh does this)"));
+    eventually(5, "socat's pseudo-terminals", || {
+        let ready = a.exists() && b.exists();
+        async move { ready.then_some(()) }
+    })
+    .await;
+    child
+}
+
+/// The grid import a ledger store booked, Wh, every day of it.
+#[allow(dead_code)]
+pub fn booked_import(setup: nomhub::config::LedgerSetup) -> i64 {
+    nomhub::ledger::Ledger::open(setup)
+        .unwrap()
+        .sum(
+            &[nomhub::ledger::Series::GridImport],
+            chrono::NaiveDate::MIN,
+            chrono::NaiveDate::MAX - chrono::Days::new(2),
+        )
+        .unwrap()
+        .wh
+}
