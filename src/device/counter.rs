@@ -145,8 +145,11 @@ impl CounterGuard {
         if value < prev {
             // A meter replaced or reset (near zero or not) stays below; a glitch does
             // not. Still below, and rising plausibly from the run's last reading?
+            // (Readings a device's guard vetted were checked step by step there; the
+            // step from a re-based meter's base, read seconds earlier, is not a rate.)
             let run = self.below.filter(|b| {
-                value >= b.last.0 && value.0 - b.last.0.0 <= self.limit(b.last.1, at).0
+                value >= b.last.0
+                    && (self.stay.is_zero() || value.0 - b.last.0.0 <= self.limit(b.last.1, at).0)
             });
             let Some(mut run) = run else {
                 self.below = Some(Below {
@@ -194,6 +197,31 @@ impl CounterGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ledger_follows_a_re_base_whose_base_was_read_seconds_before() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // 1 kW at most: 0.3 Wh a second; the house (at a simulator's speed) counts far
+        // more between the base and the next reading.
+        let mut g = CounterGuard::resume(1_000.0, WattHours(5_000_000), at(0)).vetted();
+        assert!(matches!(
+            g.check(WattHours(12_000), at(1_000)),
+            Verdict::Backwards { .. }
+        ));
+        assert!(matches!(
+            g.check(WattHours(12_500), at(6_300)),
+            Verdict::Backwards { .. }
+        ));
+        assert_eq!(
+            g.check(WattHours(12_510), at(6_600)),
+            Verdict::Rebased {
+                previous: WattHours(5_000_000),
+                base: WattHours(12_000),
+                delta: WattHours(510),
+            }
+        );
+    }
 
     #[test]
     fn a_few_low_readings_in_a_second_are_a_glitch_not_a_new_meter() {
