@@ -27,14 +27,8 @@ pub fn decode_point(p: &PointDef, block_addr: u16, words: &[u16]) -> Result<Valu
         Raw::Float(f) if !f.is_finite() => return Err(Unavailable::NotImplemented),
         other => other.as_f64().unwrap_or(0.0),
     };
-    if !p.states.is_empty() {
-        let key = format!("{}", number as i64);
-        return Ok(Value::Text(
-            p.states
-                .get(&key)
-                .cloned()
-                .unwrap_or_else(|| format!("unknown_{key}")),
-        ));
+    if let Some(name) = named(p, number) {
+        return Ok(name);
     }
     let mut factor = p.scale;
     if let Some(sf_addr) = p.scale_factor_addr {
@@ -54,14 +48,33 @@ pub fn decode_point(p: &PointDef, block_addr: u16, words: &[u16]) -> Result<Valu
     if p.sign == Sign::Invert {
         v = -v;
     }
-    Ok(match p.unit {
+    Ok(in_unit(p.unit, v))
+}
+
+/// An enumeration's name for `number`, when point `p` names its values.
+pub fn named(p: &PointDef, number: f64) -> Option<Value> {
+    if p.states.is_empty() {
+        return None;
+    }
+    let key = format!("{}", number as i64);
+    Some(Value::Text(
+        p.states
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| format!("unknown_{key}")),
+    ))
+}
+
+/// `v` in `unit` as a typed value (kW and kWh normalised to W and Wh).
+pub fn in_unit(unit: Option<Unit>, v: f64) -> Value {
+    match unit {
         Some(Unit::Watt) => Value::Power(Watts(v)),
         Some(Unit::Kilowatt) => Value::Power(Watts(v * 1000.0)),
         Some(Unit::WattHour) => Value::Energy(WattHours(v.round() as i64)),
         Some(Unit::KilowattHour) => Value::Energy(WattHours::from_kwh(v)),
         Some(Unit::Celsius) => Value::Temperature(Celsius(v)),
         unit => Value::Number { value: v, unit },
-    })
+    }
 }
 
 /// Raw register value for writing `v` to point `p`; `v` is in the profile's own unit

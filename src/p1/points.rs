@@ -1,7 +1,8 @@
 //! A telegram's reading as a P1 profile's points: each point's `p1` field, in the
 //! unit its profile gives (the P1 counterpart of decoding registers).
 
-use crate::model::{Unavailable, Unit, Value, WattHours, Watts};
+use crate::device::point::{in_unit, named};
+use crate::model::{Unavailable, Unit, Value};
 use crate::profile::schema::{P1Field, PointDef};
 
 use super::Reading;
@@ -46,19 +47,13 @@ pub fn value(p: &PointDef, f: P1Field, r: &Reading) -> Result<Value, Unavailable
         Some(Err(text)) => return Ok(Value::Text(text)),
         Some(Ok(v)) => v,
     };
-    if !p.states.is_empty() {
-        let key = format!("{}", v as i64);
-        return Ok(Value::Text(
-            p.states
-                .get(&key)
-                .cloned()
-                .unwrap_or_else(|| format!("unknown_{key}")),
-        ));
+    if let Some(name) = named(p, v) {
+        return Ok(name);
     }
     // The reading's energy is in Wh and power in W; a profile may still name kWh or kW.
-    Ok(match p.unit {
-        Some(Unit::Watt | Unit::Kilowatt) => Value::Power(Watts(v)),
-        Some(Unit::WattHour | Unit::KilowattHour) => Value::Energy(WattHours(v.round() as i64)),
-        unit => Value::Number { value: v, unit },
-    })
+    let v = match p.unit {
+        Some(Unit::Kilowatt | Unit::KilowattHour) => v / 1000.0,
+        _ => v,
+    };
+    Ok(in_unit(p.unit, v))
 }

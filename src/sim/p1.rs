@@ -250,15 +250,7 @@ impl P1Port {
             let mut rx = self.sent.subscribe();
             let cancel = cancel.clone();
             tokio::spawn(async move {
-                loop {
-                    let bytes = tokio::select! {
-                        () = cancel.cancelled() => return,
-                        b = rx.recv() => match b {
-                            Ok(b) => b,
-                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                            Err(broadcast::error::RecvError::Closed) => return,
-                        },
-                    };
+                while let Some(bytes) = next_sent(&mut rx, &cancel).await {
                     if stream.write_all(&bytes).await.is_err() {
                         return;
                     }
@@ -278,17 +270,28 @@ impl P1Port {
             .open(&path)
             .await?;
         let mut rx = self.sent.subscribe();
-        loop {
-            let bytes = tokio::select! {
-                () = cancel.cancelled() => return Ok(()),
-                b = rx.recv() => match b {
-                    Ok(b) => b,
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
-                },
-            };
+        while let Some(bytes) = next_sent(&mut rx, &cancel).await {
             port.write_all(&bytes).await?;
             port.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The next bytes the port sends (a reader that fell behind skips to the newest);
+/// `None` at `cancel` or when the port stops.
+async fn next_sent(
+    rx: &mut broadcast::Receiver<Arc<Vec<u8>>>,
+    cancel: &CancellationToken,
+) -> Option<Arc<Vec<u8>>> {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            b = rx.recv() => match b {
+                Ok(b) => return Some(b),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
         }
     }
 }

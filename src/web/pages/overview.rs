@@ -440,41 +440,38 @@ fn guarantees_block(lang: Lang, g: &GuaranteesView) -> String {
         ));
     }
     if let Some(d) = &g.days {
+        // "3 of 64 days …": red when any day fell short.
+        let days = |id: &str, name: &str, short: u32, of: u32, text: &str, extra: String| {
+            let class = if short == 0 { "good" } else { "bad" };
+            format!(
+                r#"<div id="{id}"><dt>{}</dt><dd><span class="{class}">{short} {} {of}</span> {}{extra}</dd></div>"#,
+                t(lang, name),
+                t(lang, "of"),
+                t(lang, text),
+            )
+        };
         if d.room_days > 0 {
-            let class = if d.room_below_days == 0 {
-                "good"
-            } else {
-                "bad"
-            };
-            rows.push_str(&format!(
-                r#"<div id="guarantee-room-days"><dt>{name}</dt><dd><span class="{class}">{n} {of} {days}</span> {text}{min}</dd></div>"#,
-                name = t(lang, "room_days"),
-                n = d.room_below_days,
-                of = t(lang, "of"),
-                days = d.room_days,
-                text = t(lang, "room_days_text"),
-                min = d.room_min_c.map_or(String::new(), |m| format!(
-                    " · {} {} °C",
-                    t(lang, "lowest"),
-                    num(lang, m, 1)
-                )),
+            let lowest = d.room_min_c.map_or(String::new(), |m| {
+                format!(" · {} {} °C", t(lang, "lowest"), num(lang, m, 1))
+            });
+            rows.push_str(&days(
+                "guarantee-room-days",
+                "room_days",
+                d.room_below_days,
+                d.room_days,
+                "room_days_text",
+                lowest,
             ));
         }
         if d.hot_water_days > 0 {
-            let class = if d.hot_water_short_days == 0 {
-                "good"
-            } else {
-                "bad"
-            };
-            rows.push_str(&format!(
-                r#"<div id="guarantee-hot-water"><dt>{name}</dt><dd><span class="{class}">{n} {of} {days}</span> {text} · {minutes} {minutes_t}</dd></div>"#,
-                name = t(lang, "hot_water_days"),
-                n = d.hot_water_short_days,
-                of = t(lang, "of"),
-                days = d.hot_water_days,
-                text = t(lang, "hot_water_days_text"),
-                minutes = d.cold_minutes,
-                minutes_t = t(lang, "cold_minutes"),
+            let minutes = format!(" · {} {}", d.cold_minutes, t(lang, "cold_minutes"));
+            rows.push_str(&days(
+                "guarantee-hot-water",
+                "hot_water_days",
+                d.hot_water_short_days,
+                d.hot_water_days,
+                "hot_water_days_text",
+                minutes,
             ));
         }
     }
