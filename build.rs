@@ -7,7 +7,7 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut entries = Vec::new();
-    for kind in ["heat_pump", "inverter", "meter"] {
+    for kind in ["heat_pump", "inverter", "meter", "relay"] {
         let dir = root.join(kind);
         println!("cargo:rerun-if-changed={}", dir.display());
         let Ok(files) = std::fs::read_dir(&dir) else {

@@ -275,9 +275,103 @@ impl Mode {
     }
 }
 
+/// The four states of a heat pump's SG Ready input (the label of the German heat
+/// pump association BWP): vocabulary profiles, the config, rules and control share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SgState {
+    /// 1: the utility's lock, the heat pump does not start (its frost protection runs).
+    Lock,
+    /// 2: the heat pump follows its own settings.
+    Normal,
+    /// 3: running is recommended (surplus): most heat pumps raise their hot-water and
+    /// often also their heating targets.
+    Recommend,
+    /// 4: run now, to the highest targets the installer allowed.
+    Force,
+}
+
+impl SgState {
+    pub const ALL: [SgState; 4] = [
+        SgState::Lock,
+        SgState::Normal,
+        SgState::Recommend,
+        SgState::Force,
+    ];
+
+    /// Its name in profiles and payloads (`recommend`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SgState::Lock => "lock",
+            SgState::Normal => "normal",
+            SgState::Recommend => "recommend",
+            SgState::Force => "force",
+        }
+    }
+
+    /// Its number on the label, 1 to 4.
+    pub fn number(self) -> u8 {
+        match self {
+            SgState::Lock => 1,
+            SgState::Normal => 2,
+            SgState::Recommend => 3,
+            SgState::Force => 4,
+        }
+    }
+
+    /// The state of number `n` (1 to 4; a fraction or anything else is none).
+    pub fn from_number(n: f64) -> Option<SgState> {
+        SgState::ALL
+            .into_iter()
+            .find(|s| (f64::from(s.number()) - n).abs() < 1e-9)
+    }
+
+    pub fn parse(s: &str) -> Option<SgState> {
+        SgState::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The two contacts (A, B) of the label: A alone locks, neither is normal, B alone
+    /// recommends, both force.
+    pub fn contacts(self) -> (bool, bool) {
+        match self {
+            SgState::Lock => (true, false),
+            SgState::Normal => (false, false),
+            SgState::Recommend => (false, true),
+            SgState::Force => (true, true),
+        }
+    }
+
+    pub fn from_contacts(a: bool, b: bool) -> SgState {
+        match (a, b) {
+            (true, false) => SgState::Lock,
+            (false, false) => SgState::Normal,
+            (false, true) => SgState::Recommend,
+            (true, true) => SgState::Force,
+        }
+    }
+}
+
+impl std::fmt::Display for SgState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.number(), self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sg_states_number_name_and_contacts_agree() {
+        for s in SgState::ALL {
+            assert_eq!(SgState::from_number(f64::from(s.number())), Some(s));
+            assert_eq!(SgState::parse(s.as_str()), Some(s));
+            let (a, b) = s.contacts();
+            assert_eq!(SgState::from_contacts(a, b), s);
+        }
+        assert_eq!(SgState::from_number(2.5), None);
+        assert_eq!(SgState::from_number(0.0), None);
+    }
 
     #[test]
     fn ids_accept_only_lowercase_digits_and_underscores() {

@@ -14,7 +14,7 @@ use chrono::TimeZone;
 use nomhub::app;
 use nomhub::control::ControlStatus;
 use nomhub::modbus::RegisterKind;
-use nomhub::sim::{Bank, Fault, SimHandle, UNIT_GRID_METER, UNIT_HEAT_PUMP};
+use nomhub::sim::{Bank, Fault, SimHandle, UNIT_GRID_METER, UNIT_HEAT_PUMP, UNIT_RELAYS};
 use nomhub::store::Store;
 use nomhub::strategy::Change;
 use nomhub::strategy::smart::Habits;
@@ -717,5 +717,156 @@ async fn open_meteos_forecast_is_fetched_planned_with_and_kept_for_a_restart() {
     .await;
     stop(&cancel, tasks).await;
     web_cancel.cancel();
+    sim_cancel.cancel();
+}
+
+/// The simulated relay board on unit 5, relays 1 and 2 on the heat pump's SG Ready
+/// terminals, with quick hold times for a test.
+const SG_READY: &str = r#"
+[[device]]
+id = "relays"
+profile = "waveshare-modbus_rtu_relay"
+bus = "sim"
+unit = 5
+poll = "200ms"
+
+[control.sg_ready]
+contacts = { device = "relays", a = "relay_1", b = "relay_2" }
+hot_water = "sg_ready"
+min_state = "3s"
+max_lock = "3s"
+"#;
+
+/// Contacts A and B on the relay board.
+fn contacts(bank: &Bank) -> (bool, bool) {
+    let units = bank.lock();
+    let r = &units[&UNIT_RELAYS];
+    let on = |a| r.get(RegisterKind::Coil, a).unwrap() != 0;
+    (on(0), on(1))
+}
+
+async fn contacts_become(bank: &Bank, want: (bool, bool), secs: u64, what: &str) {
+    support::eventually(secs, what, || {
+        let got = contacts(bank);
+        async move { (got == want).then_some(()) }
+    })
+    .await;
+}
+
+const NORMAL: (bool, bool) = (false, false);
+const RECOMMEND: (bool, bool) = (false, true);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sg_ready_surplus_is_state_3_through_the_hold_a_reset_board_is_reasserted_and_stop_hands_back()
+ {
+    let (cancel, sim_cancel) = (CancellationToken::new(), CancellationToken::new());
+    let sim = sunny_noon(&sim_cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The rule asks for state 3 by the heat pump's `sg_ready`, whatever wires it.
+    let rule = r#"
+[[rule]]
+name = "surplus"
+when = "grid_power < -500.0"
+then = [{ set = "heat_pump.sg_ready", value = 3 }]
+"#;
+    let (app, tasks) = start_app(
+        &sim,
+        &dir.path().join("store"),
+        &format!("{SG_READY}{rule}"),
+        &cancel,
+    );
+    let status = app.views.control.clone().unwrap();
+    contacts_become(&sim.bank, RECOMMEND, 20, "state 3 on the contacts").await;
+    // The setpoint is not touched: the strategy acts through SG Ready.
+    assert_eq!(registers(&sim.bank), FACTORY);
+    let s = support::eventually(5, "the status shows state 3", || {
+        let s = status.borrow().clone();
+        async move {
+            let sg = s.sg_ready.clone()?;
+            (sg.shown == Some(nomhub::model::SgState::Recommend)).then_some(s)
+        }
+    })
+    .await;
+    let sg = s.sg_ready.unwrap();
+    assert_eq!(sg.wanted, nomhub::model::SgState::Recommend);
+    assert!(sg.why.contains("surplus asks for it"), "{}", sg.why);
+    // Relay 2 was found off and goes back off, whatever the board had.
+    assert_eq!(s.held["relays.relay_2"].original, 0.0);
+
+    // The board loses power for a moment: every relay off. nomhub puts state 3 back.
+    {
+        let mut units = sim.bank.lock();
+        let r = units.get_mut(&UNIT_RELAYS).unwrap();
+        r.set(RegisterKind::Coil, 1, &[0]);
+    }
+    assert_eq!(contacts(&sim.bank), NORMAL);
+    contacts_become(
+        &sim.bank,
+        RECOMMEND,
+        10,
+        "state 3 re-asserted after a reset",
+    )
+    .await;
+
+    // Stale data (no grid reading): back to state 2 at once, hold or not.
+    sim.bank.set_fault(UNIT_GRID_METER, Some(Fault::Silent));
+    contacts_become(&sim.bank, NORMAL, 20, "state 2 without a grid reading").await;
+    sim.bank.set_fault(UNIT_GRID_METER, None);
+    contacts_become(&sim.bank, RECOMMEND, 20, "state 3 once the meter is back").await;
+
+    // Every stop hands back state 2.
+    stop(&cancel, tasks).await;
+    assert_eq!(contacts(&sim.bank), NORMAL);
+    assert_eq!(registers(&sim.bank), FACTORY);
+    let sg = status.borrow().sg_ready.clone().unwrap();
+    assert_eq!(sg.wanted, nomhub::model::SgState::Normal);
+    sim_cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_strategy_boosts_through_sg_ready_and_keeps_the_state_its_minimum_time() {
+    let (cancel, sim_cancel) = (CancellationToken::new(), CancellationToken::new());
+    let sim = winter_night(&sim_cancel).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, tasks) = start_app(&sim, &dir.path().join("store"), SG_READY, &cancel);
+    let status = app.views.control.clone().unwrap();
+    let strategy = app.views.strategy.clone();
+    // A winter night, smart mode: no surplus, the tank warm enough: state 2.
+    support::eventually(10, "the strategy plans", || {
+        let s = status.borrow().clone();
+        async move { s.planning.then_some(()) }
+    })
+    .await;
+    assert_eq!(contacts(&sim.bank), NORMAL);
+
+    assert!(
+        strategy
+            .apply(Change::Mode(nomhub::strategy::Mode::Boost), "test")
+            .await
+    );
+    let asked = std::time::Instant::now();
+    contacts_become(&sim.bank, RECOMMEND, 5, "state 3 for the boost").await;
+    let s = status.borrow().clone();
+    assert!(
+        s.strategy.contains("55"),
+        "boost to the raised target: {}",
+        s.strategy
+    );
+
+    // Off again at once: state 3 stays its 3 s minimum, then goes.
+    assert!(
+        strategy
+            .apply(Change::Mode(nomhub::strategy::Mode::Off), "test")
+            .await
+    );
+    assert_eq!(contacts(&sim.bank), RECOMMEND);
+    contacts_become(&sim.bank, NORMAL, 10, "state 2 after the minimum time").await;
+    assert!(
+        asked.elapsed() >= Duration::from_millis(2500),
+        "left state 3 after {:?}",
+        asked.elapsed()
+    );
+    stop(&cancel, tasks).await;
+    assert_eq!(contacts(&sim.bank), NORMAL);
     sim_cancel.cancel();
 }

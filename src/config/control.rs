@@ -1,14 +1,16 @@
 //! `[control]`: nomhub may write to the heat pump. Without this section it only
 //! watches; with it the hot-water strategy and the `[[rule]]`s act.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::model::Mode;
-use crate::model::{DeviceId, Dur};
-use crate::profile::{ProfileSet, Role};
+use crate::modbus::DataType;
+use crate::model::{DeviceId, Dur, Mode, SgState};
+use crate::profile::schema::PointFile;
+use crate::profile::{DeviceKind, ProfileSet, Role};
 
 use super::DeviceConfig;
 use super::ledger::Problem;
@@ -35,7 +37,168 @@ pub struct ControlConfig {
     /// The weekly legionella run of the smart strategy.
     #[serde(default)]
     pub legionella: LegionellaConfig,
+    /// The heat pump's SG Ready input.
+    #[serde(default)]
+    pub sg_ready: Option<Spanned<SgReadyConfig>>,
 }
+
+/// `[control.sg_ready]`: nomhub signals the heat pump through its SG Ready input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgReadyConfig {
+    /// Two relay outputs wired to the heat pump's SG Ready terminals; without them, the
+    /// heat pump's own SG Ready registers (its profile's `sg_ready` role, or
+    /// `sg_ready_a` and `sg_ready_b`).
+    #[serde(default)]
+    pub contacts: Option<Spanned<ContactsConfig>>,
+    /// A state is kept at least this long (the heat pump's compressor and the
+    /// installer's rules of thumb ask for 10 minutes).
+    #[serde(default = "default_min_state")]
+    pub min_state: Spanned<Dur>,
+    /// A lock (state 1) lasts at most this long, and the next one may start only this
+    /// long after it ended.
+    #[serde(default = "default_max_lock")]
+    pub max_lock: Spanned<Dur>,
+    /// What the heat pump heats the tank to in state 3, °C: its own setting (often
+    /// its hot-water target plus a raise the installer sets).
+    #[serde(default = "default_raised_target")]
+    pub raised_target: Spanned<f64>,
+    /// How the hot-water strategy acts: `setpoint` or `sg_ready`; by default the
+    /// setpoint where the heat pump has a writable one.
+    #[serde(default)]
+    pub hot_water: Option<Spanned<String>>,
+}
+
+/// `contacts = { device = "relays", a = "relay_1", b = "relay_2" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactsConfig {
+    pub device: DeviceId,
+    pub a: String,
+    pub b: String,
+}
+
+fn default_min_state() -> Spanned<Dur> {
+    Spanned::new(0..0, Dur(Duration::from_secs(600)))
+}
+fn default_max_lock() -> Spanned<Dur> {
+    Spanned::new(0..0, Dur(Duration::from_secs(7200)))
+}
+fn default_raised_target() -> Spanned<f64> {
+    Spanned::new(0..0, 55.0)
+}
+
+/// Where an SG Ready state goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SgWiring {
+    /// One register of the heat pump's, with its raw value for each state it offers.
+    Register {
+        device: DeviceId,
+        point: String,
+        raw: BTreeMap<SgState, f64>,
+    },
+    /// Two contacts, A and B of the label: relay outputs, or the heat pump's two SG
+    /// input registers (then `enable`, on the same device, switches them on first).
+    Contacts {
+        device: DeviceId,
+        a: String,
+        b: String,
+        enable: Option<String>,
+    },
+}
+
+impl SgWiring {
+    /// Whether the wiring can signal `state`.
+    pub fn offers(&self, state: SgState) -> bool {
+        match self {
+            SgWiring::Register { raw, .. } => raw.contains_key(&state),
+            SgWiring::Contacts { .. } => true,
+        }
+    }
+
+    /// The points and values that signal `state` (none for a state a register lacks).
+    pub fn values(&self, state: SgState) -> Vec<((String, String), f64)> {
+        match self {
+            SgWiring::Register { device, point, raw } => raw
+                .get(&state)
+                .map(|v| ((device.to_string(), point.clone()), *v))
+                .into_iter()
+                .collect(),
+            SgWiring::Contacts {
+                device,
+                a,
+                b,
+                enable,
+            } => {
+                let (va, vb) = state.contacts();
+                let d = device.to_string();
+                let mut out = vec![
+                    ((d.clone(), a.clone()), f64::from(u8::from(va))),
+                    ((d.clone(), b.clone()), f64::from(u8::from(vb))),
+                ];
+                if let Some(e) = enable {
+                    out.push(((d, e.clone()), 1.0));
+                }
+                out
+            }
+        }
+    }
+
+    /// The points that carry the state (not the enable switch).
+    pub fn signal_points(&self) -> Vec<(String, String)> {
+        self.values(SgState::Normal)
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|(_, key)| match self {
+                SgWiring::Contacts { enable, .. } => enable.as_deref() != Some(key.as_str()),
+                SgWiring::Register { .. } => true,
+            })
+            .collect()
+    }
+
+    /// The state the device shows, from its points' present values (`None` while one
+    /// is unknown, or a register holds a value no state has).
+    pub fn read(&self, current: impl Fn(&(String, String)) -> Option<f64>) -> Option<SgState> {
+        match self {
+            SgWiring::Register { device, point, raw } => {
+                let v = current(&(device.to_string(), point.clone()))?;
+                raw.iter()
+                    .find(|(_, r)| (**r - v).abs() < 1e-6)
+                    .map(|(s, _)| *s)
+            }
+            SgWiring::Contacts {
+                device,
+                a,
+                b,
+                enable,
+            } => {
+                let d = device.to_string();
+                if let Some(e) = enable
+                    && current(&(d.clone(), e.clone()))? < 0.5
+                {
+                    return Some(SgState::Normal);
+                }
+                let a = current(&(d.clone(), a.clone()))? >= 0.5;
+                let b = current(&(d, b.clone()))? >= 0.5;
+                Some(SgState::from_contacts(a, b))
+            }
+        }
+    }
+}
+
+/// `[control.sg_ready]`, checked against the devices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SgReadySetup {
+    pub wiring: SgWiring,
+    pub min_state: Duration,
+    pub max_lock: Duration,
+    pub raised_c: f64,
+    /// Whether the hot-water strategy acts through SG Ready (else through the setpoint).
+    pub for_hot_water: bool,
+}
+
+/// The tank temperatures a heat pump's raised SG target can sensibly have, °C.
+const RAISED_C: std::ops::RangeInclusive<f64> = 40.0..=70.0;
 
 /// `[control.legionella]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +285,7 @@ pub struct ControlSetup {
     pub min_write_interval: Duration,
     pub stale_after: Duration,
     pub legionella: Option<LegionellaSetup>,
+    pub sg_ready: Option<SgReadySetup>,
 }
 
 impl ControlSetup {
@@ -134,6 +298,7 @@ impl ControlSetup {
             min_write_interval: default_min_write_interval().get_ref().0,
             stale_after: default_stale_after().get_ref().0,
             legionella: None,
+            sg_ready: None,
         }
     }
 }
@@ -167,14 +332,16 @@ pub fn resolve(
         ));
         Mode::Off
     });
+    let sg = c.sg_ready.as_ref();
     let heat_pump = match &c.heat_pump {
         Some(id) => match has_setpoint(devices, profiles, id.get_ref()) {
             Some(true) => Some(id.get_ref().clone()),
+            Some(false) if sg.is_some() => Some(id.get_ref().clone()),
             Some(false) => {
                 problems.push((
                     Some(id.span()),
                     format!(
-                        "control: device `{}` has no writable point with role `dhw_setpoint` in its profile",
+                        "control: device `{}` has no writable point with role `dhw_setpoint` in its profile (nor a [control.sg_ready] to signal it through)",
                         id.get_ref()
                     ),
                 ));
@@ -195,8 +362,32 @@ pub fn resolve(
             .iter()
             .map(|d| d.id.get_ref())
             .find(|id| has_setpoint(devices, profiles, id) == Some(true))
+            .or_else(|| {
+                // With SG Ready, a heat pump without a setpoint will do.
+                sg?;
+                devices
+                    .iter()
+                    .find(|d| {
+                        profiles
+                            .get(d.profile.get_ref())
+                            .is_some_and(|p| p.kind == DeviceKind::HeatPump)
+                    })
+                    .map(|d| d.id.get_ref())
+            })
             .cloned(),
     };
+    let sg_ready = sg.and_then(|sg| {
+        let Some(hp) = &heat_pump else {
+            problems.push((
+                Some(sg.span()),
+                "control.sg_ready: there is no heat pump to signal; name it with `control.heat_pump`"
+                    .to_owned(),
+            ));
+            return None;
+        };
+        let setpoint = has_setpoint(devices, profiles, hp) == Some(true);
+        sg_ready(sg, hp, setpoint, devices, profiles, problems)
+    });
     for (name, d) in [
         ("tick", &c.tick),
         ("min_write_interval", &c.min_write_interval),
@@ -235,12 +426,190 @@ pub fn resolve(
     });
     ControlSetup {
         legionella,
+        sg_ready,
         heat_pump,
         mode,
         tick: c.tick.get_ref().0,
         min_write_interval: c.min_write_interval.get_ref().0,
         stale_after: c.stale_after.get_ref().0,
     }
+}
+
+/// A device's profile points, by id.
+fn points_of<'a>(
+    devices: &[DeviceConfig],
+    profiles: &'a ProfileSet,
+    id: &DeviceId,
+) -> Option<&'a [PointFile]> {
+    let d = devices.iter().find(|d| d.id.get_ref() == id)?;
+    Some(&profiles.get(d.profile.get_ref())?.file.points)
+}
+
+/// Whether a point takes 0 and 1: a coil, or a register written as 0..=1.
+fn switch_like(p: &PointFile) -> bool {
+    p.write
+        .is_some_and(|w| p.ty == DataType::Bool || (w.min == Some(0.0) && w.max == Some(1.0)))
+}
+
+/// `[control.sg_ready]` for heat pump `hp`: the contacts named, or the heat pump's own
+/// SG Ready registers.
+fn sg_ready(
+    sg: &Spanned<SgReadyConfig>,
+    hp: &DeviceId,
+    setpoint: bool,
+    devices: &[DeviceConfig],
+    profiles: &ProfileSet,
+    problems: &mut Vec<Problem>,
+) -> Option<SgReadySetup> {
+    let c = sg.get_ref();
+    let before = problems.len();
+    let wiring = match &c.contacts {
+        Some(contacts) => {
+            let k = contacts.get_ref();
+            match points_of(devices, profiles, &k.device) {
+                None => {
+                    problems.push((
+                        Some(contacts.span()),
+                        format!(
+                            "control.sg_ready: contacts device `{}` is not a [[device]] id",
+                            k.device
+                        ),
+                    ));
+                    None
+                }
+                Some(points) => {
+                    for key in [&k.a, &k.b] {
+                        match points.iter().find(|p| p.key.as_str() == key) {
+                            Some(p) if switch_like(p) => {}
+                            Some(_) => problems.push((
+                                Some(contacts.span()),
+                                format!(
+                                    "control.sg_ready: `{}.{key}` is not a writable on/off point (a relay or a 0/1 register)",
+                                    k.device
+                                ),
+                            )),
+                            None => problems.push((
+                                Some(contacts.span()),
+                                format!(
+                                    "control.sg_ready: device `{}` has no point `{key}` (its points: {})",
+                                    k.device,
+                                    points
+                                        .iter()
+                                        .filter(|p| switch_like(p))
+                                        .map(|p| p.key.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            )),
+                        }
+                    }
+                    if k.a == k.b {
+                        problems.push((
+                            Some(contacts.span()),
+                            "control.sg_ready: contacts `a` and `b` must be two points".to_owned(),
+                        ));
+                    }
+                    Some(SgWiring::Contacts {
+                        device: k.device.clone(),
+                        a: k.a.clone(),
+                        b: k.b.clone(),
+                        enable: None,
+                    })
+                }
+            }
+        }
+        None => {
+            let points = points_of(devices, profiles, hp).unwrap_or_default();
+            let role = |r: Role| {
+                points
+                    .iter()
+                    .find(|p| p.role == Some(r) && p.write.is_some())
+            };
+            if let Some(p) = role(Role::SgReady) {
+                let raw = p
+                    .states
+                    .iter()
+                    .filter_map(|(raw, name)| Some((SgState::parse(name)?, raw.parse().ok()?)))
+                    .collect();
+                Some(SgWiring::Register {
+                    device: hp.clone(),
+                    point: p.key.to_string(),
+                    raw,
+                })
+            } else if let (Some(a), Some(b)) = (role(Role::SgReadyA), role(Role::SgReadyB)) {
+                Some(SgWiring::Contacts {
+                    device: hp.clone(),
+                    a: a.key.to_string(),
+                    b: b.key.to_string(),
+                    enable: role(Role::SgReadyEnable).map(|p| p.key.to_string()),
+                })
+            } else {
+                problems.push((
+                    Some(sg.span()),
+                    format!(
+                        "control.sg_ready: heat pump `{hp}` has no writable SG Ready registers in its profile; wire two relays to its SG terminals and name them in `contacts`"
+                    ),
+                ));
+                None
+            }
+        }
+    };
+    let min_state = c.min_state.get_ref().0;
+    let max_lock = c.max_lock.get_ref().0;
+    if min_state.is_zero() {
+        problems.push((
+            Some(c.min_state.span()),
+            "control.sg_ready: `min_state` must be longer than 0s".to_owned(),
+        ));
+    }
+    if max_lock < min_state {
+        problems.push((
+            Some(c.max_lock.span()),
+            "control.sg_ready: `max_lock` must be at least `min_state`".to_owned(),
+        ));
+    }
+    let raised_c = *c.raised_target.get_ref();
+    if !RAISED_C.contains(&raised_c) {
+        problems.push((
+            Some(c.raised_target.span()),
+            format!(
+                "control.sg_ready: raised_target {raised_c} °C is outside {}..={} °C",
+                RAISED_C.start(),
+                RAISED_C.end()
+            ),
+        ));
+    }
+    let for_hot_water = match c.hot_water.as_ref().map(|h| (h, h.get_ref().as_str())) {
+        None => !setpoint,
+        Some((_, "sg_ready")) => true,
+        Some((_, "setpoint")) if setpoint => false,
+        Some((h, "setpoint")) => {
+            problems.push((
+                Some(h.span()),
+                format!(
+                    "control.sg_ready: hot_water = \"setpoint\", but heat pump `{hp}` has no writable `dhw_setpoint`"
+                ),
+            ));
+            false
+        }
+        Some((h, other)) => {
+            problems.push((
+                Some(h.span()),
+                format!("control.sg_ready: hot_water `{other}` is not one of setpoint, sg_ready"),
+            ));
+            false
+        }
+    };
+    if problems.len() > before {
+        return None;
+    }
+    Some(SgReadySetup {
+        wiring: wiring?,
+        min_state,
+        max_lock,
+        raised_c,
+        for_hot_water,
+    })
 }
 
 #[cfg(test)]

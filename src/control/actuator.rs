@@ -140,6 +140,14 @@ impl Actuator {
         writes
     }
 
+    /// Makes `value` what a held point gets back, whatever it had before nomhub took
+    /// it over (an SG Ready contact goes back to "normal", not to where it was found).
+    pub fn give_back_as(&mut self, p: &PointRef, value: f64) {
+        if let Some(h) = self.held.get_mut(&key(p)) {
+            h.original = value;
+        }
+    }
+
     /// Notes a write's result; a restore that succeeded ends the hold.
     pub fn done(&mut self, w: &Write, ok: bool, now: DateTime<Utc>) {
         let p = (w.device.clone(), w.point.clone());
@@ -241,6 +249,18 @@ mod tests {
         a.done(&w[0], true, at(0));
         let w = a.plan(&BTreeMap::new(), |_| Some(0.0), at(10), EVERY);
         assert!(w.is_empty() && a.held().is_empty());
+    }
+
+    #[test]
+    fn a_point_can_be_given_back_as_a_value_of_its_own() {
+        let mut a = Actuator::default();
+        let wanted: BTreeMap<_, _> = [(p("relay_2"), 1.0)].into();
+        // Found on (left there by hand): still handed back off.
+        let w = a.plan(&wanted, |_| Some(1.0), at(0), EVERY);
+        assert!(w.is_empty());
+        a.give_back_as(&p("relay_2"), 0.0);
+        let w = a.plan(&BTreeMap::new(), |_| Some(1.0), at(10), EVERY);
+        assert_eq!((w[0].value, w[0].kind), (0.0, WriteKind::Restore));
     }
 
     #[test]

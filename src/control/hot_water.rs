@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::clock::TZ;
 use crate::live::Live;
+use crate::model::SgState;
 use crate::profile::{ResolvedProfile, Role};
 use crate::rules::Claim;
 use crate::strategy::smart::{Habits, Smart, SmartParams};
@@ -20,32 +21,71 @@ pub const PRIORITY: i32 = 0;
 /// A charge counts as done this close to its target, K.
 const DONE_MARGIN_K: f64 = 0.5;
 
-/// The heat pump's points the strategy acts through, found by role.
+/// The heat pump the strategy acts on, and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeatPump {
     pub device: String,
-    pub setpoint: String,
-    /// The control-mode point and the raw value of its `setpoint` state.
-    pub mode: Option<(String, f64)>,
+    pub via: Via,
     pub operating_mode: Option<String>,
 }
 
+/// How the strategy tells the heat pump to charge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Via {
+    /// Its writable hot-water setpoint: the charge's target while charging, the
+    /// comfort temperature between charges.
+    Setpoint {
+        point: String,
+        /// The control-mode point and the raw value of its `setpoint` state.
+        mode: Option<(String, f64)>,
+    },
+    /// SG Ready state 3 while charging (the heat pump heats to its own raised target,
+    /// `raised_c`), state 2 between charges.
+    SgReady { raised_c: f64 },
+}
+
 impl HeatPump {
-    pub fn from_profile(device: &str, p: &ResolvedProfile) -> Option<Self> {
-        let setpoint = p.by_role(Role::DhwSetpoint).filter(|d| d.write.is_some())?;
-        let mode = p
-            .by_role(Role::DhwMode)
-            .filter(|d| d.write.is_some())
-            .and_then(|d| {
-                let raw = d.states.iter().find(|(_, name)| *name == "setpoint")?.0;
-                Some((d.key.to_string(), raw.parse().ok()?))
-            });
+    /// The heat pump `device` with profile `p`: through SG Ready where `sg` says the
+    /// strategy uses it, else through the profile's writable `dhw_setpoint` (None
+    /// without one).
+    pub fn from_profile(
+        device: &str,
+        p: &ResolvedProfile,
+        sg: Option<&crate::config::SgReadySetup>,
+    ) -> Option<Self> {
+        let via = match sg.filter(|s| s.for_hot_water) {
+            Some(s) => Via::SgReady {
+                raised_c: s.raised_c,
+            },
+            None => {
+                let setpoint = p.by_role(Role::DhwSetpoint).filter(|d| d.write.is_some())?;
+                let mode = p
+                    .by_role(Role::DhwMode)
+                    .filter(|d| d.write.is_some())
+                    .and_then(|d| {
+                        let raw = d.states.iter().find(|(_, name)| *name == "setpoint")?.0;
+                        Some((d.key.to_string(), raw.parse().ok()?))
+                    });
+                Via::Setpoint {
+                    point: setpoint.key.to_string(),
+                    mode,
+                }
+            }
+        };
         Some(Self {
             device: device.to_owned(),
-            setpoint: setpoint.key.to_string(),
-            mode,
+            via,
             operating_mode: p.by_role(Role::OperatingMode).map(|d| d.key.to_string()),
         })
+    }
+
+    /// What a charge to `target_c` heats the tank to: the target, or through SG Ready
+    /// the heat pump's own raised target.
+    fn reaches(&self, target_c: f64) -> f64 {
+        match self.via {
+            Via::Setpoint { .. } => target_c,
+            Via::SgReady { raised_c } => raised_c,
+        }
     }
 }
 
@@ -118,7 +158,7 @@ impl HotWater {
     /// "Boost now": one charge to the solar target `solar_c`, sun or not, from the next
     /// step on.
     pub fn boost_now(&mut self, solar_c: f64) {
-        self.charge = Some(solar_c);
+        self.charge = Some(self.heat_pump.reaches(solar_c));
         self.reason = Why::BoostNow { target_c: solar_c };
     }
 
@@ -155,6 +195,11 @@ impl HotWater {
     /// Whether smart mode plans with current data (not handed back).
     pub fn planning(&self, mode: Mode) -> bool {
         mode == Mode::Smart && self.planned
+    }
+
+    /// Whether the strategy handed the heat pump back for want of current readings.
+    pub fn handed_back(&self) -> bool {
+        matches!(self.reason, Why::HandedBack { .. })
     }
 
     /// Whether the strategy has a charge under way.
@@ -231,7 +276,9 @@ impl HotWater {
             self.planned = true;
             if settings.mode == Mode::Smart {
                 match decision {
-                    Decision::Start { target_c } => self.charge = Some(target_c),
+                    Decision::Start { target_c } => {
+                        self.charge = Some(self.heat_pump.reaches(target_c));
+                    }
                     Decision::Stop => self.charge = None,
                     Decision::Keep => {}
                 }
@@ -251,8 +298,9 @@ impl HotWater {
                 return Vec::new();
             }
             Mode::Boost => {
-                self.reason = Why::BoostMode { target_c: solar };
-                solar
+                let target_c = self.heat_pump.reaches(solar);
+                self.reason = Why::BoostMode { target_c };
+                target_c
             }
             Mode::Smart => match self.charge {
                 Some(t) => t,
@@ -279,11 +327,23 @@ impl HotWater {
             since,
             until: None,
         };
-        let mut claims = vec![claim(&self.heat_pump.setpoint, value)];
-        if let Some((point, raw)) = &self.heat_pump.mode {
-            claims.push(claim(point, *raw));
+        match &self.heat_pump.via {
+            Via::Setpoint { point, mode } => {
+                let mut claims = vec![claim(point, value)];
+                if let Some((point, raw)) = mode {
+                    claims.push(claim(point, *raw));
+                }
+                claims
+            }
+            // Between charges no claim: SG Ready goes back to state 2 by itself.
+            Via::SgReady { .. } if settings.mode == Mode::Boost || self.charge.is_some() => {
+                vec![claim(
+                    super::sg_ready::POINT,
+                    f64::from(SgState::Recommend.number()),
+                )]
+            }
+            Via::SgReady { .. } => Vec::new(),
         }
-        claims
     }
 }
 
@@ -300,7 +360,7 @@ mod tests {
             .unwrap()
             .resolve()
             .unwrap();
-        HeatPump::from_profile("heat_pump", &p).unwrap()
+        HeatPump::from_profile("heat_pump", &p, None).unwrap()
     }
 
     fn live(tank: Option<f64>, grid: Option<f64>) -> Live {
@@ -320,8 +380,13 @@ mod tests {
     #[test]
     fn acts_through_the_profiles_roles() {
         let hp = luxtronik();
-        assert_eq!(hp.setpoint, "hot_water_setpoint");
-        assert_eq!(hp.mode, Some(("hot_water_mode".to_owned(), 1.0)));
+        assert_eq!(
+            hp.via,
+            Via::Setpoint {
+                point: "hot_water_setpoint".to_owned(),
+                mode: Some(("hot_water_mode".to_owned(), 1.0))
+            }
+        );
         assert_eq!(hp.operating_mode.as_deref(), Some("operating_mode"));
     }
 
@@ -404,6 +469,38 @@ mod tests {
         );
         assert_eq!(claims[0].value, 45.0);
         assert!(!s.charging());
+    }
+
+    #[test]
+    fn through_sg_ready_a_charge_is_state_3_until_the_raised_target() {
+        let set = ProfileSet::embedded().unwrap();
+        let p = set.get("nibe-s_series").unwrap().resolve().unwrap();
+        let sg = crate::config::SgReadySetup {
+            wiring: crate::config::SgWiring::Contacts {
+                device: crate::model::DeviceId::new("relays").unwrap(),
+                a: "relay_1".into(),
+                b: "relay_2".into(),
+                enable: None,
+            },
+            min_state: std::time::Duration::from_secs(600),
+            max_lock: std::time::Duration::from_secs(7200),
+            raised_c: 53.0,
+            for_hot_water: true,
+        };
+        let hp = HeatPump::from_profile("heat_pump", &p, Some(&sg)).unwrap();
+        assert_eq!(hp.via, Via::SgReady { raised_c: 53.0 });
+        let mut s = HotWater::new(hp, SmartParams::default());
+        let settings = Settings::default();
+        // Between charges: nothing claimed, SG Ready stays normal.
+        let claims = s.step(at(0), &live(Some(45.0), Some(0.0)), None, &settings, false);
+        assert!(claims.is_empty(), "{claims:?}");
+        s.boost_now(settings.get(Setting::SolarTarget));
+        let claims = s.step(at(1), &live(Some(45.0), Some(0.0)), None, &settings, false);
+        let values: Vec<_> = claims.iter().map(|c| (c.point.as_str(), c.value)).collect();
+        assert_eq!(values, [("sg_ready", 3.0)]);
+        // The heat pump stops at its raised target, and so does the charge.
+        let claims = s.step(at(5), &live(Some(52.6), Some(0.0)), None, &settings, false);
+        assert!(claims.is_empty() && !s.charging(), "{claims:?}");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 pub mod actuator;
 pub mod facts;
 pub mod hot_water;
+pub mod sg_ready;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -28,12 +29,13 @@ use tokio_util::sync::CancellationToken;
 pub use actuator::{Actuator, Held, Write, WriteKind};
 pub use facts::{DevicePoints, Seen};
 pub use hot_water::{HeatPump, HotWater};
+pub use sg_ready::{SgReady, SgStatus};
 
 use crate::clock::Clock;
 use crate::config::{Config, ControlSetup};
 use crate::device::write_point;
 use crate::modbus::BusHandle;
-use crate::model::Value;
+use crate::model::{SgState, Value};
 use crate::profile::{PointDef, ResolvedProfile};
 use crate::rules::{self, Claim, RuleSet};
 use crate::store::Store;
@@ -127,6 +129,8 @@ pub struct ControlStatus {
     pub comfort: Option<crate::strategy::smart::Comfort>,
     /// The sun forecast the strategy holds (None before one came).
     pub forecast: Option<crate::strategy::sun::ForecastSummary>,
+    /// The heat pump's SG Ready state (None without `[control.sg_ready]`).
+    pub sg_ready: Option<SgStatus>,
     /// Points held, with the values they get back.
     pub held: BTreeMap<String, Held>,
     /// The last notifications: (when, rule, text).
@@ -199,6 +203,7 @@ pub struct Control {
     acting: bool,
     rules: RuleSet,
     hot_water: Option<HotWater>,
+    sg_ready: Option<SgReady>,
     actuator: Actuator,
     targets: BTreeMap<String, Target>,
     names: Vec<DevicePoints>,
@@ -251,11 +256,23 @@ impl Control {
                 },
             );
         }
+        let sg_ready = setup
+            .heat_pump
+            .as_ref()
+            .zip(setup.sg_ready.as_ref())
+            .map(|(hp, sg)| SgReady::new(hp.as_str(), sg));
         let mut hot_water = setup.heat_pump.as_ref().and_then(|id| {
             let p = targets.get(id.as_str())?.profile.as_ref()?;
-            let hp = HeatPump::from_profile(id.as_str(), p)?;
+            let hp = HeatPump::from_profile(id.as_str(), p, setup.sg_ready.as_ref())?;
+            // Through SG Ready the tank reaches only the heat pump's raised target: the
+            // legionella run is then the heat pump's own program.
+            let via_sg = matches!(hp.via, hot_water::Via::SgReady { .. });
             let params = SmartParams {
-                legionella: setup.legionella.as_ref().map(Into::into),
+                legionella: setup
+                    .legionella
+                    .as_ref()
+                    .filter(|_| !via_sg)
+                    .map(Into::into),
                 ..SmartParams::default()
             };
             Some(HotWater::new(hp, params))
@@ -291,6 +308,7 @@ impl Control {
             acting,
             rules,
             hot_water,
+            sg_ready,
             actuator: saved.actuator,
             targets,
             names,
@@ -464,8 +482,19 @@ impl Control {
             };
             hw.step(now, &live, dhw_active, &settings, strict)
         };
-        // One name per point (a rule may use the role name) before they compete.
+        // One name per point (a rule may use the role name) before they compete; the
+        // SG Ready state is a point of its own.
+        let sg_point = self
+            .sg_ready
+            .as_ref()
+            .map(|s| (s.heat_pump.clone(), sg_ready::POINT.to_owned()));
         let name = |c: &mut Claim| {
+            if sg_point
+                .as_ref()
+                .is_some_and(|(d, p)| *d == c.device && *p == c.point)
+            {
+                return true;
+            }
             let key = targets
                 .get(&c.device)
                 .and_then(|t| t.profile.as_ref())
@@ -518,9 +547,34 @@ impl Control {
             }
         }
         self.logged = errors;
-        let winners = planned.winners;
+        let mut winners = planned.winners;
+        let sg_claim = sg_point.and_then(|p| winners.remove(&p));
         let mut wanted = BTreeMap::new();
         self.status.points.clear();
+        if let Some(sg) = &mut self.sg_ready {
+            let (asked, by) = sg_claim.as_ref().map_or((SgState::Normal, ""), |w| {
+                (
+                    SgState::from_number(w.claim.value.round()).unwrap_or(SgState::Normal),
+                    w.claim.by.as_str(),
+                )
+            });
+            // Stale data: the strategy handed back, or the contacts' device is silent.
+            let wiring_device = sg.wiring.signal_points().first().map(|p| p.0.clone());
+            let hand_back = self.hot_water.as_ref().is_some_and(HotWater::handed_back)
+                || wiring_device
+                    .is_some_and(|d| !snap.devices.get(d.as_str()).is_some_and(|s| s.online));
+            let state = sg.decide(asked, by, hand_back, now);
+            if state != SgState::Normal {
+                wanted.extend(sg.wiring.values(state));
+            }
+            self.status.points.push(PointStatus {
+                device: sg.heat_pump.clone(),
+                point: sg_ready::POINT.to_owned(),
+                value: f64::from(state.number()),
+                by: if by.is_empty() { "nomhub" } else { by }.to_owned(),
+                why: sg.status(None).why,
+            });
+        }
         for ((device, point), w) in winners {
             wanted.insert((device.clone(), point.clone()), w.claim.value);
             self.status.points.push(PointStatus {
@@ -539,6 +593,15 @@ impl Control {
         let writes = self
             .actuator
             .plan(&wanted, current, now, self.setup.min_write_interval);
+        if let Some(sg) = &self.sg_ready {
+            // What SG Ready's points get back is state 2, whatever they had before.
+            for (p, v) in sg.wiring.values(SgState::Normal) {
+                if sg.wiring.signal_points().contains(&p) {
+                    self.actuator.give_back_as(&p, v);
+                }
+            }
+            self.status.sg_ready = Some(sg.status(sg.wiring.read(current)));
+        }
         // The originals are on disk before the first write changes anything.
         self.save();
         for w in &writes {
@@ -635,6 +698,10 @@ impl Control {
         }
         self.status.held = self.actuator.held().clone();
         self.status.points.clear();
+        if let Some(sg) = &mut self.sg_ready {
+            sg.stop(now);
+            self.status.sg_ready = Some(sg.status(None));
+        }
         self.save();
     }
 }

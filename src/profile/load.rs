@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::schema::{DeviceKind, PointDef, ProfileFile, ResolvedProfile};
+use super::schema::{DeviceKind, PointDef, ProfileFile, ResolvedProfile, Role};
 use crate::modbus::{DataType, RegisterKind};
+use crate::model::SgState;
 use crate::report::{Issue, Report};
 
 mod embedded {
@@ -486,6 +487,28 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
                     format!("point `{key}`: strings cannot be written"),
                     k.clone(),
                 );
+            }
+            // SG Ready as one register: nomhub writes states by their SG names.
+            if p.role == Some(Role::SgReady) {
+                let names: Vec<&str> = p.states.values().map(String::as_str).collect();
+                let strange: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| SgState::parse(n).is_none())
+                    .collect();
+                if !names.contains(&"normal") || !strange.is_empty() {
+                    problem(
+                        format!(
+                            "point `{key}`: a writable `sg_ready` point names its states `lock`, `normal`, `recommend`, `force` (at least `normal`){}",
+                            if strange.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; not: {}", strange.join(", "))
+                            }
+                        ),
+                        k.clone(),
+                    );
+                }
             }
         }
     }

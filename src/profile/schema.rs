@@ -16,6 +16,8 @@ pub enum DeviceKind {
     HeatPump,
     Inverter,
     Meter,
+    /// A relay module (SG Ready contacts, or other loads switched by a rule).
+    Relay,
 }
 
 impl DeviceKind {
@@ -24,6 +26,7 @@ impl DeviceKind {
             "heat_pump" => Some(Self::HeatPump),
             "inverter" => Some(Self::Inverter),
             "meter" => Some(Self::Meter),
+            "relay" => Some(Self::Relay),
             _ => None,
         }
     }
@@ -178,7 +181,15 @@ pub enum Role {
     RoomTemperature,
     ElectricPower,
     ElectricEnergy,
+    /// The heat pump's SG Ready state as one register: its `states` name the raw
+    /// value of each of `lock`, `normal`, `recommend`, `force` it offers.
     SgReady,
+    /// The heat pump's two SG Ready inputs as registers (0/1 each), contact A and B of
+    /// the SG Ready label: A alone locks, B alone recommends, both force.
+    SgReadyA,
+    SgReadyB,
+    /// A register that must be 1 before the heat pump listens to its SG inputs.
+    SgReadyEnable,
     /// Who made the device, as it says itself (text).
     Manufacturer,
     /// Its model, as it says itself (text).
@@ -206,6 +217,9 @@ impl Role {
             Role::ElectricPower => "electric_power",
             Role::ElectricEnergy => "electric_energy",
             Role::SgReady => "sg_ready",
+            Role::SgReadyA => "sg_ready_a",
+            Role::SgReadyB => "sg_ready_b",
+            Role::SgReadyEnable => "sg_ready_enable",
             Role::Manufacturer => "manufacturer",
             Role::Model => "model",
             Role::SerialNumber => "serial_number",
@@ -415,6 +429,9 @@ mod tests {
             "electric_power",
             "electric_energy",
             "sg_ready",
+            "sg_ready_a",
+            "sg_ready_b",
+            "sg_ready_enable",
         ] {
             let role: Role = serde_json::from_value(serde_json::json!(name)).unwrap();
             assert_eq!(role.as_str(), name);

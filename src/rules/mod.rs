@@ -117,7 +117,16 @@ pub fn from_config(config: &crate::config::Config) -> (Vec<Rule>, Vec<Issue>) {
         .ledger
         .as_ref()
         .map_or_else(SettlementRule::default, |l| l.rule);
-    let ctx = Context::for_devices(&config.devices, &config.profiles, settlement);
+    let mut ctx = Context::for_devices(&config.devices, &config.profiles, settlement);
+    // With SG Ready, the heat pump's `sg_ready` is its state, 1 to 4, whatever wires it.
+    if let Some(c) = &config.control
+        && let (Some(hp), Some(_)) = (&c.heat_pump, &c.sg_ready)
+    {
+        ctx.points.insert(
+            format!("{hp}.{}", crate::control::sg_ready::POINT),
+            Some((1.0, 4.0)),
+        );
+    }
     let (rules, issues) = config::compile(name, text, &configs, &ctx);
     report.issues.extend(issues);
     (rules, report.issues)

@@ -11,12 +11,21 @@ use tokio_util::sync::CancellationToken;
 
 use super::image::{Bank, Fault, UnitImage};
 use crate::modbus::{DataType, RegisterKind, WordOrder, encode};
+use crate::model::SgState;
 
 /// Unit ids of the simulated devices.
 pub const UNIT_INVERTER: u8 = 1;
 pub const UNIT_GRID_METER: u8 = 2;
 pub const UNIT_INSTALLATIONS_METER: u8 = 3;
 pub const UNIT_HEAT_PUMP: u8 = 4;
+/// An 8-channel relay board whose relays 1 and 2 are wired to the heat pump's SG
+/// Ready terminals (contacts A and B).
+pub const UNIT_RELAYS: u8 = 5;
+
+/// What the simulated heat pump heats the tank to in SG Ready state 3 (its hot-water
+/// target plus the installer's 5 K raise) and in state 4.
+pub const SG_RAISED_C: f64 = 55.0;
+pub const SG_FORCED_C: f64 = 60.0;
 
 /// Where model 103 starts in the simulated inverter (base 40000, common model L = 66).
 pub const SUNSPEC_INVERTER_MODEL: u16 = 40070;
@@ -34,6 +43,8 @@ pub struct Dwelling {
     pub tank_c: f64,
     pub dhw_target_c: f64,
     pub charging: bool,
+    /// The state on the heat pump's SG Ready terminals.
+    pub sg: SgState,
     /// Counters in kWh.
     pub pv_kwh: f64,
     pub grid_import_kwh: f64,
@@ -66,6 +77,7 @@ impl Dwelling {
             tank_c: 50.0,
             dhw_target_c: 50.0,
             charging: false,
+            sg: SgState::Normal,
             pv_kwh: 18_234.5,
             grid_import_kwh: 12_345.6,
             grid_export_kwh: 9_876.5,
@@ -158,11 +170,16 @@ impl Dwelling {
             + 1.4 * gauss(hour, 19.5, 0.8);
         let heat_kwh = TANK_L * C_W;
         let loss_kw = UA_W_PER_K * (self.tank_c - T_AMBIENT) / 1000.0;
-        // Heat pump DHW: a thermostat with 5 K hysteresis towards the target.
-        if self.tank_c < self.dhw_target_c - 5.0 {
+        // Heat pump DHW: a thermostat with 5 K hysteresis towards the target; SG Ready
+        // state 3 or 4 starts it at once, a lock (state 1) stops it.
+        let hysteresis = match self.sg {
+            SgState::Recommend | SgState::Force => 0.5,
+            _ => 5.0,
+        };
+        if self.tank_c < self.dhw_target_c - hysteresis {
             self.charging = true;
         }
-        if self.tank_c >= self.dhw_target_c {
+        if self.tank_c >= self.dhw_target_c || self.sg == SgState::Lock {
             self.charging = false;
         }
         let p_th = (3.2 + 0.04 * (self.outdoor_c - 7.0)).clamp(2.4, 3.6);
@@ -418,6 +435,11 @@ pub fn render(d: &Dwelling, bank: &Bank) {
 /// controller would and sets the tank target.
 fn apply_controls(d: &mut Dwelling, bank: &Bank) {
     let mut units = bank.lock();
+    // Relays 1 and 2 are contacts A and B of the heat pump's SG Ready input.
+    d.sg = units.get(&UNIT_RELAYS).map_or(SgState::Normal, |r| {
+        let on = |a: u16| r.get(RegisterKind::Coil, a).is_some_and(|v| v != 0);
+        SgState::from_contacts(on(0), on(1))
+    });
     let Some(hp) = units.get_mut(&UNIT_HEAT_PUMP) else {
         return;
     };
@@ -430,6 +452,11 @@ fn apply_controls(d: &mut Dwelling, bank: &Bank) {
         1 => setpoint.clamp(30.0, 65.0),
         2 => (base + offset).clamp(30.0, 65.0),
         _ => base,
+    };
+    d.dhw_target_c = match d.sg {
+        SgState::Recommend => d.dhw_target_c.max(SG_RAISED_C),
+        SgState::Force => d.dhw_target_c.max(SG_FORCED_C),
+        _ => d.dhw_target_c,
     };
     if reg(10071) == 1 {
         // One-off heating to the maximum; the controller clears the request when done.
@@ -472,12 +499,25 @@ fn heat_pump_image() -> UnitImage {
     img
 }
 
+/// The relay board: eight relays, all off, as after power-up.
+pub fn relays_image() -> UnitImage {
+    let mut img = UnitImage {
+        strict: true,
+        ..UnitImage::default()
+    };
+    for a in 0..8u16 {
+        img.set(RegisterKind::Coil, a, &[0]);
+    }
+    img
+}
+
 /// The gateway's units, freshly built for a dwelling.
 pub fn install(bank: &Bank, d: &Dwelling) {
     bank.insert(UNIT_INVERTER, inverter_image());
     bank.insert(UNIT_GRID_METER, UnitImage::default());
     bank.insert(UNIT_INSTALLATIONS_METER, UnitImage::default());
     bank.insert(UNIT_HEAT_PUMP, heat_pump_image());
+    bank.insert(UNIT_RELAYS, relays_image());
     render(d, bank);
 }
 
@@ -549,5 +589,37 @@ mod tests {
         let (i0, e0, pv0) = (d.grid_import_kwh, d.grid_export_kwh, d.pv_kwh);
         d.advance(6.0 * 3600.0);
         assert!(d.grid_import_kwh >= i0 && d.grid_export_kwh >= e0 && d.pv_kwh > pv0);
+    }
+
+    #[test]
+    fn sg_ready_raises_the_target_and_a_lock_stops_the_heat_pump() {
+        let start = Amsterdam
+            .with_ymd_and_hms(2025, 6, 21, 11, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let bank = Bank::default();
+        let mut d = Dwelling::new(start);
+        install(&bank, &d);
+        d.tank_c = 49.0;
+        // Contacts 0:1, state 3: the tank is heated to the raised target at once.
+        bank.lock()
+            .get_mut(&UNIT_RELAYS)
+            .unwrap()
+            .set(RegisterKind::Coil, 1, &[1]);
+        apply_controls(&mut d, &bank);
+        assert_eq!((d.sg, d.dhw_target_c), (SgState::Recommend, SG_RAISED_C));
+        d.advance(60.0);
+        assert!(d.charging);
+        // 1:0, a lock: it stops.
+        {
+            let mut units = bank.lock();
+            let r = units.get_mut(&UNIT_RELAYS).unwrap();
+            r.set(RegisterKind::Coil, 0, &[1]);
+            r.set(RegisterKind::Coil, 1, &[0]);
+        }
+        apply_controls(&mut d, &bank);
+        d.advance(60.0);
+        assert_eq!(d.sg, SgState::Lock);
+        assert!(!d.charging && d.dhw_w == 0.0);
     }
 }

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use dwelling::{
-    Dwelling, UNIT_GRID_METER, UNIT_HEAT_PUMP, UNIT_INSTALLATIONS_METER, UNIT_INVERTER,
+    Dwelling, UNIT_GRID_METER, UNIT_HEAT_PUMP, UNIT_INSTALLATIONS_METER, UNIT_INVERTER, UNIT_RELAYS,
 };
 pub use image::{Bank, Fault, UnitImage};
 
