@@ -232,7 +232,7 @@ fn check(object_id: &str, payload: &Value, unique_ids: &mut BTreeSet<String>) ->
 
 #[test]
 fn every_entity_follows_home_assistants_rules() {
-    let mut all = vec![demo()];
+    let mut all = vec![demo(), discovery(&sg_ready_config())];
     for p in ProfileSet::embedded().unwrap().iter() {
         all.push(discovery(&one_device_config(p.id())));
     }
@@ -244,6 +244,52 @@ fn every_entity_follows_home_assistants_rules() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A heat pump signalled through SG Ready contacts on a relay board.
+fn sg_ready_config() -> String {
+    r#"
+[[bus]]
+id = "b"
+type = "tcp"
+host = "127.0.0.1"
+
+[[device]]
+id = "heat_pump"
+profile = "nibe-s_series"
+bus = "b"
+unit = 1
+
+[[device]]
+id = "relays"
+profile = "waveshare-modbus_rtu_relay"
+bus = "b"
+unit = 5
+
+[control]
+
+[control.sg_ready]
+contacts = { device = "relays", a = "relay_1", b = "relay_2" }
+
+[mqtt]
+host = "127.0.0.1"
+"#
+    .to_owned()
+}
+
+#[test]
+fn an_sg_ready_hub_says_the_state_the_heat_pump_shows() {
+    let d = discovery(&sg_ready_config());
+    let cmps = &d.devices[0].payload["components"];
+    let sg = &cmps["sg_ready_state"];
+    assert_eq!(sg["device_class"], "enum");
+    assert_eq!(
+        sg["options"],
+        serde_json::json!(["lock", "normal", "recommend", "force"])
+    );
+    assert_eq!(sg["state_topic"], "nomhub/hub/control");
+    // Without SG Ready there is no such sensor.
+    assert!(demo().devices[0].payload["components"]["sg_ready_state"].is_null());
 }
 
 #[test]

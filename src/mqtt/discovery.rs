@@ -196,6 +196,8 @@ pub struct Inputs<'a> {
     pub euros: bool,
     /// Whether nomhub acts (`[control]`): then it says why.
     pub control: bool,
+    /// Whether it signals the heat pump through SG Ready (`[control.sg_ready]`).
+    pub sg_ready: bool,
 }
 
 impl<'a> Inputs<'a> {
@@ -229,6 +231,10 @@ impl<'a> Inputs<'a> {
                 .unwrap_or_default(),
             euros: ledger.is_some_and(|l| l.tariff.is_some()),
             control: config.control.is_some(),
+            sg_ready: config
+                .control
+                .as_ref()
+                .is_some_and(|c| c.sg_ready.is_some()),
         }
     }
 }
@@ -828,6 +834,27 @@ fn hub_device(inputs: &Inputs, b: &mut Builder) -> HaDevice {
                 "json_attributes_template",
                 json!("{{ {'hot_water_kwh': value_json.hot_water_kwh, 'large_draw_kwh': value_json.large_draw_kwh} | tojson }}"),
             );
+        if inputs.sg_ready {
+            // The state the heat pump's SG Ready input shows (read back from its
+            // registers or the relays), with what nomhub wants and why.
+            let sg = Cmp::new("sensor", "sg_ready_state".into(), "SG Ready state")
+                .set("device_class", json!("enum"))
+                .set(
+                    "options",
+                    json!(crate::model::SgState::ALL.map(crate::model::SgState::as_str)),
+                )
+                .set(
+                    "value_template",
+                    json!("{{ value_json.sg_ready_state if value_json.sg_ready_state else 'None' }}"),
+                )
+                .set("json_attributes_topic", json!(topic))
+                .set(
+                    "json_attributes_template",
+                    json!("{{ {'wanted': value_json.sg_ready_wanted, 'why': value_json.sg_ready_why, 'since': value_json.sg_ready_since} | tojson }}"),
+                )
+                .set("icon", json!("mdi:transmission-tower"));
+            b.add(&mut cmps, "hub", sg, Some((topic.clone(), Source::Control)));
+        }
         b.add(&mut cmps, "hub", c, Some((topic, Source::Control)));
     }
     let mut device = json!({

@@ -222,6 +222,10 @@ pub fn render(source: &Source, v: &View) -> Option<String> {
                 "pv_forecast_tomorrow_kwh": c.forecast.filter(|f| f.current).and_then(|f| f.tomorrow_kwh),
                 "pv_forecast_issued": c.forecast.map(|f| iso(f.issued)),
                 "pv_forecast_day_error_pct": c.forecast.and_then(|f| f.day_error).map(|e| (e * 100.0).round()),
+                "sg_ready_state": c.sg_ready.as_ref().and_then(|s| s.shown).map(crate::model::SgState::as_str),
+                "sg_ready_wanted": c.sg_ready.as_ref().map(|s| s.wanted.as_str()),
+                "sg_ready_why": c.sg_ready.as_ref().map(|s| s.why.as_str()),
+                "sg_ready_since": c.sg_ready.as_ref().and_then(|s| s.since).map(iso),
             })
             .to_string()
         }

@@ -123,8 +123,21 @@ pub struct StrategyView {
     /// when it no longer covers the coming hour and the strategy plans with the sun
     /// it learned).
     pub forecast: Option<crate::strategy::sun::ForecastSummary>,
+    /// The heat pump's SG Ready state (null without `[control.sg_ready]`).
+    pub sg_ready: Option<SgReadyView>,
     /// Every point nomhub sets, with its value, who set it and why.
     pub points: Vec<PointView>,
+}
+
+/// The state on the heat pump's SG Ready input: `lock`, `normal`, `recommend`, `force`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SgReadyView {
+    /// What the device's points show (null while unknown).
+    pub shown: Option<crate::model::SgState>,
+    /// What nomhub signals.
+    pub wanted: crate::model::SgState,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub why: String,
 }
 
 /// The hot water left against what a large draw takes.
@@ -185,6 +198,14 @@ pub fn strategy(settings: &Settings, control: Option<&ControlStatus>) -> Strateg
             },
         }),
         forecast: control.and_then(|c| c.forecast),
+        sg_ready: control
+            .and_then(|c| c.sg_ready.as_ref())
+            .map(|s| SgReadyView {
+                shown: s.shown,
+                wanted: s.wanted,
+                since: s.since,
+                why: s.why.clone(),
+            }),
         comfort: control.and_then(|c| c.comfort).map(|c| ComfortView {
             usable_kwh: c.usable_kwh,
             large_draw_kwh: c.large_draw_kwh,

@@ -432,6 +432,11 @@ mod tests {
         }
         keys.extend(Setting::ALL.iter().map(|s| format!("set_{}", s.key())));
         keys.extend(Role::ALL.iter().map(|r| format!("r_{}", r.as_str())));
+        keys.extend(
+            crate::model::SgState::ALL
+                .iter()
+                .map(|s| format!("sg_{}", s.as_str())),
+        );
         for key in &keys {
             assert_ne!(t(Lang::Nl, key), "?", "{key} in Dutch");
             assert_ne!(t(Lang::En, key), "?", "{key} in English");

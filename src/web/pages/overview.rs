@@ -60,13 +60,14 @@ fn strategy_block(lang: Lang, o: &Overview) -> String {
         )
     };
     format!(
-        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{comfort}{sun}{next}{why}{form}</section>"#,
+        r#"<section class="strategy"><h2>{title}</h2><p><span>{mode}:</span> <strong id="strategy-mode">{m}</strong></p>{comfort}{sun}{next}{sg}{why}{form}</section>"#,
         title = t(lang, "strategy"),
         mode = t(lang, "mode"),
         m = t(lang, &format!("m_{}", s.mode)),
         comfort = comfort(lang, s),
         sun = sun_forecast(lang, s),
         next = next_charge(lang, s, o.now),
+        sg = sg_ready(lang, s),
         form = strategy_form(lang, o),
     )
 }
@@ -170,6 +171,31 @@ fn sun_forecast(lang: Lang, s: &StrategyView) -> String {
     format!(
         r#"<p><span>{}:</span> <span id="strategy-forecast">{}</span></p>"#,
         t(lang, "sun_forecast"),
+        esc(&text)
+    )
+}
+
+/// The heat pump's SG Ready state as it shows it: "3 · aanbevolen aan"; while the
+/// device does not show what nomhub signals yet, that too.
+fn sg_ready(lang: Lang, s: &StrategyView) -> String {
+    let Some(sg) = &s.sg_ready else {
+        return String::new();
+    };
+    let word = |state: crate::model::SgState| t(lang, &format!("sg_{}", state.as_str()));
+    let text = match sg.shown {
+        Some(shown) if shown == sg.wanted => word(shown).to_owned(),
+        Some(shown) => format!(
+            "{} ({} {})",
+            word(shown),
+            t(lang, "sg_asked"),
+            word(sg.wanted)
+        ),
+        None => format!("{} {}", t(lang, "sg_asked"), word(sg.wanted)),
+    };
+    format!(
+        r#"<p><span>{}:</span> <span id="strategy-sg-ready" data-state="{}">{}</span></p>"#,
+        t(lang, "sg_ready"),
+        sg.shown.map_or("unknown", crate::model::SgState::as_str),
         esc(&text)
     )
 }
@@ -588,6 +614,30 @@ mod tests {
         };
         assert_eq!(comfort(Lang::En, &view(Some(learning))), "");
         assert_eq!(comfort(Lang::En, &view(None)), "");
+    }
+
+    #[test]
+    fn the_sg_ready_line_says_what_the_heat_pump_shows_and_what_was_asked() {
+        use crate::model::SgState;
+        let mut v = view(None);
+        assert_eq!(sg_ready(Lang::Nl, &v), "", "no SG Ready configured");
+        v.sg_ready = Some(crate::web::api::SgReadyView {
+            shown: Some(SgState::Recommend),
+            wanted: SgState::Recommend,
+            since: None,
+            why: String::new(),
+        });
+        let html = sg_ready(Lang::Nl, &v);
+        assert!(html.contains(">3 · aanbevolen aan<"), "{html}");
+        assert!(html.contains(r#"data-state="recommend""#), "{html}");
+        v.sg_ready = Some(crate::web::api::SgReadyView {
+            shown: Some(SgState::Normal),
+            wanted: SgState::Lock,
+            since: None,
+            why: String::new(),
+        });
+        let html = sg_ready(Lang::En, &v);
+        assert!(html.contains(">2 · normal (asked: 1 · locked)<"), "{html}");
     }
 
     #[test]

@@ -174,6 +174,12 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
         "email" => ("E-mail", "Email"),
         "web" => ("Website", "Website"),
         "next_charge" => ("Volgende lading", "Next charge"),
+        "sg_ready" => ("SG Ready-stand", "SG Ready state"),
+        "sg_asked" => ("gevraagd:", "asked:"),
+        "sg_lock" => ("1 · geblokkeerd", "1 · locked"),
+        "sg_normal" => ("2 · normaal", "2 · normal"),
+        "sg_recommend" => ("3 · aanbevolen aan", "3 · run recommended"),
+        "sg_force" => ("4 · geforceerd aan", "4 · run forced"),
         "comfort" => ("Warm water", "Hot water"),
         "comfort_ok" => ("genoeg voor een grote tapbeurt", "enough for a large draw"),
         "comfort_low" => (
