@@ -416,7 +416,8 @@ fn variant(v: Variant) -> (Dwelling, Vec<Row>) {
 }
 
 #[test]
-fn smart_is_never_colder_than_the_thermostat_on_dwellings_it_was_not_tuned_on() {
+fn smart_is_never_colder_than_the_thermostat_on_dwellings_it_was_not_tuned_on_with_a_setpoint_or_sg_ready()
+ {
     let v = |tank_litres: Option<f64>, draw_scale: f64, pv_scale: f64| Variant {
         tank_litres,
         draw_scale,
@@ -441,17 +442,31 @@ fn smart_is_never_colder_than_the_thermostat_on_dwellings_it_was_not_tuned_on() 
                         let mut c = spec.controller(&dwelling);
                         backtest::run(&spec.to_string(), &dwelling, &rows, c.as_mut()).year
                     };
+                    // A heat pump without a setpoint: smart through SG Ready state 3,
+                    // in which the heat pump heats to its own raised 55 °C.
+                    let mut sg = StrategySpec::Smart.through_sg_ready(&dwelling, 55.0);
+                    let through_sg = backtest::run("sg", &dwelling, &rows, sg.as_mut()).year;
                     (
                         var.describe().unwrap_or_default(),
                         year(StrategySpec::Smart),
                         year(StrategySpec::Thermostat),
                         year(StrategySpec::PvSurplusBasic),
+                        through_sg,
                     )
                 })
             })
             .collect();
         for run in runs {
-            let (name, smart, thermostat, basic) = run.join().unwrap();
+            let (name, smart, thermostat, basic, through_sg) = run.join().unwrap();
+            assert!(
+                through_sg.comfort_violation_minutes <= thermostat.comfort_violation_minutes
+                    && through_sg.dhw_grid_import_kwh < thermostat.dhw_grid_import_kwh,
+                "{name}: through SG Ready {} cold minutes and {:.0} kWh imported, the thermostat {} and {:.0}",
+                through_sg.comfort_violation_minutes,
+                through_sg.dhw_grid_import_kwh,
+                thermostat.comfort_violation_minutes,
+                thermostat.dhw_grid_import_kwh
+            );
             assert!(
                 smart.comfort_violation_minutes <= thermostat.comfort_violation_minutes,
                 "{name}: smart {} cold minutes, the thermostat {}",
@@ -703,4 +718,41 @@ fn the_hot_waters_grid_heat_is_costed_at_each_quarter_hours_price() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fixed.toml:"), "{err}");
+}
+
+#[test]
+fn simulate_compares_setpoint_and_sg_ready_control() {
+    let csv = year_a();
+    let json = |extra: &[&str]| {
+        let mut args = vec!["simulate", "--year", csv.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        let out = nomhub(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let setpoint = json(&[]);
+    let sg = json(&["--sg-ready", "55"]);
+    assert_eq!(sg["strategy"], "smart through SG Ready (55 °C)", "{sg}");
+    // State 3 cannot ask for less than the raised target: it imports more than the
+    // setpoint's charges to just what is needed (against the thermostat: the variants test).
+    let import = |v: &serde_json::Value| v["year"]["dhw_grid_import_kwh"].as_f64().unwrap();
+    assert!(
+        import(&sg) > import(&setpoint),
+        "{} vs {}",
+        import(&sg),
+        import(&setpoint)
+    );
+    let out = nomhub(&[
+        "simulate",
+        "--year",
+        csv.to_str().unwrap(),
+        "--sg-ready",
+        "90",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("40 to 70 °C"));
 }

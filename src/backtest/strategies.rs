@@ -8,7 +8,7 @@ use chrono::NaiveTime;
 
 use super::year::Dwelling;
 use crate::strategy::baseline::{PvSurplusBasic, Thermostat, Timer};
-use crate::strategy::controller::Controller;
+use crate::strategy::controller::{Controller, Decision, Observation, SunForecast};
 use crate::strategy::smart::{Smart, SmartParams};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,5 +69,87 @@ impl StrategySpec {
                 }))
             }
         }
+    }
+}
+
+impl StrategySpec {
+    /// The controller acting through SG Ready instead of a setpoint: every charge it
+    /// starts is state 3, in which the heat pump heats the tank to its own raised
+    /// target `raised_c` whatever the controller wanted (and the smart strategy leaves
+    /// the legionella run to the heat pump's own program, as in the daemon).
+    pub fn through_sg_ready(self, dwelling: &Dwelling, raised_c: f64) -> Box<dyn Controller> {
+        let inner: Box<dyn Controller> = match self {
+            Self::Smart => Box::new(Smart::new(SmartParams {
+                tank: dwelling.tank.clone(),
+                legionella: None,
+                ..SmartParams::default()
+            })),
+            other => other.controller(dwelling),
+        };
+        Box::new(SgReady { inner, raised_c })
+    }
+}
+
+/// A controller whose charges go through SG Ready state 3.
+struct SgReady {
+    inner: Box<dyn Controller>,
+    raised_c: f64,
+}
+
+impl Controller for SgReady {
+    fn decide(&mut self, obs: &Observation) -> Decision {
+        match self.inner.decide(obs) {
+            Decision::Start { .. } => Decision::Start {
+                target_c: self.raised_c,
+            },
+            other => other,
+        }
+    }
+
+    fn reason(&self) -> String {
+        format!(
+            "{} (SG Ready state 3: the heat pump heats to {} °C)",
+            self.inner.reason(),
+            self.raised_c
+        )
+    }
+
+    fn forecast(&mut self, forecast: &SunForecast) {
+        self.inner.forecast(forecast);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Wants(f64);
+    impl Controller for Wants {
+        fn decide(&mut self, _: &Observation) -> Decision {
+            Decision::Start { target_c: self.0 }
+        }
+        fn reason(&self) -> String {
+            "wants".into()
+        }
+    }
+
+    #[test]
+    fn through_sg_ready_every_charge_goes_to_the_raised_target() {
+        let mut c = SgReady {
+            inner: Box::new(Wants(48.0)),
+            raised_c: 55.0,
+        };
+        let obs = Observation {
+            at: chrono::DateTime::UNIX_EPOCH,
+            local: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            tank_c: 45.0,
+            outdoor_c: 10.0,
+            grid_w: 0.0,
+            pv_w: 0.0,
+            dhw_w: 0.0,
+            charging: None,
+        };
+        assert_eq!(c.decide(&obs), Decision::Start { target_c: 55.0 });
+        assert!(c.reason().contains("SG Ready state 3"));
     }
 }

@@ -49,6 +49,11 @@ pub struct SimulateArgs {
     /// config/tariff-dynamic-2027.toml.
     #[arg(long, value_name = "TOML")]
     pub tariff: Option<PathBuf>,
+    /// Drive the heat pump through SG Ready instead of its setpoint: each charge is
+    /// state 3, in which the heat pump heats the tank to this, °C (its own raised
+    /// target, `[control.sg_ready] raised_target`).
+    #[arg(long, value_name = "CELSIUS")]
+    pub sg_ready: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -96,7 +101,17 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let market = backtest::Market { tariff };
-    let strategy = args.strategy.controller(&dwelling);
+    let strategy = match args.sg_ready {
+        Some(c) if !(40.0..=70.0).contains(&c) => {
+            anyhow::bail!("--sg-ready {c}: the raised target is 40 to 70 °C")
+        }
+        Some(c) => args.strategy.through_sg_ready(&dwelling, c),
+        None => args.strategy.controller(&dwelling),
+    };
+    let label = match args.sg_ready {
+        Some(c) => format!("{} through SG Ready ({c} °C)", args.strategy),
+        None => args.strategy.to_string(),
+    };
     let mut writer = match &args.trace {
         Some(path) => Some(
             csv::Writer::from_path(path)
@@ -112,7 +127,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         None => {
             let mut controller = strategy;
             backtest::run_in_market(
-                &args.strategy.to_string(),
+                &label,
                 &dwelling,
                 &rows,
                 controller.as_mut(),
@@ -124,7 +139,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             let rules = crate::rules::load_file(path, &backtest::ruled::context())
                 .map_err(|r| anyhow::anyhow!("{r}"))?;
             let mut ruled = Ruled::new(rules, strategy, dwelling.tank.clone());
-            let name = format!("{} with rules {}", args.strategy, path.display());
+            let name = format!("{label} with rules {}", path.display());
             backtest::run_in_market(&name, &dwelling, &rows, &mut ruled, &market, trace).map(
                 |mut outcome| {
                     outcome.rules = ruled.stats();
