@@ -213,7 +213,7 @@ async fn modbus_scan_finds_the_sunspec_inverter_and_its_models() {
         .iter()
         .map(|u| u["unit"].as_u64().unwrap())
         .collect();
-    assert_eq!(units, vec![1, 2, 3, 4]);
+    assert_eq!(units, vec![1, 2, 3, 4, 5]);
     let inverter = &json["units"][0];
     let models: Vec<u64> = inverter["sunspec"]["models"]
         .as_array()
@@ -225,7 +225,60 @@ async fn modbus_scan_finds_the_sunspec_inverter_and_its_models() {
     assert_eq!(inverter["sunspec"]["base"], 40000);
     assert_eq!(inverter["values"]["manufacturer"], "nomhub-sim");
     assert!(json["units"][1].get("sunspec").is_none());
+    // The others by their profiles' identify checks: an Eastron meter (the SDM630 and
+    // SDM120 read alike there), the Luxtronik alone and so with its values; the relay
+    // board says nothing of itself.
+    let profiles = |i: usize| json["units"][i]["profiles"].clone();
+    assert_eq!(
+        profiles(1),
+        serde_json::json!(["eastron-sdm120", "eastron-sdm630"])
+    );
+    assert!(json["units"][1].get("values").is_none());
+    assert_eq!(profiles(3), serde_json::json!(["alpha_innotec-luxtronik2"]));
+    assert_eq!(json["units"][3]["values"]["software_major"], "3");
+    assert_eq!(profiles(4), serde_json::json!([]));
     cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modbus_scan_recognises_every_recorded_device_its_profile_can_identify() {
+    let set = nomhub::profile::ProfileSet::embedded().unwrap();
+    let mut tried = 0;
+    for (name, fixture) in support::fixtures() {
+        let p = set.get(&fixture.profile).unwrap();
+        if p.file.identify.is_empty() {
+            continue;
+        }
+        tried += 1;
+        let cancel = CancellationToken::new();
+        let addr = support::serve_fixture(&fixture, &cancel).await;
+        let json = nomhub_json(&[
+            "modbus",
+            "scan",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &addr.port().to_string(),
+            "--units",
+            &fixture.unit.to_string(),
+            "--json",
+        ])
+        .await;
+        let found: Vec<String> = json["units"][0]["profiles"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {json}"))
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect();
+        assert!(found.contains(&fixture.profile), "{name}: {found:?}");
+        // Only the Eastron meters share their check.
+        assert!(
+            found.len() == 1 || found.iter().all(|p| p.starts_with("eastron-")),
+            "{name}: {found:?}"
+        );
+        cancel.cancel();
+    }
+    assert!(tried >= 8, "{tried}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,6 +264,40 @@ pub(super) async fn modbus(cmd: ModbusCommand) -> anyhow::Result<ExitCode> {
     Ok(result)
 }
 
+/// Whether the device at `unit` passes every `identify` check of Modbus profile `p`
+/// (a profile without checks is never guessed); its resolved form when it does.
+async fn identify(
+    bus: &BusHandle,
+    unit: u8,
+    p: &crate::profile::Profile,
+) -> Option<crate::profile::ResolvedProfile> {
+    if p.file.identify.is_empty() || p.file.sunspec.is_some() {
+        return None;
+    }
+    let resolved = p.resolve().ok()?;
+    for check in &p.file.identify {
+        let def = resolved.point(check.point.as_str())?;
+        let op = Op::Read {
+            kind: def.kind,
+            addr: def.addr,
+            count: def.words,
+        };
+        let words = bus.call(unit, op).await.ok()?;
+        let value = crate::device::point::decode_point(def, def.addr, &words).ok()?;
+        let fits = match (&check.prefix, &value) {
+            (Some(prefix), crate::model::Value::Text(t)) => t.starts_with(prefix.as_str()),
+            (Some(_), _) => false,
+            (None, v) => v.as_f64().is_some_and(|x| {
+                check.min.is_some_and(|lo| x >= lo) && check.max.is_some_and(|hi| x <= hi)
+            }),
+        };
+        if !fits {
+            return None;
+        }
+    }
+    Some(resolved)
+}
+
 fn format_number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
@@ -321,30 +355,50 @@ async fn scan(
             continue;
         }
         let mut entry = json!({"unit": unit});
-        if let Ok((base, models)) = sunspec::discover(&bus, unit, &[40000, 0, 50000]).await {
-            entry["sunspec"] = json!({"base": base, "models": models.iter().map(|m| json!({"id": m.id, "address": m.addr, "length": m.len})).collect::<Vec<_>>()});
-            if let Some(p) = &sunspec_profile
-                && let Ok(resolved) = p.resolve_sunspec(&models)
-            {
-                let spec = DeviceSpec {
-                    id: crate::model::DeviceId::new("scan").map_err(anyhow::Error::msg)?,
-                    profile: p.clone(),
-                    unit,
-                    bus: bus.clone(),
-                    interval_override: None,
-                    clock: crate::clock::Clock::System,
-                };
-                let mut poller = Poller::new(&spec, resolved);
-                let mut values = serde_json::Map::new();
-                for report in poller.poll_all().await {
-                    for s in report.samples {
-                        if let Ok(v) = s.value {
-                            values.insert(s.point.to_string(), json!(v.to_string()));
-                        }
+        // A SunSpec device says what it is; the others are told by their profiles'
+        // `identify` checks.
+        let (profile, resolved) = match sunspec::discover(&bus, unit, &[40000, 0, 50000]).await {
+            Ok((base, models)) => {
+                entry["sunspec"] = json!({"base": base, "models": models.iter().map(|m| json!({"id": m.id, "address": m.addr, "length": m.len})).collect::<Vec<_>>()});
+                match &sunspec_profile {
+                    Some(p) => (Some(p.clone()), p.resolve_sunspec(&models).ok()),
+                    None => (None, None),
+                }
+            }
+            Err(_) => {
+                let mut matches = Vec::new();
+                for p in profiles.iter() {
+                    if let Some(resolved) = identify(&bus, unit, p).await {
+                        matches.push((p.clone(), resolved));
                     }
                 }
-                entry["values"] = serde_json::Value::Object(values);
+                entry["profiles"] = json!(matches.iter().map(|(p, _)| p.id()).collect::<Vec<_>>());
+                // Values only when one profile fits: two would read alike.
+                match <[_; 1]>::try_from(matches) {
+                    Ok([(p, r)]) => (Some(p), Some(r)),
+                    Err(_) => (None, None),
+                }
             }
+        };
+        if let (Some(p), Some(resolved)) = (profile, resolved) {
+            let spec = DeviceSpec {
+                id: crate::model::DeviceId::new("scan").map_err(anyhow::Error::msg)?,
+                profile: p,
+                unit,
+                bus: bus.clone(),
+                interval_override: None,
+                clock: crate::clock::Clock::System,
+            };
+            let mut poller = Poller::new(&spec, resolved);
+            let mut values = serde_json::Map::new();
+            for report in poller.poll_all().await {
+                for s in report.samples {
+                    if let Ok(v) = s.value {
+                        values.insert(s.point.to_string(), json!(v.to_string()));
+                    }
+                }
+            }
+            entry["values"] = serde_json::Value::Object(values);
         }
         found.push(entry);
     }
@@ -366,6 +420,15 @@ async fn scan(
                     .map(|m| m["id"].to_string())
                     .collect();
                 print!(", SunSpec at {} with models {}", s["base"], ids.join(", "));
+            }
+            let names: Vec<&str> = e["profiles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str())
+                .collect();
+            if !names.is_empty() {
+                print!(", looks like {}", names.join(" or "));
             }
             println!();
             if let Some(v) = e.get("values").and_then(|v| v.as_object()) {

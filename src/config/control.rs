@@ -637,6 +637,62 @@ unit = 1
         config.control.and_then(|c| c.legionella)
     }
 
+    fn sg_setup(profile: &str, extra: &str) -> super::SgReadySetup {
+        let text = format!(
+            "[[bus]]\nid = \"gw\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\n\n[[device]]\nid = \"heat_pump\"\nprofile = \"{profile}\"\nbus = \"gw\"\nunit = 1\n\n[control]\n\n[control.sg_ready]\n{extra}"
+        );
+        let config = parse("nomhub.toml", &text).unwrap_or_else(|r| panic!("{r:?}"));
+        let control = config.control.unwrap_or_else(|| panic!("no control"));
+        assert_eq!(
+            control.heat_pump.map(|h| h.to_string()).as_deref(),
+            Some("heat_pump")
+        );
+        control.sg_ready.unwrap_or_else(|| panic!("no sg_ready"))
+    }
+
+    #[test]
+    fn sg_ready_through_the_heat_pumps_own_registers() {
+        use super::SgWiring;
+        use crate::model::SgState;
+        // Daikin: one register, its raw value per state; the setpoint stays the strategy's.
+        let daikin = sg_setup("daikin-altherma_home_hub", "");
+        let SgWiring::Register { point, raw, .. } = &daikin.wiring else {
+            panic!("{:?}", daikin.wiring)
+        };
+        assert_eq!(point, "smart_grid_mode");
+        assert_eq!(raw[&SgState::Recommend], 2.0);
+        assert_eq!(raw[&SgState::Lock], 1.0);
+        assert!(!daikin.for_hot_water);
+        assert_eq!(
+            daikin.wiring.values(SgState::Force),
+            [(("heat_pump".to_owned(), "smart_grid_mode".to_owned()), 3.0)]
+        );
+        // Stiebel: two inputs and the switch that enables them; input 1 alone recommends.
+        let stiebel = sg_setup("stiebel_eltron-isg", "hot_water = \"sg_ready\"\n");
+        assert!(stiebel.for_hot_water);
+        let values = stiebel.wiring.values(SgState::Recommend);
+        let on: Vec<_> = values.iter().map(|((_, k), v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            on,
+            [
+                ("sg_input_2", 0.0),
+                ("sg_input_1", 1.0),
+                ("sg_ready_on", 1.0)
+            ]
+        );
+        assert_eq!(stiebel.wiring.signal_points().len(), 2);
+        // Read back: the switch off means normal, whatever the inputs say.
+        let read = |enable: f64| {
+            stiebel.wiring.read(|(_, k)| match k.as_str() {
+                "sg_ready_on" => Some(enable),
+                "sg_input_1" => Some(1.0),
+                _ => Some(0.0),
+            })
+        };
+        assert_eq!(read(1.0), Some(SgState::Recommend));
+        assert_eq!(read(0.0), Some(SgState::Normal));
+    }
+
     #[test]
     fn the_legionella_run_is_on_by_default_and_can_be_moved_or_switched_off() {
         let default = legionella("");

@@ -96,6 +96,9 @@ pub struct BusConfig {
     pub timeout: Option<Dur>,
     #[serde(default)]
     pub frame_gap: Option<Dur>,
+    /// Quiet time after connecting, before the first request.
+    #[serde(default)]
+    pub connect_delay: Option<Dur>,
 }
 
 fn default_port() -> u16 {
@@ -207,8 +210,35 @@ impl DeviceConfig {
 }
 
 impl Config {
+    /// Each bus's settings: its own keys, and where it leaves them out, what its
+    /// devices' profiles ask for (the longest `timeout` and `connect_delay` of them: a
+    /// Huawei inverter's slow link slows its whole bus).
     pub fn bus_settings(&self) -> Vec<BusSettings> {
-        self.buses.iter().map(bus_settings).collect()
+        self.buses
+            .iter()
+            .map(|b| {
+                let mut s = bus_settings(b);
+                let profiles = self
+                    .devices
+                    .iter()
+                    .filter(|d| d.bus_id() == Some(b.id.get_ref().as_str()))
+                    .filter_map(|d| self.profiles.get(d.profile.get_ref()));
+                for p in profiles {
+                    let m = &p.file.modbus;
+                    if b.timeout.is_none()
+                        && let Some(t) = m.timeout
+                    {
+                        s.timeout = s.timeout.max(t.0);
+                    }
+                    if b.connect_delay.is_none()
+                        && let Some(d) = m.connect_delay
+                    {
+                        s.connect_delay = s.connect_delay.max(d.0);
+                    }
+                }
+                s
+            })
+            .collect()
     }
 }
 
@@ -243,6 +273,9 @@ pub fn bus_settings(b: &BusConfig) -> BusSettings {
     }
     if let Some(g) = b.frame_gap {
         s.frame_gap = g.0;
+    }
+    if let Some(d) = b.connect_delay {
+        s.connect_delay = d.0;
     }
     s
 }
@@ -646,6 +679,14 @@ fn validate(
                 }
             }
         }
+        if b.connect_delay
+            .is_some_and(|d| d.0 > Duration::from_secs(30))
+        {
+            issue(
+                b.id.span(),
+                format!("bus `{id}`: connect_delay must be at most 30s"),
+            );
+        }
         if b.timeout
             .is_some_and(|t| t.0.is_zero() || t.0 > Duration::from_secs(60))
         {
@@ -867,6 +908,27 @@ mod tests {
                 "{path} reads crate::config"
             );
         }
+    }
+
+    #[test]
+    fn a_bus_takes_the_slow_devices_timeout_and_connect_delay_unless_it_sets_its_own() {
+        let text = |bus_extra: &str| {
+            format!(
+                "[[bus]]\nid = \"lan\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\n{bus_extra}\n[[device]]\nid = \"inverter\"\nprofile = \"huawei-sun2000\"\nbus = \"lan\"\nunit = 1\n\n[[device]]\nid = \"grid\"\nprofile = \"eastron-sdm630\"\nbus = \"lan\"\nunit = 2\n"
+            )
+        };
+        let settings = |t: &str| {
+            super::parse("nomhub.toml", t)
+                .unwrap_or_else(|r| panic!("{r:?}"))
+                .bus_settings()
+                .remove(0)
+        };
+        let s = settings(&text(""));
+        assert_eq!(s.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(s.connect_delay, std::time::Duration::from_secs(1));
+        let s = settings(&text("timeout = \"2s\"\nconnect_delay = \"0s\"\n"));
+        assert_eq!(s.timeout, std::time::Duration::from_secs(2));
+        assert_eq!(s.connect_delay, std::time::Duration::ZERO);
     }
 
     #[test]

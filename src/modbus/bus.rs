@@ -121,6 +121,9 @@ pub struct BusSettings {
     pub frame_gap: Duration,
     /// Upper bound for the reconnect backoff.
     pub backoff_max: Duration,
+    /// Quiet time after connecting before the first request (Huawei's SDongle drops
+    /// requests that come at once).
+    pub connect_delay: Duration,
 }
 
 impl BusSettings {
@@ -138,6 +141,7 @@ impl BusSettings {
             timeout: Duration::from_secs(1),
             frame_gap,
             backoff_max: Duration::from_secs(30),
+            connect_delay: Duration::ZERO,
         }
     }
 }
@@ -308,6 +312,9 @@ async fn serve(
         }
         match connect(cfg).await {
             Ok(ctx) => {
+                if !cfg.connect_delay.is_zero() {
+                    tokio::time::sleep(cfg.connect_delay).await;
+                }
                 if link.logged_down {
                     tracing::info!(bus = %cfg.id, target = %cfg.transport, "Bus reconnected.");
                 }

@@ -512,6 +512,26 @@ pub fn parse(path: &str, text: &str, report: &mut Report) -> Option<Profile> {
             }
         }
     }
+    for check in &file.identify {
+        let key = check.point.as_str();
+        let point = file.points.iter().find(|p| p.key.as_str() == key);
+        let text = point.is_some_and(|p| p.ty == DataType::String);
+        let what = match (point, &check.prefix, check.min.zip(check.max)) {
+            (None, ..) => Some(format!("identify: no point `{key}`")),
+            (Some(_), Some(_), _) if !text => Some(format!(
+                "identify: `prefix` needs a text point; `{key}` is a number"
+            )),
+            (Some(_), None, None) if text => Some(format!("identify: `{key}` needs a `prefix`")),
+            (Some(_), None, None) => Some(format!("identify: `{key}` needs `min` and `max`")),
+            (Some(_), None, Some((lo, hi))) if lo > hi => {
+                Some(format!("identify: `{key}`: min {lo} is above max {hi}"))
+            }
+            _ => None,
+        };
+        if let Some(msg) = what {
+            problem(msg, Place::Key("identify"));
+        }
+    }
     // Duplicate keys and overlapping registers; SunSpec points only clash within one model.
     let mut seen: HashMap<(Option<u16>, &str), ()> = HashMap::new();
     let groups: Vec<Option<u16>> = if sunspec {

@@ -55,8 +55,25 @@ pub struct ProfileFile {
     /// that `point.model` names, found by walking the device's model chain.
     #[serde(default)]
     pub sunspec: Option<SunSpecProfile>,
+    /// How `nomhub modbus scan` tells this device from others: every check must hold.
+    #[serde(default)]
+    pub identify: Vec<IdentifyCheck>,
     #[serde(rename = "point")]
     pub points: Vec<PointFile>,
+}
+
+/// One check of [`ProfileFile::identify`]: a point of the profile reads, and a text
+/// starts with `prefix` or a number lies within `min..=max`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyCheck {
+    pub point: PointKey,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
 }
 
 /// How a device is read.
@@ -114,9 +131,13 @@ pub struct ModbusProfile {
     /// refuses reads across gaps).
     #[serde(default = "default_max_gap")]
     pub max_gap: u16,
-    /// Per request; slow devices need more.
+    /// Per request; slow devices need more (the bus takes the longest of its devices'
+    /// unless its own `timeout` is set).
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// Quiet time the device needs after a connect before it answers (likewise).
+    #[serde(default)]
+    pub connect_delay: Option<Dur>,
     /// Unit id and TCP port the device usually has, as hints for the installer.
     #[serde(default)]
     pub default_unit: Option<u8>,
@@ -132,6 +153,7 @@ impl Default for ModbusProfile {
             max_block: default_max_block(),
             max_gap: default_max_gap(),
             timeout: None,
+            connect_delay: None,
             default_unit: None,
             default_port: None,
         }
