@@ -322,7 +322,10 @@ async fn a_homewizard_p1_meter_over_its_local_api() {
     );
     let (tx, mut rx) = mpsc::channel(64);
     tokio::spawn(source::run(
-        Source::HomeWizard(format!("http://{addr}")),
+        Source::HomeWizard(source::HomeWizard {
+            url: format!("http://{addr}"),
+            v2: None,
+        }),
         tx,
         cancel.clone(),
     ));
@@ -346,4 +349,277 @@ async fn a_homewizard_p1_meter_over_its_local_api() {
     assert!(events.contains(&Event::Link(false)), "the 403s");
     let r = readings(&events)[0];
     assert_eq!((r.tariff, r.grid_w()), (Some(2), Some(-543.0)));
+}
+
+/// A CA of its own (`name`.pem/.key) in `dir`, and, signed by it, a server certificate
+/// named the way HomeWizard names its devices (no name the address could match).
+fn device_certificates(dir: &std::path::Path, ca: &str) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca_key = format!("{ca}.key");
+    let ca_pem = format!("{ca}.pem");
+    let subj = format!("/O=Test/CN={ca}");
+    support::openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout", &ca_key, "-out", &ca_pem, "-days", "2", "-subj", &subj,
+            ],
+        ]
+        .concat(),
+    );
+    support::openssl(
+        dir,
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "device.key",
+                "-out",
+                "device.csr",
+                "-subj",
+                "/CN=appliance\\/p1dongle\\/5c2fafaabbcc",
+            ],
+        ]
+        .concat(),
+    );
+    // A v3 certificate for a TLS server, with no name in it but the device's.
+    std::fs::write(
+        dir.join("device.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    support::openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "device.csr",
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            "device.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "device.ext",
+        ],
+    );
+}
+
+const TOKEN: &str = "0123456789ABCDEF0123456789ABCDEF";
+
+/// The nomhub binary with `args`, off the test's async threads (it talks to a server
+/// they run).
+async fn run_nomhub(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        support::nomhub(&args)
+    })
+    .await
+    .unwrap()
+}
+
+/// A HomeWizard P1 meter's local API version 2 on loopback: HTTPS with `dir`'s device
+/// certificate; `POST /api/user` refuses once (the button not yet pressed), then hands
+/// out [`TOKEN`]; `GET /api/measurement` answers the fixture to that token only.
+async fn homewizard_v2(dir: &std::path::Path, cancel: &CancellationToken) -> std::net::SocketAddr {
+    use hyper::{Request, Response, StatusCode};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join("device.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("device.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let measurement = std::fs::read_to_string(
+        support::root().join("tests/fixtures/p1/homewizard-v2-measurement.json"),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pairings = Arc::new(AtomicU32::new(0));
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = tokio::select! {
+                () = cancel.cancelled() => return,
+                a = listener.accept() => a.unwrap(),
+            };
+            let (acceptor, measurement, pairings) =
+                (acceptor.clone(), measurement.clone(), pairings.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return; // a client that refused the certificate
+                };
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let v2 = req.headers().get("X-Api-Version").is_some_and(|v| v == "2");
+                        let authorised = req
+                            .headers()
+                            .get("Authorization")
+                            .is_some_and(|v| v.as_bytes() == format!("Bearer {TOKEN}").as_bytes());
+                        let (status, body) = match (req.method().as_str(), req.uri().path()) {
+                            ("POST", "/api/user") if v2 => {
+                                if pairings.fetch_add(1, Ordering::SeqCst) == 0 {
+                                    (
+                                        StatusCode::FORBIDDEN,
+                                        r#"{"error":"user:creation-not-enabled"}"#.to_owned(),
+                                    )
+                                } else {
+                                    (
+                                        StatusCode::OK,
+                                        format!(r#"{{"token":"{TOKEN}","name":"local/nomhub"}}"#),
+                                    )
+                                }
+                            }
+                            ("GET", "/api/measurement") if v2 && authorised => {
+                                (StatusCode::OK, measurement.clone())
+                            }
+                            ("GET", "/api/measurement") => (
+                                StatusCode::UNAUTHORIZED,
+                                r#"{"error":"user:unauthorized"}"#.to_owned(),
+                            ),
+                            _ => (StatusCode::NOT_FOUND, "{}".to_owned()),
+                        };
+                        async move { Response::builder().status(status).body(body) }
+                    });
+                let io = hyper_util::rt::TokioIo::new(tls);
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await
+                {
+                    eprintln!("test HomeWizard: {e}");
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Pairing with a HomeWizard P1 meter and reading it over its API version 2: the
+/// device's certificate is checked against the CA that signed it (not against its name,
+/// which no address matches), a certificate from another CA is refused, and the meter's
+/// answers read like telegrams only with the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_homewizard_p1_meter_over_its_api_version_2_with_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    device_certificates(dir.path(), "device-ca");
+    // Another CA, which did not sign the device.
+    let other = tempfile::tempdir().unwrap();
+    device_certificates(other.path(), "other-ca");
+    let cancel = CancellationToken::new();
+    let addr = homewizard_v2(dir.path(), &cancel).await;
+    let url = format!("https://{addr}");
+    let ca = dir.path().join("device-ca.pem");
+    let ca = ca.to_str().unwrap();
+
+    // Pairing: refused until the button is pressed, then the token.
+    let out = run_nomhub(&[
+        "p1",
+        "pair",
+        "--homewizard",
+        &url,
+        "--ca",
+        ca,
+        "--timeout",
+        "10s",
+    ])
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), TOKEN);
+    assert!(err.contains("Press the button"), "{err}");
+
+    // Reading with the token: the fixture's counters, as the same reading in v1 gives.
+    let (tx, mut rx) = mpsc::channel(64);
+    let hw = source::HomeWizard {
+        url: url.clone(),
+        v2: Some(source::V2 {
+            token: TOKEN.to_owned(),
+            ca_pem: std::fs::read(dir.path().join("device-ca.pem")).unwrap(),
+        }),
+    };
+    tokio::spawn(source::run(
+        Source::HomeWizard(hw.clone()),
+        tx,
+        cancel.clone(),
+    ));
+    let (events, _) = collect(&mut rx, 2.5).await;
+    let r = readings(&events);
+    assert!(r.len() >= 2, "{events:?}");
+    assert_eq!(r[0].import_wh, [Some(10_830_511), Some(2_948_827)]);
+    assert_eq!((r[0].tariff, r[0].grid_w()), (Some(2), Some(-543.0)));
+
+    // A wrong token is refused by the meter; a certificate nomhub does not trust, by
+    // nomhub: neither reads anything.
+    for v2 in [
+        source::V2 {
+            token: "F".repeat(32),
+            ..hw.v2.clone().unwrap()
+        },
+        source::V2 {
+            ca_pem: std::fs::read(other.path().join("other-ca.pem")).unwrap(),
+            ..hw.v2.clone().unwrap()
+        },
+    ] {
+        let (tx, mut rx) = mpsc::channel(64);
+        let stop = CancellationToken::new();
+        tokio::spawn(source::run(
+            Source::HomeWizard(source::HomeWizard {
+                url: url.clone(),
+                v2: Some(v2),
+            }),
+            tx,
+            stop.clone(),
+        ));
+        let (events, _) = collect(&mut rx, 1.5).await;
+        stop.cancel();
+        assert!(readings(&events).is_empty(), "{events:?}");
+        assert!(events.contains(&Event::Link(false)), "{events:?}");
+    }
+    // The CLI says why.
+    let bad = "F".repeat(32);
+    let out = run_nomhub(&[
+        "p1",
+        "read",
+        "--homewizard",
+        &url,
+        "--token",
+        &bad,
+        "--ca",
+        ca,
+        "--count",
+        "1",
+        "--timeout",
+        "2s",
+    ])
+    .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read"), "{err}");
+    cancel.cancel();
 }

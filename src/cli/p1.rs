@@ -1,5 +1,6 @@
 //! `nomhub p1 read`: an installer's look at a smart meter's P1 port before nomhub
 //! reads it: every telegram checked and summed up, and what was dropped and why.
+//! `nomhub p1 pair`: a token from a HomeWizard P1 meter for its API version 2.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,12 +10,28 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::p1::Reading;
-use crate::p1::source::{self, Counts, Dropped, Event, Source};
+use crate::p1::source::{self, Counts, Dropped, Event};
 
 #[derive(Debug, Subcommand)]
 pub enum P1Command {
     /// Read telegrams from a P1 port and show what each says.
     Read(ReadArgs),
+    /// Get a token from a HomeWizard P1 meter for its local API version 2: run it, then
+    /// press the meter's button; the token goes into `p1 = { homewizard, token }`.
+    Pair(PairArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// The meter, e.g. `https://192.168.1.40`.
+    #[arg(long)]
+    pub homewizard: String,
+    /// A PEM file with the CA that signs the meter's certificate, instead of HomeWizard's.
+    #[arg(long)]
+    pub ca: Option<String>,
+    /// How long to wait for the button.
+    #[arg(long, default_value = "60s")]
+    pub timeout: humantime::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -25,9 +42,16 @@ pub struct ReadArgs {
     /// A serial device with a P1 cable (115200 8N1).
     #[arg(long, conflicts_with = "homewizard")]
     pub serial: Option<String>,
-    /// A HomeWizard Wi-Fi P1 meter, e.g. `http://192.168.1.40` (its local API on).
+    /// A HomeWizard Wi-Fi P1 meter: `http://192.168.1.40` (API version 1, its local API
+    /// on), or `https://192.168.1.40` with `--token` (version 2).
     #[arg(long)]
     pub homewizard: Option<String>,
+    /// The token `nomhub p1 pair` got (API version 2).
+    #[arg(long, requires = "homewizard")]
+    pub token: Option<String>,
+    /// A PEM file with the CA that signs the meter's certificate (version 2).
+    #[arg(long, requires = "token")]
+    pub ca: Option<String>,
     /// The meter is DSMR 2.2 or 3.0: 9600 baud 7E1.
     #[arg(long, requires = "serial")]
     pub dsmr22: bool,
@@ -43,17 +67,23 @@ pub struct ReadArgs {
 }
 
 pub(super) async fn run(cmd: P1Command) -> anyhow::Result<ExitCode> {
-    let P1Command::Read(args) = cmd;
-    let source = match (&args.tcp, &args.serial, &args.homewizard) {
-        (Some(addr), _, _) => Source::Tcp(addr.clone()),
-        (None, Some(path), _) => Source::Serial {
-            path: path.clone(),
-            dsmr22: args.dsmr22,
-        },
-        (None, None, Some(url)) => Source::HomeWizard(url.clone()),
-        (None, None, None) => {
-            anyhow::bail!("give --tcp HOST:PORT, --serial PATH or --homewizard http://ADDRESS")
-        }
+    let args = match cmd {
+        P1Command::Read(args) => args,
+        P1Command::Pair(args) => return pair(args).await,
+    };
+    // The same link a config's `p1 = { … }` makes.
+    let link = crate::config::P1Link {
+        tcp: args.tcp.clone(),
+        serial: args.serial.clone(),
+        dsmr22: args.dsmr22,
+        homewizard: args.homewizard.clone(),
+        token: args.token.clone(),
+        ca: args.ca.clone(),
+    };
+    let Some(source) = link.source() else {
+        anyhow::bail!(
+            "give --tcp HOST:PORT, --serial PATH, --homewizard http://ADDRESS, or --homewizard https://ADDRESS with a --token of 32 characters 0-9 and A-F (and a readable --ca)"
+        )
     };
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(64);
@@ -95,6 +125,38 @@ pub(super) async fn run(cmd: P1Command) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Asks the meter for a token until its button is pressed or `--timeout` passes.
+async fn pair(args: PairArgs) -> anyhow::Result<ExitCode> {
+    let ca = match &args.ca {
+        Some(path) => std::fs::read(path).map_err(|e| anyhow::anyhow!("--ca {path}: {e}"))?,
+        None => source::HOMEWIZARD_CA.to_vec(),
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from(args.timeout);
+    let mut asked = false;
+    while tokio::time::Instant::now() < deadline {
+        match source::homewizard_pair(&args.homewizard, &ca).await {
+            Ok(Some(token)) => {
+                println!("{token}");
+                eprintln!(
+                    "Paired as `{}`. In nomhub.toml: p1 = {{ homewizard = \"{}\", token = \"{token}\" }}",
+                    source::HOMEWIZARD_USER,
+                    args.homewizard
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(None) if !asked => {
+                asked = true;
+                eprintln!("Press the button on the P1 meter now.");
+            }
+            Ok(None) => {}
+            Err(e) => anyhow::bail!("{}: {e}", args.homewizard),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!("The button was not pressed within {}.", args.timeout);
+    Ok(ExitCode::FAILURE)
 }
 
 fn kwh(wh: Option<i64>) -> String {

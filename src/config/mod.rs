@@ -140,10 +140,18 @@ pub struct P1Link {
     pub serial: Option<String>,
     #[serde(default)]
     pub dsmr22: bool,
-    /// A HomeWizard Wi-Fi P1 meter's address, e.g. `http://192.168.1.40` (its local API
-    /// switched on in the Energy app).
+    /// A HomeWizard Wi-Fi P1 meter's address: `http://192.168.1.40` for its local API
+    /// version 1 (switched on in the Energy app), `https://192.168.1.40` with `token` for
+    /// version 2.
     #[serde(default)]
     pub homewizard: Option<String>,
+    /// API version 2: the token `nomhub p1 pair` got from the meter.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// API version 2: a PEM file with the CA that signs the meter's certificate, instead
+    /// of HomeWizard's own.
+    #[serde(default)]
+    pub ca: Option<String>,
 }
 
 impl P1Link {
@@ -156,8 +164,27 @@ impl P1Link {
                 path: path.clone(),
                 dsmr22: self.dsmr22,
             }),
-            (None, None, Some(url)) if url.starts_with("http://") => {
-                Some(crate::p1::Source::HomeWizard(url.clone()))
+            (None, None, Some(url)) => {
+                let v2 = match (&self.token, url.starts_with("https://")) {
+                    (None, false) if url.starts_with("http://") && self.ca.is_none() => None,
+                    (Some(token), true) if crate::p1::source::valid_token(token) => {
+                        let ca_pem = match &self.ca {
+                            Some(path) => std::fs::read(path).ok()?,
+                            None => crate::p1::source::HOMEWIZARD_CA.to_vec(),
+                        };
+                        Some(crate::p1::source::V2 {
+                            token: token.clone(),
+                            ca_pem,
+                        })
+                    }
+                    _ => return None,
+                };
+                Some(crate::p1::Source::HomeWizard(
+                    crate::p1::source::HomeWizard {
+                        url: url.clone(),
+                        v2,
+                    },
+                ))
             }
             _ => None,
         }
@@ -739,11 +766,49 @@ fn validate(
                         format!("device `{id}`: a P1 meter has no `bus` or `unit`, only `p1`"),
                     );
                 }
-                if link.get_ref().source().is_none() {
+                let l = link.get_ref();
+                if let (Some(url), None) = (&l.homewizard, &l.token)
+                    && url.starts_with("https://")
+                {
                     issue(
                         link.span(),
                         format!(
-                            "device `{id}`: p1 needs exactly one of `tcp = \"host:port\"`, `serial = \"/dev/ttyUSB0\"` and `homewizard = \"http://<address>\"`"
+                            "device `{id}`: a HomeWizard's API version 2 (https://) needs the `token` that `nomhub p1 pair --homewizard {url}` gets"
+                        ),
+                    );
+                } else if let Some(token) = l
+                    .token
+                    .as_deref()
+                    .filter(|t| !crate::p1::source::valid_token(t))
+                {
+                    issue(
+                        link.span(),
+                        format!(
+                            "device `{id}`: token `{token}` is not a HomeWizard token (32 characters 0-9 and A-F)"
+                        ),
+                    );
+                } else if let Some(ca) = l.ca.as_deref()
+                    && let Err(e) = std::fs::read(ca)
+                        .map_err(|e| e.to_string())
+                        .and_then(|pem| crate::http::Pinned::new(&pem).map(|_| ()))
+                {
+                    issue(link.span(), format!("device `{id}`: ca `{ca}`: {e}"));
+                } else if (l.token.is_some() || l.ca.is_some())
+                    && l.homewizard
+                        .as_deref()
+                        .is_none_or(|u| !u.starts_with("https://"))
+                {
+                    issue(
+                        link.span(),
+                        format!(
+                            "device `{id}`: `token` and `ca` belong with `homewizard = \"https://<address>\"` (the API's version 2)"
+                        ),
+                    );
+                } else if l.source().is_none() {
+                    issue(
+                        link.span(),
+                        format!(
+                            "device `{id}`: p1 needs exactly one of `tcp = \"host:port\"`, `serial = \"/dev/ttyUSB0\"` and `homewizard = \"http://<address>\"` (or `\"https://<address>\"` with a `token`)"
                         ),
                     );
                 }

@@ -21,8 +21,93 @@ pub enum Source {
     Tcp(String),
     /// A serial device; `dsmr22`: 9600 baud 7E1 (DSMR 2.2 and 3.0), else 115200 8N1.
     Serial { path: String, dsmr22: bool },
-    /// A HomeWizard Wi-Fi P1 meter's local API (v1), e.g. `http://192.168.1.40`.
-    HomeWizard(String),
+    /// A HomeWizard Wi-Fi P1 meter's local API.
+    HomeWizard(HomeWizard),
+}
+
+/// A HomeWizard P1 meter: version 1 of its API at `url` (`http://192.168.1.40`), or with
+/// `v2` version 2 (`https://192.168.1.40`, a token, the CA that signs its certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeWizard {
+    pub url: String,
+    pub v2: Option<V2>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2 {
+    pub token: String,
+    /// PEM; HomeWizard's own CA unless the config names another.
+    pub ca_pem: Vec<u8>,
+}
+
+/// HomeWizard's "Appliance Access CA", which signs every device's HTTPS certificate.
+pub const HOMEWIZARD_CA: &[u8] = include_bytes!("homewizard-ca.pem");
+
+/// Whether `token` has the shape HomeWizard's tokens have: 32 characters 0-9, A-F.
+pub fn valid_token(token: &str) -> bool {
+    token.len() == 32
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+/// The name nomhub pairs as (`POST /api/user`).
+pub const HOMEWIZARD_USER: &str = "local/nomhub";
+
+impl HomeWizard {
+    fn api(&self) -> super::homewizard::Api {
+        if self.v2.is_some() {
+            super::homewizard::Api::V2
+        } else {
+            super::homewizard::Api::V1
+        }
+    }
+
+    /// One request for the meter's current data.
+    async fn fetch(&self, timeout: Duration) -> Result<crate::http::Answer, String> {
+        let url = format!("{}{}", self.url.trim_end_matches('/'), self.api().path());
+        match &self.v2 {
+            None => crate::http::get(&url, timeout).await,
+            Some(v2) => {
+                let bearer = format!("Bearer {}", v2.token);
+                crate::http::Pinned::new(&v2.ca_pem)?
+                    .request(
+                        "GET",
+                        &url,
+                        &[("Authorization", &bearer), ("X-Api-Version", "2")],
+                        None,
+                        timeout,
+                    )
+                    .await
+            }
+        }
+    }
+}
+
+/// Asks a HomeWizard P1 meter (API version 2) for a token for `HOMEWIZARD_USER`, once:
+/// `Ok(Some(token))`, or `Ok(None)` while its button has not been pressed.
+pub async fn homewizard_pair(url: &str, ca_pem: &[u8]) -> Result<Option<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        token: String,
+    }
+    let body = format!("{{\"name\": \"{HOMEWIZARD_USER}\"}}");
+    let answer = crate::http::Pinned::new(ca_pem)?
+        .request(
+            "POST",
+            &format!("{}/api/user", url.trim_end_matches('/')),
+            &[("X-Api-Version", "2")],
+            Some(&body),
+            HOMEWIZARD_TIMEOUT,
+        )
+        .await?;
+    match answer.status {
+        200 => serde_json::from_str::<Token>(&answer.body)
+            .map(|t| Some(t.token))
+            .map_err(|e| format!("the meter's answer is not a token: {e}")),
+        403 => Ok(None),
+        other => Err(format!("HTTP {other}: {}", answer.body)),
+    }
 }
 
 impl std::fmt::Display for Source {
@@ -30,7 +115,7 @@ impl std::fmt::Display for Source {
         match self {
             Source::Tcp(a) => write!(f, "tcp {a}"),
             Source::Serial { path, .. } => write!(f, "serial {path}"),
-            Source::HomeWizard(url) => write!(f, "HomeWizard {url}"),
+            Source::HomeWizard(hw) => write!(f, "HomeWizard {}", hw.url),
         }
     }
 }
@@ -133,12 +218,12 @@ const HOMEWIZARD_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Asks a HomeWizard P1 meter for its data every second until `cancel`; after a failed
 /// request, with backoff.
-async fn poll_homewizard(url: &str, tx: &mpsc::Sender<Event>, cancel: &CancellationToken) {
-    let data = format!("{}/api/v1/data", url.trim_end_matches('/'));
+async fn poll_homewizard(hw: &HomeWizard, tx: &mpsc::Sender<Event>, cancel: &CancellationToken) {
+    let data = format!("{}{}", hw.url.trim_end_matches('/'), hw.api().path());
     let mut failures = 0usize;
     let mut up = false;
     while !cancel.is_cancelled() {
-        let answer = crate::http::get(&data, HOMEWIZARD_TIMEOUT).await;
+        let answer = hw.fetch(HOMEWIZARD_TIMEOUT).await;
         let event = match answer {
             Ok(a) if a.status == 200 => {
                 failures = 0;
@@ -148,7 +233,7 @@ async fn poll_homewizard(url: &str, tx: &mpsc::Sender<Event>, cancel: &Cancellat
                         return;
                     }
                 }
-                match super::homewizard::reading(&a.body) {
+                match super::homewizard::reading(hw.api(), &a.body) {
                     Ok(r) => Event::Reading(Box::new(r)),
                     Err(e) => Event::Dropped(Dropped::Bad(e)),
                 }
@@ -158,6 +243,9 @@ async fn poll_homewizard(url: &str, tx: &mpsc::Sender<Event>, cancel: &Cancellat
                     Ok(a) if a.status == 403 => {
                         "403: the local API is off (switch it on in the HomeWizard Energy app)"
                             .to_owned()
+                    }
+                    Ok(a) if a.status == 401 => {
+                        "401: the meter refuses the token (pair again: `nomhub p1 pair`)".to_owned()
                     }
                     Ok(a) => format!("HTTP {}", a.status),
                     Err(e) => e,
@@ -187,8 +275,8 @@ async fn poll_homewizard(url: &str, tx: &mpsc::Sender<Event>, cancel: &Cancellat
 
 /// Reads `source` until `cancel`, opening it again (with backoff) whenever it fails.
 pub async fn run(source: Source, tx: mpsc::Sender<Event>, cancel: CancellationToken) {
-    if let Source::HomeWizard(url) = &source {
-        return poll_homewizard(url, &tx, &cancel).await;
+    if let Source::HomeWizard(hw) = &source {
+        return poll_homewizard(hw, &tx, &cancel).await;
     }
     let mut failures = 0usize;
     while !cancel.is_cancelled() {
@@ -243,4 +331,15 @@ fn open_serial(path: &str, dsmr22: bool) -> std::io::Result<tokio_serial::Serial
         .stop_bits(StopBits::One)
         .open_native_async()
         .map_err(std::io::Error::other)
+}
+
+#[cfg(test)]
+mod homewizard_tests {
+    #[test]
+    fn homewizards_ca_is_a_usable_trust_anchor() {
+        // An X.509 v1 certificate without extensions: rustls takes it as a root.
+        assert!(crate::http::Pinned::new(super::HOMEWIZARD_CA).is_ok());
+        assert!(super::valid_token("0123456789ABCDEF0123456789ABCDEF"));
+        assert!(!super::valid_token("0123456789abcdef0123456789abcdef"));
+    }
 }

@@ -35,19 +35,6 @@ pub struct Broker {
     dir: tempfile::TempDir,
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl is not installed: `sudo apt-get install -y openssl`");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl Broker {
     /// The broker `nomhub demo` embeds, in this process, on a free port (it cannot be
     /// restarted or stopped).
@@ -84,7 +71,7 @@ impl Broker {
             "ec_paramgen_curve:prime256v1",
             "-nodes",
         ];
-        openssl(
+        super::openssl(
             d,
             &[
                 &["req", "-x509"][..],
@@ -102,7 +89,7 @@ impl Broker {
             ]
             .concat(),
         );
-        openssl(
+        super::openssl(
             d,
             &[
                 &["req"][..],
@@ -123,7 +110,7 @@ impl Broker {
             "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
         )
         .unwrap();
-        openssl(
+        super::openssl(
             d,
             &[
                 "x509",
