@@ -623,3 +623,49 @@ async fn a_homewizard_p1_meter_over_its_api_version_2_with_a_token() {
     assert!(err.contains("cannot read"), "{err}");
     cancel.cancel();
 }
+
+/// A meter whose port stays open but sends nothing: after `SILENT_AFTER` without a good
+/// telegram, every report says it is unreachable (so the state fold shows it offline
+/// after `[hub] offline_after` of them), and it reads nothing. Virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_silent_p1_meter_is_reported_unreachable() {
+    use nomhub::device::PollErrorKind;
+    use nomhub::p1::device::{self, SILENT_AFTER};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and keeps the connection, silent.
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        std::future::pending::<()>().await;
+        drop(tcp);
+    });
+    let profile = nomhub::profile::ProfileSet::embedded()
+        .unwrap()
+        .get("dsmr-p1")
+        .unwrap()
+        .resolve()
+        .unwrap();
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(16);
+    let started = tokio::time::Instant::now();
+    tokio::spawn(device::run(
+        nomhub::model::DeviceId::new("meter").unwrap(),
+        std::sync::Arc::new(profile),
+        Source::Tcp(addr.to_string()),
+        nomhub::clock::Clock::System,
+        tx,
+        cancel.clone(),
+    ));
+    for n in 1..=3u32 {
+        let report = rx.recv().await.unwrap();
+        let e = report.error.expect("a silent meter's report is an error");
+        assert_eq!(e.kind, PollErrorKind::Unreachable, "{}", e.text);
+        assert!(e.text.contains("no telegram from tcp"), "{}", e.text);
+        assert!(report.samples.is_empty());
+        assert!(
+            started.elapsed() >= SILENT_AFTER * n,
+            "report {n} too early"
+        );
+    }
+    cancel.cancel();
+}
