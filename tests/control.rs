@@ -759,9 +759,13 @@ const RECOMMEND: (bool, bool) = (false, true);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sg_ready_surplus_is_state_3_through_the_hold_a_reset_board_is_reasserted_and_stop_hands_back()
  {
+    use support::mqtt::{Broker, Recorder};
+    let broker = Broker::start();
+    let ha = Recorder::connect(broker.port, &["nomhub/hub/control"]).await;
     let (cancel, sim_cancel) = (CancellationToken::new(), CancellationToken::new());
     let sim = sunny_noon(&sim_cancel).await;
     let dir = tempfile::tempdir().unwrap();
+    let mqtt = format!("\n[mqtt]\nhost = \"127.0.0.1\"\nport = {}\n", broker.port);
     // The rule asks for state 3 by the heat pump's `sg_ready`, whatever wires it.
     let rule = r#"
 [[rule]]
@@ -772,7 +776,7 @@ then = [{ set = "heat_pump.sg_ready", value = 3 }]
     let (app, tasks) = start_app(
         &sim,
         &dir.path().join("store"),
-        &format!("{SG_READY}{rule}"),
+        &format!("{SG_READY}{rule}{mqtt}"),
         &cancel,
     );
     let status = app.views.control.clone().unwrap();
@@ -792,6 +796,13 @@ then = [{ set = "heat_pump.sg_ready", value = 3 }]
     assert!(sg.why.contains("surplus asks for it"), "{}", sg.why);
     // Relay 2 was found off and goes back off, whatever the board had.
     assert_eq!(s.held["relays.relay_2"].original, 0.0);
+    // Home Assistant's SG Ready sensor reads what the relays show.
+    let m = ha
+        .wait(10, "nomhub/hub/control", |m| {
+            m.json()["sg_ready_state"] == "recommend"
+        })
+        .await;
+    assert_eq!(m.json()["sg_ready_wanted"], "recommend");
 
     // The board loses power for a moment: every relay off. nomhub puts state 3 back.
     {
