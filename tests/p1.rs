@@ -351,71 +351,14 @@ async fn a_homewizard_p1_meter_over_its_local_api() {
     assert_eq!((r.tariff, r.grid_w()), (Some(2), Some(-543.0)));
 }
 
-/// A CA of its own (`name`.pem/.key) in `dir`, and, signed by it, a server certificate
-/// named the way HomeWizard names its devices (no name the address could match).
+/// In `dir`: a CA of its own and, signed by it, a device certificate named the way
+/// HomeWizard names its devices (no name the address could match).
 fn device_certificates(dir: &std::path::Path, ca: &str) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let ca_key = format!("{ca}.key");
-    let ca_pem = format!("{ca}.pem");
-    let subj = format!("/O=Test/CN={ca}");
-    support::openssl(
+    support::certificates(
         dir,
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout", &ca_key, "-out", &ca_pem, "-days", "2", "-subj", &subj,
-            ],
-        ]
-        .concat(),
-    );
-    support::openssl(
-        dir,
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "device.key",
-                "-out",
-                "device.csr",
-                "-subj",
-                "/CN=appliance\\/p1dongle\\/5c2fafaabbcc",
-            ],
-        ]
-        .concat(),
-    );
-    // A v3 certificate for a TLS server, with no name in it but the device's.
-    std::fs::write(
-        dir.join("device.ext"),
+        ca,
+        "/CN=appliance\\/p1dongle\\/5c2fafaabbcc",
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    support::openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "device.csr",
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            "device.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "device.ext",
-        ],
     );
 }
 
@@ -441,11 +384,11 @@ async fn homewizard_v2(dir: &std::path::Path, cancel: &CancellationToken) -> std
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
-    let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join("device.pem"))
+    let certs: Vec<_> = CertificateDer::pem_file_iter(dir.join("server.pem"))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let key = PrivateKeyDer::from_pem_file(dir.join("device.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -534,7 +477,7 @@ async fn a_homewizard_p1_meter_over_its_api_version_2_with_a_token() {
     let cancel = CancellationToken::new();
     let addr = homewizard_v2(dir.path(), &cancel).await;
     let url = format!("https://{addr}");
-    let ca = dir.path().join("device-ca.pem");
+    let ca = dir.path().join("ca.pem");
     let ca = ca.to_str().unwrap();
 
     // Pairing: refused until the button is pressed, then the token.
@@ -560,7 +503,7 @@ async fn a_homewizard_p1_meter_over_its_api_version_2_with_a_token() {
         url: url.clone(),
         v2: Some(source::V2 {
             token: TOKEN.to_owned(),
-            ca_pem: std::fs::read(dir.path().join("device-ca.pem")).unwrap(),
+            ca_pem: std::fs::read(dir.path().join("ca.pem")).unwrap(),
         }),
     };
     tokio::spawn(source::run(
@@ -582,7 +525,7 @@ async fn a_homewizard_p1_meter_over_its_api_version_2_with_a_token() {
             ..hw.v2.clone().unwrap()
         },
         source::V2 {
-            ca_pem: std::fs::read(other.path().join("other-ca.pem")).unwrap(),
+            ca_pem: std::fs::read(other.path().join("ca.pem")).unwrap(),
             ..hw.v2.clone().unwrap()
         },
     ] {

@@ -34,6 +34,75 @@ pub fn openssl(dir: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// In `dir`: a CA of its own (`ca.pem`, `ca.key`, named `ca_name`) and a server
+/// certificate it signed (`server.pem`, `server.key`) with `subject` and the X.509 v3
+/// extensions in `ext` (openssl's extfile lines).
+pub fn certificates(dir: &std::path::Path, ca_name: &str, subject: &str, ext: &str) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca_subject = format!("/CN={ca_name}");
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                &ca_subject,
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                subject,
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(dir.join("server.ext"), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+}
+
 /// A free TCP port on loopback (free when asked; a test binds it soon after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
