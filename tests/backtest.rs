@@ -756,3 +756,32 @@ fn simulate_compares_setpoint_and_sg_ready_control() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("40 to 70 °C"));
 }
+
+/// Every charge target smart asks for on `dwelling`, to a tenth of a degree.
+fn smart_targets(dwelling: &Dwelling, rows: &[Row]) -> BTreeSet<String> {
+    let mut c = StrategySpec::Smart.controller(dwelling);
+    let mut targets = BTreeSet::new();
+    let mut seen = |r: &backtest::TraceRow| -> Result<(), std::convert::Infallible> {
+        if let Some(t) = r.target_c {
+            targets.insert(format!("{t:.1}"));
+        }
+        Ok(())
+    };
+    backtest::run_traced("smart", dwelling, rows, c.as_mut(), Some(&mut seen)).unwrap();
+    targets
+}
+
+#[test]
+fn a_household_that_outgrows_its_tank_gets_hotter_comfort_charges() {
+    // Year A's tank holds a day's draws: comfort charges go to the solar target (and
+    // the weekly legionella run to 60 °C, sun charges to 60 °C when the sun carries them).
+    let (dwelling, rows) = &*YEAR_A;
+    assert!(!smart_targets(dwelling, rows).contains("57.5"));
+    // A 120 l tank for a household drawing 1.2 times as much: halfway to 60 °C.
+    let (dwelling, rows) = variant(Variant {
+        tank_litres: Some(120.0),
+        draw_scale: 1.2,
+        pv_scale: 1.0,
+    });
+    assert!(smart_targets(&dwelling, &rows).contains("57.5"));
+}

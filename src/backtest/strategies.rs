@@ -78,19 +78,24 @@ impl StrategySpec {
     /// target `raised_c` whatever the controller wanted (and the smart strategy leaves
     /// the legionella run to the heat pump's own program, as in the daemon).
     pub fn through_sg_ready(self, dwelling: &Dwelling, raised_c: f64) -> Box<dyn Controller> {
-        let inner: Box<dyn Controller> = match self {
+        match self {
+            // The strategy plans with the target the heat pump will reach.
             Self::Smart => Box::new(Smart::new(SmartParams {
                 tank: dwelling.tank.clone(),
                 legionella: None,
+                fixed_target_c: Some(raised_c),
                 ..SmartParams::default()
             })),
-            other => other.controller(dwelling),
-        };
-        Box::new(SgReady { inner, raised_c })
+            other => Box::new(SgReady {
+                inner: other.controller(dwelling),
+                raised_c,
+            }),
+        }
     }
 }
 
-/// A controller whose charges go through SG Ready state 3.
+/// A controller whose charges go through SG Ready state 3 (the baselines: they plan
+/// nothing, so where their charges end is all that changes).
 struct SgReady {
     inner: Box<dyn Controller>,
     raised_c: f64,

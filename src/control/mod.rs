@@ -266,13 +266,17 @@ impl Control {
             let hp = HeatPump::from_profile(id.as_str(), p, setup.sg_ready.as_ref())?;
             // Through SG Ready the tank reaches only the heat pump's raised target: the
             // legionella run is then the heat pump's own program.
-            let via_sg = matches!(hp.via, hot_water::Via::SgReady { .. });
+            let raised_c = match hp.via {
+                hot_water::Via::SgReady { raised_c } => Some(raised_c),
+                hot_water::Via::Setpoint { .. } => None,
+            };
             let params = SmartParams {
                 legionella: setup
                     .legionella
                     .as_ref()
-                    .filter(|_| !via_sg)
+                    .filter(|_| raised_c.is_none())
                     .map(Into::into),
+                fixed_target_c: raised_c,
                 ..SmartParams::default()
             };
             Some(HotWater::new(hp, params))

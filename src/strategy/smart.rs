@@ -69,6 +69,15 @@ const PLAN_BEST_SHARE: f64 = 0.9;
 const STOP_MARGIN_SHARE: f64 = 0.1;
 /// When strict, a comfort charge from the grid aims this much lower than a sun charge.
 const STRICT_COMFORT_DROP_K: f64 = 1.5;
+/// The household outgrows the tank at the solar target when a day's draws (by the
+/// energy balance) take more than this share of what the tank holds there above the
+/// reserve …
+const OUTGROWN_SHARE: f64 = 0.95;
+/// … as a week of draws tells (a first day's balance also holds the tank's first fill) …
+const OUTGROWN_AFTER_DAYS: u32 = 7;
+/// … and then comfort charges aim this share of the way from the solar target to the
+/// heat pump's maximum (all the way costs more grid heat than the thermostat's).
+const OUTGROWN_RAISE: f64 = 0.5;
 /// How fast the surplus profile follows the seasons (per day).
 const SURPLUS_LEARN: f64 = 0.2;
 
@@ -92,6 +101,9 @@ pub struct SmartParams {
     pub strict: bool,
     /// The weekly run that heats the whole tank against legionella.
     pub legionella: Option<Legionella>,
+    /// Every charge goes to this, whatever the strategy would ask (a heat pump driven
+    /// through SG Ready heats to its own raised target in state 3).
+    pub fixed_target_c: Option<f64>,
 }
 
 /// A charge to `temperature_c` in the minutes `window` matches (cron, local time),
@@ -145,6 +157,7 @@ impl Default for SmartParams {
             min_off_minutes: 60.0,
             strict: false,
             legionella: Some(Legionella::default()),
+            fixed_target_c: None,
         }
     }
 }
@@ -534,6 +547,7 @@ impl Smart {
     }
 
     fn start(&mut self, kind: Kind, target_c: f64, now: NaiveDateTime, reason: Why) -> Decision {
+        let target_c = self.params.fixed_target_c.unwrap_or(target_c);
         self.running = Some(Running { kind, since: now });
         self.starts -= 1.0;
         self.reason = reason;
@@ -702,18 +716,36 @@ impl Smart {
         } else {
             None
         };
+        // A household that outgrows the tank at the solar target gets its comfort
+        // charges hotter, before the large draws, rather than run out.
+        let top = self.params.tank.t_max_hp_c.max(solar);
+        let outgrown = self.observer.days() >= OUTGROWN_AFTER_DAYS
+            && self
+                .observer
+                .balance()
+                .is_some_and(|day| day > OUTGROWN_SHARE * (full - reserve));
+        let comfort_c = if outgrown {
+            solar + OUTGROWN_RAISE * (top - solar)
+        } else {
+            solar
+        };
         if let Some(why) = why {
-            return self.start(Kind::Floor, solar.max(self.params.tank.t_set_c), now, why);
+            return self.start(
+                Kind::Floor,
+                comfort_c.max(self.params.tank.t_set_c),
+                now,
+                why,
+            );
         }
         // Comfort first: the tank would run low before the next step's heat arrives.
         let low_in = outlook.runs_low_in(usable, reserve);
         if low_in.is_some_and(|i| i <= 1) {
             return self.start(
                 Kind::Comfort,
-                if self.params.strict {
+                if self.params.strict && !outgrown {
                     solar - STRICT_COMFORT_DROP_K
                 } else {
-                    solar
+                    comfort_c
                 },
                 now,
                 Why::Reserve {
@@ -727,7 +759,6 @@ impl Smart {
             .is_none_or(|t| minutes(t, now) >= self.params.min_off_minutes);
         // Late in the sunny hours: fill the tank for the evening and the night, while
         // the sun still carries the charge and has just enough hours left to fill it.
-        let top = self.params.tank.t_max_hp_c.max(solar);
         let target = if share >= LATE_TOP_SHARE { top } else { solar };
         let room = self.params.tank.full_charge_kwh(target) - usable;
         let per_slot = self.charge_w / 1000.0 / SLOTS_PER_HOUR
@@ -1039,7 +1070,12 @@ mod tests {
             "started at {at}, before the late sun: {}",
             s.reason()
         );
-        assert_eq!(*target, 60.0, "the sun carries it to the top");
+        assert_eq!(
+            *target,
+            60.0,
+            "the sun carries it to the top: {}",
+            s.reason()
+        );
         assert!(s.reason().contains("for the evening"), "{}", s.reason());
     }
 
