@@ -400,6 +400,10 @@ fn ten_days() -> Habits {
     Habits {
         draw_kwh: (0..96).map(|q| if q == 28 { 1.5 } else { 0.0 }).collect(),
         draw_days: 10,
+        draw_weekday_kwh: Vec::new(),
+        draw_weekend_kwh: Vec::new(),
+        weekday_days: 0,
+        weekend_days: 0,
         daily_draw_kwh: None,
         recent_draws: Vec::new(),
         surplus_w: (0..96)

@@ -31,8 +31,14 @@ pub fn settling(rate: f64, samples: u32) -> f64 {
 #[derive(Debug, Clone)]
 pub struct Observer {
     pub est: Tank,
-    /// Mean heat drawn per slot of the day, kWh.
+    /// Mean heat drawn per slot of the day, kWh, over all days.
     pub pattern: [f64; SLOTS],
+    /// The same for weekdays (0) and weekend days (1), and the days each learned from:
+    /// a household showers later on Saturdays.
+    kinds: [[f64; SLOTS]; 2],
+    kind_days: [u32; 2],
+    /// Whether today is a weekend day.
+    weekend: bool,
     /// Draws since the last informative reading that the pattern expects, kWh.
     pub unseen_kwh: f64,
     /// The last sensor reading, °C.
@@ -61,6 +67,9 @@ pub struct Observer {
     burst_kwh: f64,
 }
 
+/// A weekday's or weekend day's own pattern is used once it has learned from this many
+/// such days (four weekends).
+const KIND_MIN_DAYS: u32 = 8;
 /// Days of seen draws kept …
 pub const RECENT_DAYS: usize = 28;
 /// … and the share of them the burst reserve covers.
@@ -71,6 +80,9 @@ impl Observer {
         Self {
             est: Tank::new(params.clone()),
             pattern: [0.0; SLOTS],
+            kinds: [[0.0; SLOTS]; 2],
+            kind_days: [0; 2],
+            weekend: false,
             unseen_kwh: 0.0,
             sensor_c: params.t_init_c,
             excess_kwh: 0.0,
@@ -93,9 +105,39 @@ impl Observer {
         self.days
     }
 
+    /// Today is a weekend day (true) or a weekday: whose pattern the day's draws
+    /// follow and are learned into.
+    pub fn set_day(&mut self, weekend: bool) {
+        self.weekend = weekend;
+    }
+
+    /// The draw pattern of a weekday or a weekend day: its own once it has learned
+    /// from enough such days, else the one over all days.
+    pub fn pattern_for(&self, weekend: bool) -> &[f64; SLOTS] {
+        let k = usize::from(weekend);
+        if self.kind_days[k] >= KIND_MIN_DAYS {
+            &self.kinds[k]
+        } else {
+            &self.pattern
+        }
+    }
+
+    /// The weekday and weekend patterns and the days each learned from, for saving.
+    pub fn kinds(&self) -> ([[f64; SLOTS]; 2], [u32; 2]) {
+        (self.kinds, self.kind_days)
+    }
+
+    /// Takes up weekday and weekend patterns learned before a restart.
+    pub fn resume_kinds(&mut self, kinds: [[f64; SLOTS]; 2], days: [u32; 2]) {
+        self.kinds = kinds;
+        self.kind_days = days;
+    }
+
     /// Forgets the draw pattern (new residents); the copy of the tank stays.
     pub fn forget(&mut self) {
         self.pattern = [0.0; SLOTS];
+        self.kinds = [[0.0; SLOTS]; 2];
+        self.kind_days = [0; 2];
         self.days = 0;
         self.balance_kwh = 0.0;
         self.balance_days = 0;
@@ -183,7 +225,13 @@ impl Observer {
 
     /// What the pattern is multiplied by to add up to the daily draw.
     pub fn draw_scale(&self) -> f64 {
-        let sum: f64 = self.pattern.iter().sum();
+        self.scale_for(self.weekend)
+    }
+
+    /// What a weekday's or weekend day's pattern is multiplied by to add up to the
+    /// daily draw.
+    pub fn scale_for(&self, weekend: bool) -> f64 {
+        let sum: f64 = self.pattern_for(weekend).iter().sum();
         if sum > 0.0 {
             self.daily_kwh() / sum
         } else {
@@ -193,7 +241,7 @@ impl Observer {
 
     /// The usual draw in `slot`: the pattern's shape, scaled to the daily draw.
     pub fn draw_at(&self, slot: usize) -> f64 {
-        self.pattern[slot % SLOTS] * self.draw_scale()
+        self.pattern_for(self.weekend)[slot % SLOTS] * self.draw_scale()
     }
 
     /// Usable heat (water at or above the use minimum) the tank probably holds, kWh.
@@ -339,6 +387,12 @@ impl Observer {
             for i in 0..SLOTS {
                 self.pattern[i] = (1.0 - learn) * self.pattern[i] + learn * self.today[i];
             }
+            let k = usize::from(self.weekend);
+            self.kind_days[k] = self.kind_days[k].saturating_add(1);
+            let learn = settling(LEARN, self.kind_days[k]);
+            for i in 0..SLOTS {
+                self.kinds[k][i] = (1.0 - learn) * self.kinds[k][i] + learn * self.today[i];
+            }
         }
         self.today = [0.0; SLOTS];
         self.today_seen = [0.0; SLOTS];
@@ -413,6 +467,50 @@ mod tests {
         let before = obs.pattern[28];
         let after = day(&mut obs, before + 1.0);
         assert!((after - before - LEARN).abs() < 1e-9, "{before} → {after}");
+    }
+
+    #[test]
+    fn weekdays_and_weekends_learn_patterns_of_their_own() {
+        let (_, mut obs) = full();
+        // Two weeks: showers at 07:00 on weekdays, at 09:00 at the weekend.
+        for d in 0..14 {
+            let weekend = d % 7 >= 5;
+            obs.set_day(weekend);
+            let slot = if weekend { 36 } else { 28 };
+            obs.today[slot] = 2.0;
+            obs.seen_slots[slot] = true;
+            obs.fold_day();
+            if d == 5 {
+                // One weekend day is too few: the pattern over all days stands in.
+                assert_eq!(obs.pattern_for(true), &obs.pattern);
+            }
+        }
+        let (weekday, weekend) = (obs.pattern_for(false), obs.pattern_for(true));
+        assert!(
+            (weekday[28] - 2.0).abs() < 1e-9 && weekday[36] == 0.0,
+            "{weekday:?}"
+        );
+        assert_eq!(
+            obs.pattern_for(true),
+            &obs.pattern,
+            "4 weekend days: not yet"
+        );
+        assert!(weekend[28] > 1.0, "the mix of both");
+        // Two more weekends: the weekend has its own.
+        for _ in 0..4 {
+            obs.set_day(true);
+            obs.today[36] = 2.0;
+            obs.seen_slots[36] = true;
+            obs.fold_day();
+        }
+        let weekend = obs.pattern_for(true);
+        assert!(
+            (weekend[36] - 2.0).abs() < 1e-9 && weekend[28] == 0.0,
+            "{weekend:?}"
+        );
+        // The day's own pattern says what is drawn when.
+        obs.set_day(true);
+        assert!(obs.draw_at(36) > 0.0 && obs.draw_at(28) == 0.0);
     }
 
     #[test]

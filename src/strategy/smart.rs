@@ -234,6 +234,16 @@ pub struct Habits {
     /// before it was learned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_draw_kwh: Option<f64>,
+    /// The draw patterns of weekdays and of weekend days (96 values each, kWh), and
+    /// the days each learned from (absent in records saved before they were learned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub draw_weekday_kwh: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub draw_weekend_kwh: Vec<f64>,
+    #[serde(default)]
+    pub weekday_days: u32,
+    #[serde(default)]
+    pub weekend_days: u32,
     /// The draws the tank sensor saw per quarter hour on each recent day, kWh
     /// (oldest first, up to four weeks): where the large hourly draws come from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -247,6 +257,12 @@ pub struct Habits {
     /// When a charge last brought the whole tank to the legionella temperature
     /// (local time).
     pub last_hot: Option<NaiveDateTime>,
+}
+
+/// Saturday and Sunday, when households keep other hours.
+fn weekend(date: NaiveDate) -> bool {
+    use chrono::Datelike;
+    matches!(date.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun)
 }
 
 /// One value per quarter hour of the day, or what is wrong with `list`.
@@ -388,9 +404,14 @@ impl Smart {
 
     /// What the strategy has learned so far.
     pub fn habits(&self) -> Habits {
+        let (kinds, kind_days) = self.observer.kinds();
         Habits {
             draw_kwh: self.observer.pattern.to_vec(),
             draw_days: self.observer.days(),
+            draw_weekday_kwh: kinds[0].to_vec(),
+            draw_weekend_kwh: kinds[1].to_vec(),
+            weekday_days: kind_days[0],
+            weekend_days: kind_days[1],
             daily_draw_kwh: self.observer.balance(),
             recent_draws: self.observer.recent(),
             surplus_w: self.surplus.to_vec(),
@@ -441,7 +462,26 @@ impl Smart {
                 MAX_DRAW_KWH * 96.0
             ));
         }
+        // Records from before the weekday and weekend patterns have neither.
+        let kinds = if habits.draw_weekday_kwh.is_empty() && habits.draw_weekend_kwh.is_empty() {
+            None
+        } else {
+            Some([
+                per_slot(
+                    "draw_weekday_kwh",
+                    within("draw_weekday_kwh", &habits.draw_weekday_kwh, MAX_DRAW_KWH)?,
+                )?,
+                per_slot(
+                    "draw_weekend_kwh",
+                    within("draw_weekend_kwh", &habits.draw_weekend_kwh, MAX_DRAW_KWH)?,
+                )?,
+            ])
+        };
         self.observer.resume_recent(&habits.recent_draws)?;
+        if let Some(kinds) = kinds {
+            self.observer
+                .resume_kinds(kinds, [habits.weekday_days, habits.weekend_days]);
+        }
         self.observer
             .resume(draws, habits.draw_days, habits.daily_draw_kwh);
         self.surplus = surplus;
@@ -469,7 +509,8 @@ impl Smart {
         let loss = tank.ua_w_per_k * (self.params.solar_target_c - tank.t_ambient_c)
             / 1000.0
             / SLOTS_PER_HOUR;
-        let draw_scale = self.observer.draw_scale();
+        let today_weekend = self.day.is_some_and(weekend);
+        let tomorrow_weekend = self.day.and_then(|d| d.succ_opt()).is_some_and(weekend);
         let (mut surplus, mut need) = (Vec::with_capacity(HORIZON), Vec::with_capacity(HORIZON));
         let quarter = super::sun::quarter_start(at);
         for i in 0..HORIZON {
@@ -479,7 +520,13 @@ impl Smart {
             let t = quarter + Duration::minutes(15 * i as i64);
             let learned = self.surplus[s] * scale;
             surplus.push(self.sun.surplus_w(t, s, is_today).unwrap_or(learned));
-            need.push(self.observer.pattern[s] * draw_scale * DRAW_SAFETY + loss);
+            let kind = if is_today {
+                today_weekend
+            } else {
+                tomorrow_weekend
+            };
+            let draw = self.observer.pattern_for(kind)[s] * self.observer.scale_for(kind);
+            need.push(draw * DRAW_SAFETY + loss);
         }
         Outlook { surplus, need }
     }
@@ -598,6 +645,7 @@ impl Smart {
             self.starts = (self.starts + max).min(1.5 * max);
         }
         self.day = Some(date);
+        self.observer.set_day(weekend(date));
         self.sun.new_day();
         self.today_seen = 0.0;
         self.today_usual = 0.0;
@@ -1163,9 +1211,12 @@ mod tests {
         short.draw_kwh.pop();
         let mut negative = good.clone();
         negative.surplus_w[50] = -3.0;
+        let mut weekend = good.clone();
+        weekend.draw_weekend_kwh.truncate(10);
         for (habits, wanted) in [
             (short, "`draw_kwh` has 95 values"),
             (negative, "`surplus_w` at quarter hour 50 is -3"),
+            (weekend, "`draw_weekend_kwh` has 10 values"),
         ] {
             let mut s = Smart::new(SmartParams::default());
             let err = s.resume(&habits).err().unwrap_or_default();
