@@ -509,8 +509,16 @@ impl Smart {
         let loss = tank.ua_w_per_k * (self.params.solar_target_c - tank.t_ambient_c)
             / 1000.0
             / SLOTS_PER_HOUR;
-        let today_weekend = self.day.is_some_and(weekend);
-        let tomorrow_weekend = self.day.and_then(|d| d.succ_opt()).is_some_and(weekend);
+        // Today's and tomorrow's own draw patterns (weekday or weekend) and their
+        // scales, looked up once.
+        let draws = |weekend: bool| {
+            (
+                self.observer.pattern_for(weekend),
+                self.observer.scale_for(weekend),
+            )
+        };
+        let draws_today = draws(self.day.is_some_and(weekend));
+        let draws_tomorrow = draws(self.day.and_then(|d| d.succ_opt()).is_some_and(weekend));
         let (mut surplus, mut need) = (Vec::with_capacity(HORIZON), Vec::with_capacity(HORIZON));
         let quarter = super::sun::quarter_start(at);
         for i in 0..HORIZON {
@@ -520,13 +528,12 @@ impl Smart {
             let t = quarter + Duration::minutes(15 * i as i64);
             let learned = self.surplus[s] * scale;
             surplus.push(self.sun.surplus_w(t, s, is_today).unwrap_or(learned));
-            let kind = if is_today {
-                today_weekend
+            let (pattern, draw_scale) = if is_today {
+                draws_today
             } else {
-                tomorrow_weekend
+                draws_tomorrow
             };
-            let draw = self.observer.pattern_for(kind)[s] * self.observer.scale_for(kind);
-            need.push(draw * DRAW_SAFETY + loss);
+            need.push(pattern[s] * draw_scale * DRAW_SAFETY + loss);
         }
         Outlook { surplus, need }
     }
