@@ -63,14 +63,20 @@ impl HomeWizard {
         }
     }
 
-    /// One request for the meter's current data.
-    async fn fetch(&self, timeout: Duration) -> Result<crate::http::Answer, String> {
+    /// One request for the meter's current data; `pinned`: the HTTPS client for
+    /// version 2 (made once, from the CA).
+    async fn fetch(
+        &self,
+        pinned: Option<&Result<crate::http::Pinned, String>>,
+        timeout: Duration,
+    ) -> Result<crate::http::Answer, String> {
         let url = format!("{}{}", self.url.trim_end_matches('/'), self.api().path());
-        match &self.v2 {
-            None => crate::http::get(&url, timeout).await,
-            Some(v2) => {
+        match (&self.v2, pinned) {
+            (Some(v2), Some(pinned)) => {
                 let bearer = format!("Bearer {}", v2.token);
-                crate::http::Pinned::new(&v2.ca_pem)?
+                pinned
+                    .as_ref()
+                    .map_err(Clone::clone)?
                     .request(
                         "GET",
                         &url,
@@ -80,6 +86,7 @@ impl HomeWizard {
                     )
                     .await
             }
+            _ => crate::http::get(&url, timeout).await,
         }
     }
 }
@@ -220,10 +227,14 @@ const HOMEWIZARD_TIMEOUT: Duration = Duration::from_secs(3);
 /// request, with backoff.
 async fn poll_homewizard(hw: &HomeWizard, tx: &mpsc::Sender<Event>, cancel: &CancellationToken) {
     let data = format!("{}{}", hw.url.trim_end_matches('/'), hw.api().path());
+    let pinned = hw
+        .v2
+        .as_ref()
+        .map(|v2| crate::http::Pinned::new(&v2.ca_pem));
     let mut failures = 0usize;
     let mut up = false;
     while !cancel.is_cancelled() {
-        let answer = hw.fetch(HOMEWIZARD_TIMEOUT).await;
+        let answer = hw.fetch(pinned.as_ref(), HOMEWIZARD_TIMEOUT).await;
         let event = match answer {
             Ok(a) if a.status == 200 => {
                 failures = 0;
