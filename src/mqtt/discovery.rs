@@ -972,6 +972,12 @@ fn point_component(p: &PointFile) -> (Cmp, Format) {
             measurement(c, Some("volume_flow_rate"), "L/min", 1),
             Format::Number,
         ),
+        // A number about the device, not a measurement (a software version): no
+        // statistics, under diagnostics.
+        None if p.diagnostic => (
+            c.set("entity_category", json!("diagnostic")),
+            Format::Number,
+        ),
         None => (c.set("state_class", json!("measurement")), Format::Number),
     }
 }

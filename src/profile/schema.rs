@@ -302,6 +302,10 @@ pub struct PointFile {
     pub write: Option<WriteProfile>,
     #[serde(default)]
     pub role: Option<Role>,
+    /// A number about the device rather than a measurement (a software version): Home
+    /// Assistant shows it under diagnostics, without statistics.
+    #[serde(default)]
+    pub diagnostic: bool,
 }
 
 impl PointFile {
