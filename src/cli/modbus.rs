@@ -265,25 +265,28 @@ pub(super) async fn modbus(cmd: ModbusCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Whether the device at `unit` passes every `identify` check of Modbus profile `p`
-/// (a profile without checks is never guessed); its resolved form when it does.
+/// (`resolved`: its wire addresses).
 async fn identify(
     bus: &BusHandle,
     unit: u8,
     p: &crate::profile::Profile,
-) -> Option<crate::profile::ResolvedProfile> {
-    if p.file.identify.is_empty() || p.file.sunspec.is_some() {
-        return None;
-    }
-    let resolved = p.resolve().ok()?;
+    resolved: &crate::profile::ResolvedProfile,
+) -> bool {
     for check in &p.file.identify {
-        let def = resolved.point(check.point.as_str())?;
+        let Some(def) = resolved.point(check.point.as_str()) else {
+            return false;
+        };
         let op = Op::Read {
             kind: def.kind,
             addr: def.addr,
             count: def.words,
         };
-        let words = bus.call(unit, op).await.ok()?;
-        let value = crate::device::point::decode_point(def, def.addr, &words).ok()?;
+        let Ok(words) = bus.call(unit, op).await else {
+            return false;
+        };
+        let Ok(value) = crate::device::point::decode_point(def, def.addr, &words) else {
+            return false;
+        };
         let fits = match (&check.prefix, &value) {
             (Some(prefix), crate::model::Value::Text(t)) => t.starts_with(prefix.as_str()),
             (Some(_), _) => false,
@@ -292,10 +295,10 @@ async fn identify(
             }),
         };
         if !fits {
-            return None;
+            return false;
         }
     }
-    Some(resolved)
+    true
 }
 
 fn format_number(v: f64) -> String {
@@ -326,6 +329,12 @@ async fn scan(
     let bus = connect(target, cancel)?;
     let profiles = ProfileSet::embedded().map_err(|r| anyhow::anyhow!("{r}"))?;
     let sunspec_profile = profiles.get("sunspec-inverter").cloned();
+    // The Modbus profiles that can tell their device from others, resolved once.
+    let identifiable: Vec<_> = profiles
+        .iter()
+        .filter(|p| !p.file.identify.is_empty() && p.file.sunspec.is_none())
+        .filter_map(|p| Some((p, p.resolve().ok()?)))
+        .collect();
     let mut found = Vec::new();
     for unit in parse_units(units)? {
         // Any answer, an exception included, means a device is there; a gateway's
@@ -367,9 +376,9 @@ async fn scan(
             }
             Err(_) => {
                 let mut matches = Vec::new();
-                for p in profiles.iter() {
-                    if let Some(resolved) = identify(&bus, unit, p).await {
-                        matches.push((p.clone(), resolved));
+                for (p, resolved) in &identifiable {
+                    if identify(&bus, unit, p, resolved).await {
+                        matches.push(((*p).clone(), resolved.clone()));
                     }
                 }
                 entry["profiles"] = json!(matches.iter().map(|(p, _)| p.id()).collect::<Vec<_>>());

@@ -133,10 +133,11 @@ async fn pair(args: PairArgs) -> anyhow::Result<ExitCode> {
         Some(path) => std::fs::read(path).map_err(|e| anyhow::anyhow!("--ca {path}: {e}"))?,
         None => source::HOMEWIZARD_CA.to_vec(),
     };
+    let https = crate::http::Pinned::new(&ca).map_err(|e| anyhow::anyhow!("--ca: {e}"))?;
     let deadline = tokio::time::Instant::now() + Duration::from(args.timeout);
     let mut asked = false;
     while tokio::time::Instant::now() < deadline {
-        match source::homewizard_pair(&args.homewizard, &ca).await {
+        match source::homewizard_pair(&args.homewizard, &https).await {
             Ok(Some(token)) => {
                 println!("{token}");
                 eprintln!(

@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::modbus::DataType;
 use crate::model::{DeviceId, Dur, Mode, SgState};
 use crate::profile::schema::PointFile;
 use crate::profile::{DeviceKind, ProfileSet, Role};
@@ -144,16 +143,30 @@ impl SgWiring {
         }
     }
 
+    /// The device whose points carry the state.
+    pub fn device(&self) -> &DeviceId {
+        match self {
+            SgWiring::Register { device, .. } | SgWiring::Contacts { device, .. } => device,
+        }
+    }
+
+    /// The points that carry the state (not the enable switch), each with its value in
+    /// state 2: what they go back to when nobody asks for another state.
+    pub fn normal(&self) -> Vec<((String, String), f64)> {
+        let mut values = self.values(SgState::Normal);
+        if let SgWiring::Contacts {
+            enable: Some(enable),
+            ..
+        } = self
+        {
+            values.retain(|((_, key), _)| key != enable);
+        }
+        values
+    }
+
     /// The points that carry the state (not the enable switch).
     pub fn signal_points(&self) -> Vec<(String, String)> {
-        self.values(SgState::Normal)
-            .into_iter()
-            .map(|(p, _)| p)
-            .filter(|(_, key)| match self {
-                SgWiring::Contacts { enable, .. } => enable.as_deref() != Some(key.as_str()),
-                SgWiring::Register { .. } => true,
-            })
-            .collect()
+        self.normal().into_iter().map(|(p, _)| p).collect()
     }
 
     /// The state the device shows, from its points' present values (`None` while one
@@ -305,11 +318,9 @@ impl ControlSetup {
 
 /// Whether `profile` of a device gives the strategy a writable DHW setpoint.
 fn has_setpoint(devices: &[DeviceConfig], profiles: &ProfileSet, id: &DeviceId) -> Option<bool> {
-    let d = devices.iter().find(|d| d.id.get_ref() == id)?;
-    let p = profiles.get(d.profile.get_ref())?;
+    let points = points_of(devices, profiles, id)?;
     Some(
-        p.file
-            .points
+        points
             .iter()
             .any(|pt| pt.role == Some(Role::DhwSetpoint) && pt.write.is_some()),
     )
@@ -445,10 +456,10 @@ fn points_of<'a>(
     Some(&profiles.get(d.profile.get_ref())?.file.points)
 }
 
-/// Whether a point takes 0 and 1: a coil, or a register written as 0..=1.
+/// Whether a point takes 0 and 1: a coil, or a register written as 0..=1 (the bounds
+/// every write is checked against).
 fn switch_like(p: &PointFile) -> bool {
-    p.write
-        .is_some_and(|w| p.ty == DataType::Bool || (w.min == Some(0.0) && w.max == Some(1.0)))
+    p.write.is_some_and(|w| w.bounds(p.ty) == (0.0, 1.0))
 }
 
 /// `[control.sg_ready]` for heat pump `hp`: the contacts named, or the heat pump's own

@@ -118,7 +118,14 @@ pub struct HotWater {
 }
 
 impl HotWater {
-    pub fn new(heat_pump: HeatPump, params: SmartParams) -> Self {
+    /// Through SG Ready the tank reaches only the heat pump's raised target: the
+    /// strategy plans every charge to it, and the legionella run is the heat pump's own
+    /// program.
+    pub fn new(heat_pump: HeatPump, mut params: SmartParams) -> Self {
+        if let Via::SgReady { raised_c } = heat_pump.via {
+            params.fixed_target_c = Some(raised_c);
+            params.legionella = None;
+        }
         Self {
             heat_pump,
             smart: Smart::new(params),
@@ -276,9 +283,9 @@ impl HotWater {
             self.planned = true;
             if settings.mode == Mode::Smart {
                 match decision {
-                    Decision::Start { target_c } => {
-                        self.charge = Some(self.heat_pump.reaches(target_c));
-                    }
+                    // Through SG Ready the strategy already plans with the raised
+                    // target (`SmartParams::fixed_target_c`).
+                    Decision::Start { target_c } => self.charge = Some(target_c),
                     Decision::Stop => self.charge = None,
                     Decision::Keep => {}
                 }

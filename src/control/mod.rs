@@ -264,19 +264,8 @@ impl Control {
         let mut hot_water = setup.heat_pump.as_ref().and_then(|id| {
             let p = targets.get(id.as_str())?.profile.as_ref()?;
             let hp = HeatPump::from_profile(id.as_str(), p, setup.sg_ready.as_ref())?;
-            // Through SG Ready the tank reaches only the heat pump's raised target: the
-            // legionella run is then the heat pump's own program.
-            let raised_c = match hp.via {
-                hot_water::Via::SgReady { raised_c } => Some(raised_c),
-                hot_water::Via::Setpoint { .. } => None,
-            };
             let params = SmartParams {
-                legionella: setup
-                    .legionella
-                    .as_ref()
-                    .filter(|_| raised_c.is_none())
-                    .map(Into::into),
-                fixed_target_c: raised_c,
+                legionella: setup.legionella.as_ref().map(Into::into),
                 ..SmartParams::default()
             };
             Some(HotWater::new(hp, params))
@@ -562,11 +551,12 @@ impl Control {
                     w.claim.by.as_str(),
                 )
             });
-            // Stale data: the strategy handed back, or the contacts' device is silent.
-            let wiring_device = sg.wiring.signal_points().first().map(|p| p.0.clone());
+            // Stale data: the strategy handed back, or the wiring's device is silent.
             let hand_back = self.hot_water.as_ref().is_some_and(HotWater::handed_back)
-                || wiring_device
-                    .is_some_and(|d| !snap.devices.get(d.as_str()).is_some_and(|s| s.online));
+                || !snap
+                    .devices
+                    .get(sg.wiring.device().as_str())
+                    .is_some_and(|s| s.online);
             let state = sg.decide(asked, by, hand_back, now);
             if state != SgState::Normal {
                 wanted.extend(sg.wiring.values(state));
@@ -599,10 +589,8 @@ impl Control {
             .plan(&wanted, current, now, self.setup.min_write_interval);
         if let Some(sg) = &self.sg_ready {
             // What SG Ready's points get back is state 2, whatever they had before.
-            for (p, v) in sg.wiring.values(SgState::Normal) {
-                if sg.wiring.signal_points().contains(&p) {
-                    self.actuator.give_back_as(&p, v);
-                }
+            for (p, v) in sg.wiring.normal() {
+                self.actuator.give_back_as(&p, v);
             }
             self.status.sg_ready = Some(sg.status(sg.wiring.read(current)));
         }

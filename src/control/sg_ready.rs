@@ -14,6 +14,9 @@ use serde::Serialize;
 use crate::config::{SgReadySetup, SgWiring};
 use crate::model::SgState;
 
+/// Why state 2 holds when no claim asks for another.
+const NOBODY: &str = "nobody asks for another state";
+
 /// The point name a claim uses for the SG Ready state, on the heat pump's device.
 pub const POINT: &str = "sg_ready";
 
@@ -56,7 +59,7 @@ impl SgReady {
             state: SgState::Normal,
             since: None,
             lock_ended: None,
-            why: "nobody asks for another state".to_owned(),
+            why: NOBODY.to_owned(),
         }
     }
 
@@ -98,6 +101,12 @@ impl SgReady {
             SgState::Force if self.wiring.offers(SgState::Recommend) => SgState::Recommend,
             _ => SgState::Normal,
         };
+        // Nobody asking is asking for state 2.
+        let asked_why = if by.is_empty() {
+            NOBODY.to_owned()
+        } else {
+            format!("{by} asks for it")
+        };
         let held = held_for(self.since, now);
         if self.state == SgState::Lock && held.is_some_and(|h| h >= self.max_lock) {
             return self.set(
@@ -107,12 +116,7 @@ impl SgReady {
             );
         }
         if asked == self.state {
-            let why = if asked == SgState::Normal && by.is_empty() {
-                "nobody asks for another state".to_owned()
-            } else {
-                format!("{by} asks for it")
-            };
-            return self.set(asked, now, why);
+            return self.set(asked, now, asked_why);
         }
         if let Some(h) = held
             && h < self.min_state
@@ -134,12 +138,7 @@ impl SgReady {
             );
             return self.set(SgState::Normal, now, why);
         }
-        let why = if by.is_empty() {
-            "nobody asks for another state".to_owned()
-        } else {
-            format!("{by} asks for it")
-        };
-        self.set(asked, now, why)
+        self.set(asked, now, asked_why)
     }
 
     /// nomhub stops: the heat pump has state 2 back (the actuator wrote it).

@@ -91,15 +91,19 @@ impl HomeWizard {
     }
 }
 
-/// Asks a HomeWizard P1 meter (API version 2) for a token for `HOMEWIZARD_USER`, once:
-/// `Ok(Some(token))`, or `Ok(None)` while its button has not been pressed.
-pub async fn homewizard_pair(url: &str, ca_pem: &[u8]) -> Result<Option<String>, String> {
+/// Asks a HomeWizard P1 meter (API version 2) for a token for `HOMEWIZARD_USER`, once,
+/// through `https` (trusting its CA): `Ok(Some(token))`, or `Ok(None)` while its button
+/// has not been pressed.
+pub async fn homewizard_pair(
+    url: &str,
+    https: &crate::http::Pinned,
+) -> Result<Option<String>, String> {
     #[derive(serde::Deserialize)]
     struct Token {
         token: String,
     }
     let body = format!("{{\"name\": \"{HOMEWIZARD_USER}\"}}");
-    let answer = crate::http::Pinned::new(ca_pem)?
+    let answer = https
         .request(
             "POST",
             &format!("{}/api/user", url.trim_end_matches('/')),
