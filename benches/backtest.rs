@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nomhub::backtest::{self, StrategySpec};
+use nomhub::strategy::controller::{Controller, Decision, Observation, SunForecast};
 
 fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
@@ -62,6 +63,54 @@ fn main() {
         t.as_secs_f64() * 1e3,
         (t + load).as_secs_f64() * 1e3,
         outcome.year.dhw_grid_import_kwh
+    );
+    decisions(&dwelling, &rows);
+}
+
+/// Times every decision of the controller it wraps.
+struct Timed<'a> {
+    inner: &'a mut dyn Controller,
+    took: Vec<Duration>,
+}
+
+impl Controller for Timed<'_> {
+    fn decide(&mut self, obs: &Observation) -> Decision {
+        let t = Instant::now();
+        let d = self.inner.decide(obs);
+        self.took.push(t.elapsed());
+        d
+    }
+
+    fn reason(&self) -> String {
+        self.inner.reason()
+    }
+
+    fn forecast(&mut self, forecast: &SunForecast) {
+        self.inner.forecast(forecast);
+    }
+}
+
+/// One decision of the smart strategy, over every quarter hour of the year: the median,
+/// the 99th percentile and the slowest, in µs.
+fn decisions(dwelling: &backtest::Dwelling, rows: &[backtest::Row]) {
+    let mut smart = StrategySpec::Smart.controller(dwelling);
+    let mut timed = Timed {
+        inner: smart.as_mut(),
+        took: Vec::with_capacity(rows.len()),
+    };
+    backtest::run("smart", dwelling, rows, &mut timed);
+    let mut took = timed.took;
+    took.sort();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    println!();
+    println!("| one smart decision | median (µs) | 99th percentile (µs) | slowest (µs) |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| {} quarter hours | {:.1} | {:.1} | {:.1} |",
+        took.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
     );
 }
 
