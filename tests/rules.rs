@@ -21,6 +21,7 @@ fn ctx() -> Context {
         ]
         .into_iter()
         .collect(),
+        driven: Default::default(),
         settlement: nomhub::ledger::SettlementRule::default(),
     }
 }

@@ -39,6 +39,7 @@ pub fn context() -> Context {
         ]
         .into_iter()
         .collect(),
+        driven: Default::default(),
         settlement: SettlementRule::default(),
     }
 }

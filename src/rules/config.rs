@@ -77,6 +77,8 @@ pub struct Context {
     pub names: Facts,
     /// Every `device.point`, with its write bounds when it is writable.
     pub points: BTreeMap<String, Option<(f64, f64)>>,
+    /// Points something else drives (SG Ready's contacts), with what a rule does instead.
+    pub driven: BTreeMap<String, String>,
     pub settlement: SettlementRule,
 }
 
@@ -223,6 +225,13 @@ impl Checker<'_> {
         }
         let target = a.set.as_ref()?;
         let key = target.get_ref();
+        if let Some(instead) = self.ctx.driven.get(key) {
+            self.issue(
+                target.span(),
+                format!("rule `{rule}`: point `{key}` is {instead}"),
+            );
+            return None;
+        }
         let Some(bounds) = self.ctx.points.get(key) else {
             let known: Vec<&str> = self
                 .ctx

@@ -72,6 +72,7 @@ impl Context {
         Self {
             names,
             points,
+            driven: BTreeMap::new(),
             settlement,
         }
     }
@@ -118,14 +119,33 @@ pub fn from_config(config: &crate::config::Config) -> (Vec<Rule>, Vec<Issue>) {
         .as_ref()
         .map_or_else(SettlementRule::default, |l| l.rule);
     let mut ctx = Context::for_devices(&config.devices, &config.profiles, settlement);
-    // With SG Ready, the heat pump's `sg_ready` is its state, 1 to 4, whatever wires it.
+    // With SG Ready, the heat pump's `sg_ready` is its state, 1 to 4, whatever wires it,
+    // and the points that wire it are SG Ready's alone: a rule writing a contact would
+    // fight its hold times and hand-back.
     if let Some(c) = &config.control
-        && let (Some(hp), Some(_)) = (&c.heat_pump, &c.sg_ready)
+        && let (Some(hp), Some(sg)) = (&c.heat_pump, &c.sg_ready)
     {
-        ctx.points.insert(
-            format!("{hp}.{}", crate::control::sg_ready::POINT),
-            Some((1.0, 4.0)),
+        let state = format!("{hp}.{}", crate::control::sg_ready::POINT);
+        ctx.points.insert(state.clone(), Some((1.0, 4.0)));
+        let instead = format!(
+            "driven by [control.sg_ready]; a rule sets `{state}` instead (1 lock, 2 normal, 3 recommend, 4 force)"
         );
+        let device = sg.wiring.device();
+        let profile = config
+            .devices
+            .iter()
+            .find(|d| d.id.get_ref() == device)
+            .and_then(|d| config.profiles.get(d.profile.get_ref()));
+        for ((_, key), _) in sg.wiring.values(crate::model::SgState::Normal) {
+            // By its key and by its role, as rules may name it either way.
+            let role = profile
+                .and_then(|p| p.file.points.iter().find(|pt| pt.key.as_str() == key))
+                .and_then(|pt| pt.role);
+            for name in std::iter::once(key.clone()).chain(role.map(|r| r.as_str().to_owned())) {
+                ctx.driven
+                    .insert(format!("{device}.{name}"), instead.clone());
+            }
+        }
     }
     let (rules, issues) = config::compile(name, text, &configs, &ctx);
     report.issues.extend(issues);
