@@ -528,6 +528,56 @@ fn simulate_makes_a_variant_and_shows_the_thermostat_beside_it() {
     );
 }
 
+#[test]
+fn told_of_its_real_tank_the_strategy_keeps_a_small_one_warmer_than_told_of_year_as() {
+    // The daemon plans for year A's 200 l unless [control.tank] says otherwise.
+    let csv = year_a();
+    let year = |told: &str| {
+        let mut args = vec![
+            "simulate",
+            "--year",
+            csv.to_str().unwrap(),
+            "--tank-litres",
+            "150",
+            "--json",
+        ];
+        if !told.is_empty() {
+            args.extend(["--told-tank-litres", told]);
+        }
+        let out = nomhub(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (real, wrong) = (year(""), year("200"));
+    assert_eq!(wrong["strategy"], "smart, told of a 200 l tank", "{wrong}");
+    let cold = |v: &serde_json::Value| v["year"]["comfort_violation_minutes"].as_u64().unwrap();
+    let thermostat = real["thermostat"]["comfort_violation_minutes"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        cold(&real) < cold(&wrong) && cold(&wrong) <= thermostat,
+        "told the real tank {} cold minutes, told 200 l {}, the thermostat {thermostat}",
+        cold(&real),
+        cold(&wrong)
+    );
+    let bad = nomhub(&[
+        "simulate",
+        "--year",
+        csv.to_str().unwrap(),
+        "--told-tank-litres",
+        "5",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--told-tank-litres 5"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
 /// Every decision and its reason, as the strategy made them.
 fn decisions(rows: &[Row]) -> Vec<(Decision, String)> {
     struct Record(Smart, Vec<(Decision, String)>);

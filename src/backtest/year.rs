@@ -215,9 +215,7 @@ impl Variant {
 
     pub fn apply(&self, dwelling: &mut Dwelling, rows: &mut [Row]) {
         if let Some(litres) = self.tank_litres {
-            let tank = &mut dwelling.tank;
-            tank.ua_w_per_k *= (litres / tank.volume_l).powf(2.0 / 3.0);
-            tank.volume_l = litres;
+            dwelling.tank = dwelling.tank.resized(litres);
         }
         for r in rows {
             r.dhw_draw_w_th *= self.draw_scale;

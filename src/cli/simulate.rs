@@ -34,6 +34,11 @@ pub struct SimulateArgs {
     /// with the tank's surface).
     #[arg(long, value_name = "LITRES")]
     pub tank_litres: Option<f64>,
+    /// The tank the strategy is told about, litres (the daemon's `[control.tank]
+    /// litres`, same make); by default the dwelling's own. Shows what a wrong or
+    /// missing `[control.tank]` costs.
+    #[arg(long, value_name = "LITRES")]
+    pub told_tank_litres: Option<f64>,
     /// A variant: every hot-water draw times this.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub draw_scale: f64,
@@ -101,17 +106,32 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let market = backtest::Market { tariff };
+    // What the strategy is told; the model runs the real tank.
+    let mut told = dwelling.clone();
+    if let Some(l) = args.told_tank_litres {
+        let l = Variant {
+            tank_litres: Some(l),
+            ..Variant::default()
+        }
+        .check()
+        .map(|()| l)
+        .map_err(|e| anyhow::anyhow!(e.replace("--tank-litres", "--told-tank-litres")))?;
+        told.tank = dwelling.tank.resized(l);
+    }
     let strategy = match args.sg_ready {
         Some(c) if !(40.0..=70.0).contains(&c) => {
             anyhow::bail!("--sg-ready {c}: the raised target is 40 to 70 °C")
         }
-        Some(c) => args.strategy.through_sg_ready(&dwelling, c),
-        None => args.strategy.controller(&dwelling),
+        Some(c) => args.strategy.through_sg_ready(&told, c),
+        None => args.strategy.controller(&told),
     };
-    let label = match args.sg_ready {
+    let mut label = match args.sg_ready {
         Some(c) => format!("{} through SG Ready ({c} °C)", args.strategy),
         None => args.strategy.to_string(),
     };
+    if let Some(l) = args.told_tank_litres {
+        label = format!("{label}, told of a {l} l tank");
+    }
     let mut writer = match &args.trace {
         Some(path) => Some(
             csv::Writer::from_path(path)

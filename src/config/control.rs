@@ -13,6 +13,7 @@ use crate::profile::{DeviceKind, ProfileSet, Role};
 
 use super::DeviceConfig;
 use super::ledger::Problem;
+use crate::strategy::tank::TankParams;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +40,83 @@ pub struct ControlConfig {
     /// The heat pump's SG Ready input.
     #[serde(default)]
     pub sg_ready: Option<Spanned<SgReadyConfig>>,
+    /// The hot-water tank, as its label gives it.
+    #[serde(default)]
+    pub tank: Option<Spanned<TankConfig>>,
+}
+
+/// `[control.tank]`: the tank the strategy plans for, from its label and the installer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TankConfig {
+    /// Nominal volume, litres.
+    pub litres: Spanned<f64>,
+    /// The label's standby heat loss S, W (EU energy label: the tank at 65 °C in a
+    /// 20 °C room); without it, a tank of year A's make and this volume.
+    #[serde(default)]
+    pub standby_loss_w: Option<Spanned<f64>>,
+    /// Where the tank sensor sits, as a share of the tank's height from the bottom.
+    #[serde(default)]
+    pub sensor_height: Option<Spanned<f64>>,
+}
+
+/// A tank of this many litres (a bit below a small boiler's 50 l is a kitchen
+/// heater, above 1000 l a buffer vessel).
+const TANK_L: std::ops::RangeInclusive<f64> = 50.0..=1000.0;
+/// Standby losses of the tanks on the market, W.
+const STANDBY_W: std::ops::RangeInclusive<f64> = 5.0..=300.0;
+/// A sensor at the very bottom or top says nothing about what the tank holds.
+const SENSOR_HEIGHT: std::ops::RangeInclusive<f64> = 0.1..=0.9;
+/// The label measures standby loss with the tank at 65 °C in a 20 °C room.
+const LABEL_DELTA_K: f64 = 45.0;
+
+/// `[control.tank]`, checked: the tank the strategy plans for (year A's 200 l
+/// without the section).
+fn tank(c: Option<&Spanned<TankConfig>>, problems: &mut Vec<Problem>) -> TankParams {
+    let base = TankParams::default();
+    let Some(c) = c else {
+        return base;
+    };
+    let c = c.get_ref();
+    let mut within =
+        |name: &str, v: &Spanned<f64>, range: std::ops::RangeInclusive<f64>, unit: &str| {
+            let x = *v.get_ref();
+            if range.contains(&x) {
+                Some(x)
+            } else {
+                problems.push((
+                    Some(v.span()),
+                    format!(
+                        "control.tank: {name} {x}{unit} is outside {}..={}{unit}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+                None
+            }
+        };
+    let litres = within("litres", &c.litres, TANK_L, " l");
+    let loss_w = c
+        .standby_loss_w
+        .as_ref()
+        .map(|w| within("standby_loss_w", w, STANDBY_W, " W"));
+    let height = c
+        .sensor_height
+        .as_ref()
+        .map(|h| within("sensor_height", h, SENSOR_HEIGHT, ""));
+    // Given and wrong is an error (reported above): the tank stays year A's then.
+    let given = |v: Option<Option<f64>>| v.map_or(Some(None), |v| v.map(Some));
+    let (Some(litres), Some(loss_w), Some(height)) = (litres, given(loss_w), given(height)) else {
+        return base;
+    };
+    let mut tank = base.resized(litres);
+    if let Some(w) = loss_w {
+        tank.ua_w_per_k = w / LABEL_DELTA_K;
+    }
+    if let Some(h) = height {
+        tank.sensor_node = ((h * tank.n_nodes as f64) as usize).min(tank.n_nodes - 1);
+    }
+    tank
 }
 
 /// `[control.sg_ready]`: nomhub signals the heat pump through its SG Ready input.
@@ -299,6 +377,8 @@ pub struct ControlSetup {
     pub stale_after: Duration,
     pub legionella: Option<LegionellaSetup>,
     pub sg_ready: Option<SgReadySetup>,
+    /// The tank the strategy plans for.
+    pub tank: TankParams,
 }
 
 impl ControlSetup {
@@ -312,6 +392,7 @@ impl ControlSetup {
             stale_after: default_stale_after().get_ref().0,
             legionella: None,
             sg_ready: None,
+            tank: TankParams::default(),
         }
     }
 }
@@ -438,6 +519,7 @@ pub fn resolve(
     ControlSetup {
         legionella,
         sg_ready,
+        tank: tank(c.tank.as_ref(), problems),
         heat_pump,
         mode,
         tick: c.tick.get_ref().0,
@@ -646,6 +728,29 @@ unit = 1
         let text = format!("{BASE}{section}");
         let config = parse("nomhub.toml", &text).unwrap_or_else(|r| panic!("{r:?}"));
         config.control.and_then(|c| c.legionella)
+    }
+
+    fn tank(section: &str) -> crate::strategy::tank::TankParams {
+        let text = format!("{BASE}{section}");
+        let config = parse("nomhub.toml", &text).unwrap_or_else(|r| panic!("{r:?}"));
+        config.control.unwrap_or_else(|| panic!("no control")).tank
+    }
+
+    #[test]
+    fn the_tank_comes_from_its_label_or_is_year_as() {
+        let default = crate::strategy::tank::TankParams::default();
+        assert_eq!(tank(""), default);
+        // 150 l of the same make: the loss scales with the surface.
+        let small = tank("[control.tank]\nlitres = 150\n");
+        assert_eq!(small.volume_l, 150.0);
+        let want = default.ua_w_per_k * (150.0_f64 / 200.0).powf(2.0 / 3.0);
+        assert!((small.ua_w_per_k - want).abs() < 1e-9, "{small:?}");
+        assert_eq!(small.sensor_node, default.sensor_node);
+        // The label's 54 W at 65 °C in a 20 °C room, the sensor at three quarters.
+        let labelled =
+            tank("[control.tank]\nlitres = 300\nstandby_loss_w = 54\nsensor_height = 0.75\n");
+        assert!((labelled.ua_w_per_k - 1.2).abs() < 1e-9, "{labelled:?}");
+        assert_eq!(labelled.sensor_node, 15);
     }
 
     fn sg_setup(profile: &str, extra: &str) -> super::SgReadySetup {

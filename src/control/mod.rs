@@ -266,6 +266,7 @@ impl Control {
             let hp = HeatPump::from_profile(id.as_str(), p, setup.sg_ready.as_ref())?;
             let params = SmartParams {
                 legionella: setup.legionella.as_ref().map(Into::into),
+                tank: setup.tank.clone(),
                 ..SmartParams::default()
             };
             Some(HotWater::new(hp, params))

@@ -18,7 +18,7 @@ pub enum Charging {
 }
 
 /// The tank's parameters (the sidecar JSON's `tank`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct TankParams {
     pub volume_l: f64,
     pub ua_w_per_k: f64,
@@ -66,6 +66,16 @@ impl Default for TankParams {
 }
 
 impl TankParams {
+    /// The same make of tank with another volume: its standby loss scales with its
+    /// surface (volume^2/3).
+    pub fn resized(&self, litres: f64) -> Self {
+        Self {
+            ua_w_per_k: self.ua_w_per_k * (litres / self.volume_l).powf(2.0 / 3.0),
+            volume_l: litres,
+            ..self.clone()
+        }
+    }
+
     pub fn check(&self) -> Result<(), String> {
         let sized = self.volume_l > 0.0 && self.ua_w_per_k >= 0.0;
         if !sized {
