@@ -13,7 +13,6 @@ use crate::profile::{DeviceKind, ProfileSet, Role};
 
 use super::DeviceConfig;
 use super::ledger::Problem;
-use crate::strategy::tank::TankParams;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,17 +66,21 @@ const TANK_L: std::ops::RangeInclusive<f64> = 50.0..=1000.0;
 const STANDBY_W: std::ops::RangeInclusive<f64> = 5.0..=300.0;
 /// A sensor at the very bottom or top says nothing about what the tank holds.
 const SENSOR_HEIGHT: std::ops::RangeInclusive<f64> = 0.1..=0.9;
-/// The label measures standby loss with the tank at 65 °C in a 20 °C room.
-const LABEL_DELTA_K: f64 = 45.0;
 
-/// `[control.tank]`, checked: the tank the strategy plans for (year A's 200 l
-/// without the section).
-fn tank(c: Option<&Spanned<TankConfig>>, problems: &mut Vec<Problem>) -> TankParams {
-    let base = TankParams::default();
-    let Some(c) = c else {
-        return base;
-    };
-    let c = c.get_ref();
+/// `[control.tank]`, checked: the tank as its label and the installer give it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TankSetup {
+    pub litres: f64,
+    /// The label's standby loss S, W (at 65 °C in a 20 °C room).
+    pub standby_loss_w: Option<f64>,
+    /// The sensor's height, a share of the tank's from the bottom.
+    pub sensor_height: Option<f64>,
+}
+
+/// `[control.tank]`, checked (None without the section, or with a wrong figure: the
+/// strategy then plans for year A's tank).
+fn tank(c: Option<&Spanned<TankConfig>>, problems: &mut Vec<Problem>) -> Option<TankSetup> {
+    let c = c?.get_ref();
     let mut within =
         |name: &str, v: &Spanned<f64>, range: std::ops::RangeInclusive<f64>, unit: &str| {
             let x = *v.get_ref();
@@ -104,19 +107,13 @@ fn tank(c: Option<&Spanned<TankConfig>>, problems: &mut Vec<Problem>) -> TankPar
         .sensor_height
         .as_ref()
         .map(|h| within("sensor_height", h, SENSOR_HEIGHT, ""));
-    // Given and wrong is an error (reported above): the tank stays year A's then.
+    // Given and wrong is an error (reported above).
     let given = |v: Option<Option<f64>>| v.map_or(Some(None), |v| v.map(Some));
-    let (Some(litres), Some(loss_w), Some(height)) = (litres, given(loss_w), given(height)) else {
-        return base;
-    };
-    let mut tank = base.resized(litres);
-    if let Some(w) = loss_w {
-        tank.ua_w_per_k = w / LABEL_DELTA_K;
-    }
-    if let Some(h) = height {
-        tank.sensor_node = ((h * tank.n_nodes as f64) as usize).min(tank.n_nodes - 1);
-    }
-    tank
+    Some(TankSetup {
+        litres: litres?,
+        standby_loss_w: given(loss_w)?,
+        sensor_height: given(height)?,
+    })
 }
 
 /// `[control.sg_ready]`: nomhub signals the heat pump through its SG Ready input.
@@ -377,8 +374,8 @@ pub struct ControlSetup {
     pub stale_after: Duration,
     pub legionella: Option<LegionellaSetup>,
     pub sg_ready: Option<SgReadySetup>,
-    /// The tank the strategy plans for.
-    pub tank: TankParams,
+    /// The tank the strategy plans for (None: year A's).
+    pub tank: Option<TankSetup>,
 }
 
 impl ControlSetup {
@@ -392,7 +389,7 @@ impl ControlSetup {
             stale_after: default_stale_after().get_ref().0,
             legionella: None,
             sg_ready: None,
-            tank: TankParams::default(),
+            tank: None,
         }
     }
 }
@@ -730,27 +727,23 @@ unit = 1
         config.control.and_then(|c| c.legionella)
     }
 
-    fn tank(section: &str) -> crate::strategy::tank::TankParams {
+    fn tank(section: &str) -> Option<super::TankSetup> {
         let text = format!("{BASE}{section}");
         let config = parse("nomhub.toml", &text).unwrap_or_else(|r| panic!("{r:?}"));
         config.control.unwrap_or_else(|| panic!("no control")).tank
     }
 
     #[test]
-    fn the_tank_comes_from_its_label_or_is_year_as() {
-        let default = crate::strategy::tank::TankParams::default();
-        assert_eq!(tank(""), default);
-        // 150 l of the same make: the loss scales with the surface.
-        let small = tank("[control.tank]\nlitres = 150\n");
-        assert_eq!(small.volume_l, 150.0);
-        let want = default.ua_w_per_k * (150.0_f64 / 200.0).powf(2.0 / 3.0);
-        assert!((small.ua_w_per_k - want).abs() < 1e-9, "{small:?}");
-        assert_eq!(small.sensor_node, default.sensor_node);
-        // The label's 54 W at 65 °C in a 20 °C room, the sensor at three quarters.
-        let labelled =
-            tank("[control.tank]\nlitres = 300\nstandby_loss_w = 54\nsensor_height = 0.75\n");
-        assert!((labelled.ua_w_per_k - 1.2).abs() < 1e-9, "{labelled:?}");
-        assert_eq!(labelled.sensor_node, 15);
+    fn the_tank_is_what_its_section_says_or_none() {
+        assert_eq!(tank(""), None);
+        assert_eq!(
+            tank("[control.tank]\nlitres = 300\nstandby_loss_w = 54\nsensor_height = 0.75\n"),
+            Some(super::TankSetup {
+                litres: 300.0,
+                standby_loss_w: Some(54.0),
+                sensor_height: Some(0.75),
+            })
+        );
     }
 
     fn sg_setup(profile: &str, extra: &str) -> super::SgReadySetup {

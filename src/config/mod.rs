@@ -22,7 +22,9 @@ use crate::model::{BusId, DeviceId, Dur};
 use crate::profile::ProfileSet;
 use crate::report::{Issue, Report};
 
-pub use control::{ControlConfig, ControlSetup, LegionellaSetup, SgReadySetup, SgWiring};
+pub use control::{
+    ControlConfig, ControlSetup, LegionellaSetup, SgReadySetup, SgWiring, TankSetup,
+};
 pub use dwelling::{Contact, DwellingConfig, Home, Role};
 pub use ledger::{BundleConfig, LedgerConfig, LedgerSetup, SettlementConfig, Term, TrustClock};
 pub use mqtt::{Deadband, MqttConfig, MqttSetup};

@@ -40,6 +40,7 @@ use crate::profile::{PointDef, ResolvedProfile};
 use crate::rules::{self, Claim, RuleSet};
 use crate::store::Store;
 use crate::strategy::smart::SmartParams;
+use crate::strategy::tank::TankParams;
 use crate::strategy::{Change, Command, Commands, Mode, Setting, Settings};
 use crate::views::Views;
 
@@ -266,7 +267,10 @@ impl Control {
             let hp = HeatPump::from_profile(id.as_str(), p, setup.sg_ready.as_ref())?;
             let params = SmartParams {
                 legionella: setup.legionella.as_ref().map(Into::into),
-                tank: setup.tank.clone(),
+                tank: setup
+                    .tank
+                    .as_ref()
+                    .map_or_else(TankParams::default, TankParams::labelled),
                 ..SmartParams::default()
             };
             Some(HotWater::new(hp, params))

@@ -76,6 +76,22 @@ impl TankParams {
         }
     }
 
+    /// Year A's tank made into the one `[control.tank]` describes: its volume, its
+    /// label's standby loss (measured at 65 °C in a 20 °C room; by default year A's
+    /// make at this volume) and its sensor's height.
+    pub fn labelled(t: &crate::config::TankSetup) -> Self {
+        /// The label's tank and room temperatures differ by this, K.
+        const LABEL_DELTA_K: f64 = 45.0;
+        let mut tank = Self::default().resized(t.litres);
+        if let Some(w) = t.standby_loss_w {
+            tank.ua_w_per_k = w / LABEL_DELTA_K;
+        }
+        if let Some(h) = t.sensor_height {
+            tank.sensor_node = ((h * tank.n_nodes as f64) as usize).min(tank.n_nodes - 1);
+        }
+        tank
+    }
+
     pub fn check(&self) -> Result<(), String> {
         let sized = self.volume_l > 0.0 && self.ua_w_per_k >= 0.0;
         if !sized {
@@ -308,6 +324,30 @@ impl Tank {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_labelled_tank_is_year_as_make_resized_with_the_labels_loss_and_sensor() {
+        let label = |litres, standby_loss_w, sensor_height| {
+            TankParams::labelled(&crate::config::TankSetup {
+                litres,
+                standby_loss_w,
+                sensor_height,
+            })
+        };
+        let a = TankParams::default();
+        let small = label(150.0, None, None);
+        assert_eq!(small.volume_l, 150.0);
+        // Same make: the loss scales with the surface.
+        let want = a.ua_w_per_k * (150.0_f64 / 200.0).powf(2.0 / 3.0);
+        assert!((small.ua_w_per_k - want).abs() < 1e-9, "{small:?}");
+        assert_eq!(small.sensor_node, a.sensor_node);
+        // 54 W on the label at 65 °C in a 20 °C room; the sensor at three quarters.
+        let labelled = label(300.0, Some(54.0), Some(0.75));
+        assert!((labelled.ua_w_per_k - 1.2).abs() < 1e-9, "{labelled:?}");
+        assert_eq!(labelled.sensor_node, 15);
+        // Year A's own label gives year A's tank.
+        assert_eq!(label(200.0, Some(72.0), Some(0.475)), a);
+    }
 
     fn tank(t: f64) -> Tank {
         Tank::new(TankParams {
