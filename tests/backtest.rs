@@ -528,31 +528,26 @@ fn simulate_makes_a_variant_and_shows_the_thermostat_beside_it() {
     );
 }
 
+/// `nomhub simulate --json` on year A with `extra` flags, which must succeed.
+fn simulate_json(extra: &[&str]) -> serde_json::Value {
+    let csv = year_a();
+    let mut args = vec!["simulate", "--year", csv.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let out = nomhub(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn told_of_its_real_tank_the_strategy_keeps_a_small_one_warmer_than_told_of_year_as() {
     // The daemon plans for year A's 200 l unless [control.tank] says otherwise.
     let csv = year_a();
-    let year = |told: &str| {
-        let mut args = vec![
-            "simulate",
-            "--year",
-            csv.to_str().unwrap(),
-            "--tank-litres",
-            "150",
-            "--json",
-        ];
-        if !told.is_empty() {
-            args.extend(["--told-tank-litres", told]);
-        }
-        let out = nomhub(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    let (real, wrong) = (year(""), year("200"));
+    let real = simulate_json(&["--tank-litres", "150"]);
+    let wrong = simulate_json(&["--tank-litres", "150", "--told-tank-litres", "200"]);
     assert_eq!(wrong["strategy"], "smart, told of a 200 l tank", "{wrong}");
     let cold = |v: &serde_json::Value| v["year"]["comfort_violation_minutes"].as_u64().unwrap();
     let thermostat = real["thermostat"]["comfort_violation_minutes"]
@@ -773,19 +768,8 @@ fn the_hot_waters_grid_heat_is_costed_at_each_quarter_hours_price() {
 #[test]
 fn simulate_compares_setpoint_and_sg_ready_control() {
     let csv = year_a();
-    let json = |extra: &[&str]| {
-        let mut args = vec!["simulate", "--year", csv.to_str().unwrap(), "--json"];
-        args.extend_from_slice(extra);
-        let out = nomhub(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    let setpoint = json(&[]);
-    let sg = json(&["--sg-ready", "55"]);
+    let setpoint = simulate_json(&[]);
+    let sg = simulate_json(&["--sg-ready", "55"]);
     assert_eq!(sg["strategy"], "smart through SG Ready (55 °C)", "{sg}");
     // State 3 cannot ask for less than the raised target: it imports more than the
     // setpoint's charges to just what is needed (against the thermostat: the variants test).
