@@ -736,6 +736,18 @@ unit = 1
     #[test]
     fn the_tank_is_what_its_section_says_or_none() {
         assert_eq!(tank(""), None);
+        // Without the section the installer is told what the strategy assumes.
+        let warned = |section: &str| {
+            let config = parse("nomhub.toml", &format!("{BASE}{section}"))
+                .unwrap_or_else(|r| panic!("{r:?}"));
+            config.warnings.iter().any(|w| {
+                w.to_string().contains(
+                    "without [control.tank]: the hot-water strategy plans for a 200 l tank",
+                )
+            })
+        };
+        assert!(warned(""));
+        assert!(!warned("[control.tank]\nlitres = 150\n"));
         assert_eq!(
             tank("[control.tank]\nlitres = 300\nstandby_loss_w = 54\nsensor_height = 0.75\n"),
             Some(super::TankSetup {

@@ -524,6 +524,12 @@ pub fn parse_with_problems(name: &str, text: &str) -> (Config, Report) {
     if forecast.is_some() && control.is_none() {
         warned.push((None, "[forecast] without [control]: the forecast is fetched for nothing, no strategy plans with it".to_owned()));
     }
+    if control
+        .as_ref()
+        .is_some_and(|c| c.heat_pump.is_some() && c.tank.is_none())
+    {
+        warned.push((None, "[control] without [control.tank]: the hot-water strategy plans for a 200 l tank; give the tank's volume and label (docs/configuration.md)".to_owned()));
+    }
     if control.is_some() && ledger.is_none() {
         warned.push((None, "[control] without a [ledger] store: what nomhub changed on the heat pump is not remembered across a crash".to_owned()));
     }
