@@ -422,6 +422,7 @@ fn smart_is_never_colder_than_the_thermostat_on_dwellings_it_was_not_tuned_on_wi
         tank_litres,
         draw_scale,
         pv_scale,
+        ..Variant::default()
     };
     // A small tank, a large one, a large household, half the PV, and a household
     // that outgrows its tank (the thermostat itself leaves it cold for 19 hours).
@@ -431,6 +432,11 @@ fn smart_is_never_colder_than_the_thermostat_on_dwellings_it_was_not_tuned_on_wi
         v(None, 1.5, 1.0),
         v(None, 1.0, 0.5),
         v(Some(120.0), 1.2, 1.0),
+        // A household that showers in the evening, on a small tank.
+        Variant {
+            draw_shift_h: 12,
+            ..v(Some(150.0), 1.0, 1.0)
+        },
     ];
     std::thread::scope(|scope| {
         let runs: Vec<_> = variants
@@ -815,7 +821,7 @@ fn a_household_that_outgrows_its_tank_gets_hotter_comfort_charges() {
     let (dwelling, rows) = variant(Variant {
         tank_litres: Some(120.0),
         draw_scale: 1.2,
-        pv_scale: 1.0,
+        ..Variant::default()
     });
     assert!(smart_targets(&dwelling, &rows).contains("57.5"));
 }

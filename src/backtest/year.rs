@@ -167,6 +167,9 @@ pub struct Variant {
     pub tank_litres: Option<f64>,
     /// Every hot-water draw times this (a larger or smaller household).
     pub draw_scale: f64,
+    /// Every hot-water draw this many hours later (earlier when negative): a household
+    /// with other habits, under the same sun.
+    pub draw_shift_h: i32,
     /// PV output and its forecast times this (a larger or smaller roof).
     pub pv_scale: f64,
 }
@@ -176,6 +179,7 @@ impl Default for Variant {
         Self {
             tank_litres: None,
             draw_scale: 1.0,
+            draw_shift_h: 0,
             pv_scale: 1.0,
         }
     }
@@ -191,6 +195,11 @@ impl Variant {
         if self.draw_scale != 1.0 {
             parts.push(format!("draws × {}", self.draw_scale));
         }
+        match self.draw_shift_h {
+            0 => {}
+            h if h > 0 => parts.push(format!("draws {h} h later")),
+            h => parts.push(format!("draws {} h earlier", -h)),
+        }
         if self.pv_scale != 1.0 {
             parts.push(format!("PV × {}", self.pv_scale));
         }
@@ -201,6 +210,12 @@ impl Variant {
     pub fn check(&self) -> Result<(), String> {
         if let Some(l) = self.tank_litres.filter(|l| !(20.0..=2000.0).contains(l)) {
             return Err(format!("--tank-litres {l}: a tank of 20 to 2000 litres"));
+        }
+        if !(-23..=23).contains(&self.draw_shift_h) {
+            return Err(format!(
+                "--draw-shift {}: from -23 to 23 hours",
+                self.draw_shift_h
+            ));
         }
         for (flag, v) in [
             ("--draw-scale", self.draw_scale),
@@ -217,6 +232,20 @@ impl Variant {
         if let Some(litres) = self.tank_litres {
             dwelling.tank = dwelling.tank.resized(litres);
         }
+        // Quarter hours, whole hours at a time; what is pushed past one end of the year
+        // comes back at the other.
+        let shift = 4 * self.draw_shift_h.unsigned_abs() as usize % rows.len().max(1);
+        if shift > 0 {
+            let mut draws: Vec<f64> = rows.iter().map(|r| r.dhw_draw_w_th).collect();
+            if self.draw_shift_h > 0 {
+                draws.rotate_right(shift);
+            } else {
+                draws.rotate_left(shift);
+            }
+            for (r, d) in rows.iter_mut().zip(draws) {
+                r.dhw_draw_w_th = d;
+            }
+        }
         for r in rows {
             r.dhw_draw_w_th *= self.draw_scale;
             r.pv_w *= self.pv_scale;
@@ -226,5 +255,58 @@ impl Variant {
             let name = dwelling.name.as_deref().unwrap_or("dwelling");
             dwelling.name = Some(format!("{name} ({d})"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(draws: &[f64]) -> Vec<Row> {
+        let start = DateTime::parse_from_rfc3339("2025-01-01T00:00:00+01:00")
+            .unwrap_or_else(|e| panic!("{e}"));
+        draws
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Row {
+                local: start + chrono::Duration::minutes(15 * i as i64),
+                outdoor_c: 5.0,
+                pv_w: 100.0 * i as f64,
+                household_w: 0.0,
+                ventilation_w: 0.0,
+                space_heating_w_th: 0.0,
+                dhw_draw_w_th: *d,
+                pv_forecast_w: None,
+                price_eur_kwh: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shifted_draws_come_later_or_earlier_and_wrap_at_the_years_ends() {
+        // Ten hours of quarter hours with one draw, in the second hour.
+        let mut draws = vec![0.0; 40];
+        draws[4] = 3000.0;
+        for (h, at) in [(3, 16), (-1, 0), (9, 40), (-2, 36)] {
+            let mut r = rows(&draws);
+            let mut d = Dwelling::default();
+            let v = Variant {
+                draw_shift_h: h,
+                ..Variant::default()
+            };
+            v.apply(&mut d, &mut r);
+            let drawn: Vec<usize> = (0..r.len()).filter(|i| r[*i].dhw_draw_w_th > 0.0).collect();
+            assert_eq!(drawn, vec![at % 40], "shift {h} h");
+            // Only the draws move: the sun stays where it was.
+            assert_eq!(r[5].pv_w, 500.0);
+        }
+        assert!(
+            Variant {
+                draw_shift_h: -24,
+                ..Variant::default()
+            }
+            .check()
+            .is_err_and(|e| e.contains("--draw-shift -24"))
+        );
     }
 }

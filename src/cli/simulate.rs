@@ -42,6 +42,15 @@ pub struct SimulateArgs {
     /// A variant: every hot-water draw times this.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub draw_scale: f64,
+    /// A variant: every hot-water draw this many hours later (negative: earlier), a
+    /// household with other habits under the same sun.
+    #[arg(
+        long,
+        value_name = "HOURS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub draw_shift: i32,
     /// A variant: PV output (and its forecast) times this.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub pv_scale: f64,
@@ -77,6 +86,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let variant = Variant {
         tank_litres: args.tank_litres,
         draw_scale: args.draw_scale,
+        draw_shift_h: args.draw_shift,
         pv_scale: args.pv_scale,
     };
     variant.check().map_err(|e| anyhow::anyhow!(e))?;
