@@ -437,6 +437,11 @@ fn smart_is_never_colder_than_the_thermostat_on_dwellings_it_was_not_tuned_on_wi
             draw_shift_h: 12,
             ..v(Some(150.0), 1.0, 1.0)
         },
+        // Year A's household under another run of dull and bright days.
+        Variant {
+            sun_seed: Some(2),
+            ..v(None, 1.0, 1.0)
+        },
     ];
     std::thread::scope(|scope| {
         let runs: Vec<_> = variants

@@ -172,6 +172,10 @@ pub struct Variant {
     pub draw_shift_h: i32,
     /// PV output and its forecast times this (a larger or smaller roof).
     pub pv_scale: f64,
+    /// Each day's sun (PV and its forecast) given to another day of the same month,
+    /// shuffled with this seed: another run of dull and bright days in the same
+    /// climate, as another year would bring.
+    pub sun_seed: Option<u64>,
 }
 
 impl Default for Variant {
@@ -180,6 +184,7 @@ impl Default for Variant {
             tank_litres: None,
             draw_scale: 1.0,
             draw_shift_h: 0,
+            sun_seed: None,
             pv_scale: 1.0,
         }
     }
@@ -202,6 +207,9 @@ impl Variant {
         }
         if self.pv_scale != 1.0 {
             parts.push(format!("PV × {}", self.pv_scale));
+        }
+        if let Some(seed) = self.sun_seed {
+            parts.push(format!("days' sun shuffled, seed {seed}"));
         }
         (!parts.is_empty()).then(|| parts.join(", "))
     }
@@ -246,6 +254,9 @@ impl Variant {
                 r.dhw_draw_w_th = d;
             }
         }
+        if let Some(seed) = self.sun_seed {
+            shuffle_sun(rows, seed);
+        }
         for r in rows {
             r.dhw_draw_w_th *= self.draw_scale;
             r.pv_w *= self.pv_scale;
@@ -254,6 +265,40 @@ impl Variant {
         if let Some(d) = self.describe() {
             let name = dwelling.name.as_deref().unwrap_or("dwelling");
             dwelling.name = Some(format!("{name} ({d})"));
+        }
+    }
+}
+
+/// Gives each whole day's sun (96 quarter hours: the clock-change days stay) to another
+/// day of the same month, in an order shuffled with `seed`.
+fn shuffle_sun(rows: &mut [Row], seed: u64) {
+    const DAY: usize = 96;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    // The first row of each whole day, by month.
+    let mut months: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    let mut i = 0;
+    while i < rows.len() {
+        let date = rows[i].local.date_naive();
+        let n = rows[i..]
+            .iter()
+            .take_while(|r| r.local.date_naive() == date)
+            .count();
+        if n == DAY {
+            months
+                .entry(date.format("%Y-%m").to_string())
+                .or_default()
+                .push(i);
+        }
+        i += n;
+    }
+    let sun: Vec<(f64, Option<f64>)> = rows.iter().map(|r| (r.pv_w, r.pv_forecast_w)).collect();
+    for days in months.values() {
+        let mut from = days.clone();
+        rng.shuffle(&mut from);
+        for (to, from) in days.iter().zip(from) {
+            for k in 0..DAY {
+                (rows[to + k].pv_w, rows[to + k].pv_forecast_w) = sun[from + k];
+            }
         }
     }
 }
@@ -280,6 +325,56 @@ mod tests {
                 price_eur_kwh: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn shuffled_sun_moves_whole_days_within_their_month_and_nothing_else() {
+        // Two months of days, each day's sun its own (day n: n W all day); draws fixed.
+        let start = DateTime::parse_from_rfc3339("2025-01-01T00:00:00+01:00")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut r: Vec<Row> = rows(&vec![7.0; 96 * 59]);
+        for (i, row) in r.iter_mut().enumerate() {
+            row.local = start + chrono::Duration::minutes(15 * i as i64);
+            row.pv_w = (i / 96) as f64;
+            row.pv_forecast_w = Some((i / 96) as f64 + 0.5);
+        }
+        let v = Variant {
+            sun_seed: Some(7),
+            ..Variant::default()
+        };
+        v.apply(&mut Dwelling::default(), &mut r);
+        let day_sun: Vec<f64> = r.chunks(96).map(|d| d[0].pv_w).collect();
+        for (n, d) in r.chunks(96).enumerate() {
+            // A whole day moved, with its own forecast.
+            assert!(
+                d.iter()
+                    .all(|x| x.pv_w == d[0].pv_w && x.pv_forecast_w == Some(d[0].pv_w + 0.5))
+            );
+            // Within its month: January's 31 days stay in January.
+            assert_eq!(
+                n < 31,
+                d[0].pv_w < 31.0,
+                "day {n} got day {}'s sun",
+                d[0].pv_w
+            );
+        }
+        let mut sorted = day_sun.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(
+            sorted,
+            (0..59).map(f64::from).collect::<Vec<_>>(),
+            "each day's sun once"
+        );
+        assert_ne!(day_sun, sorted, "the order changed");
+        assert!(r.iter().all(|x| x.dhw_draw_w_th == 7.0));
+        // The same seed, the same year.
+        let mut again: Vec<Row> = rows(&vec![7.0; 96 * 59]);
+        for (i, row) in again.iter_mut().enumerate() {
+            row.local = start + chrono::Duration::minutes(15 * i as i64);
+            row.pv_w = (i / 96) as f64;
+        }
+        v.apply(&mut Dwelling::default(), &mut again);
+        assert!(again.iter().zip(&r).all(|(a, b)| a.pv_w == b.pv_w));
     }
 
     #[test]

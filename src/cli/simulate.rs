@@ -51,6 +51,10 @@ pub struct SimulateArgs {
         allow_negative_numbers = true
     )]
     pub draw_shift: i32,
+    /// A variant: each day's sun (PV and its forecast) given to another day of the
+    /// same month, shuffled with this seed (another year's run of dull and bright days).
+    #[arg(long, value_name = "SEED")]
+    pub shuffle_sun: Option<u64>,
     /// A variant: PV output (and its forecast) times this.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub pv_scale: f64,
@@ -87,6 +91,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         tank_litres: args.tank_litres,
         draw_scale: args.draw_scale,
         draw_shift_h: args.draw_shift,
+        sun_seed: args.shuffle_sun,
         pv_scale: args.pv_scale,
     };
     variant.check().map_err(|e| anyhow::anyhow!(e))?;
