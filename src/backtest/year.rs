@@ -216,8 +216,8 @@ impl Variant {
 
     /// Checks the factors: a variant with a negative or absurd scale is refused.
     pub fn check(&self) -> Result<(), String> {
-        if let Some(l) = self.tank_litres.filter(|l| !(20.0..=2000.0).contains(l)) {
-            return Err(format!("--tank-litres {l}: a tank of 20 to 2000 litres"));
+        if let Some(l) = self.tank_litres {
+            tank_litres("--tank-litres", l)?;
         }
         if !(-23..=23).contains(&self.draw_shift_h) {
             return Err(format!(
@@ -266,6 +266,15 @@ impl Variant {
             let name = dwelling.name.as_deref().unwrap_or("dwelling");
             dwelling.name = Some(format!("{name} ({d})"));
         }
+    }
+}
+
+/// Checks a tank volume given with `flag`.
+pub fn tank_litres(flag: &str, litres: f64) -> Result<(), String> {
+    if (20.0..=2000.0).contains(&litres) {
+        Ok(())
+    } else {
+        Err(format!("{flag} {litres}: a tank of 20 to 2000 litres"))
     }
 }
 

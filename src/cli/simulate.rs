@@ -124,13 +124,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     // What the strategy is told; the model runs the real tank.
     let mut told = dwelling.clone();
     if let Some(l) = args.told_tank_litres {
-        let l = Variant {
-            tank_litres: Some(l),
-            ..Variant::default()
-        }
-        .check()
-        .map(|()| l)
-        .map_err(|e| anyhow::anyhow!(e.replace("--tank-litres", "--told-tank-litres")))?;
+        backtest::year::tank_litres("--told-tank-litres", l).map_err(|e| anyhow::anyhow!(e))?;
         told.tank = dwelling.tank.resized(l);
     }
     let strategy = match args.sg_ready {

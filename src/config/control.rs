@@ -77,8 +77,8 @@ pub struct TankSetup {
     pub sensor_height: Option<f64>,
 }
 
-/// `[control.tank]`, checked (None without the section, or with a wrong figure: the
-/// strategy then plans for year A's tank).
+/// `[control.tank]`, checked (None without the section, or with a wrong figure, which
+/// is an error).
 fn tank(c: Option<&Spanned<TankConfig>>, problems: &mut Vec<Problem>) -> Option<TankSetup> {
     let c = c?.get_ref();
     let mut within =
