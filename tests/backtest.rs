@@ -539,6 +539,60 @@ fn simulate_makes_a_variant_and_shows_the_thermostat_beside_it() {
     );
 }
 
+#[test]
+fn more_comfort_charges_before_the_usual_draws_and_leaves_a_small_tank_fewer_cold_minutes() {
+    // A 120 l tank for a household drawing 1.2 times year A's.
+    let (dwelling, rows) = variant(Variant {
+        tank_litres: Some(120.0),
+        draw_scale: 1.2,
+        ..Variant::default()
+    });
+    let year = |more_comfort: bool| {
+        let mut c = Smart::new(SmartParams {
+            more_comfort,
+            ..backtest::smart_params(&dwelling, None)
+        });
+        let mut reasons = BTreeSet::new();
+        let mut seen = |row: &backtest::TraceRow| {
+            if row.decision == "start" {
+                reasons.insert(row.reason.split(':').next().unwrap_or("").to_owned());
+            }
+            Ok::<(), std::convert::Infallible>(())
+        };
+        let year = backtest::run_traced("smart", &dwelling, &rows, &mut c, Some(&mut seen))
+            .unwrap()
+            .year;
+        (year, reasons)
+    };
+    let ((guarantee, plain), (more, why)) = (year(false), year(true));
+    assert!(
+        why.contains("more comfort") && !plain.contains("more comfort"),
+        "{why:?}"
+    );
+    assert!(
+        more.comfort_violation_minutes < guarantee.comfort_violation_minutes,
+        "more comfort {} cold minutes, the guarantee {}",
+        more.comfort_violation_minutes,
+        guarantee.comfort_violation_minutes
+    );
+    // It costs grid heat: that is the choice the resident makes.
+    assert!(more.dhw_grid_import_kwh > guarantee.dhw_grid_import_kwh);
+    let out = nomhub(&[
+        "simulate",
+        "--year",
+        year_a().to_str().unwrap(),
+        "--comfort",
+        "more",
+        "--strategy",
+        "thermostat",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--comfort more"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `nomhub simulate --json` on year A with `extra` flags, which must succeed.
 fn simulate_json(extra: &[&str]) -> serde_json::Value {
     let csv = year_a();

@@ -10,5 +10,5 @@ pub use ruled::{RuleStat, Ruled};
 pub use run::{
     Market, Metrics, Outcome, Reference, Trace, TraceRow, run, run_in_market, run_traced,
 };
-pub use strategies::StrategySpec;
+pub use strategies::{StrategySpec, smart_params};
 pub use year::{Dwelling, Row, Variant, YearError, load_dwelling, load_rows, sidecar_of};

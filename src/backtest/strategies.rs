@@ -55,10 +55,7 @@ impl StrategySpec {
     pub fn controller(self, dwelling: &Dwelling) -> Box<dyn Controller> {
         let tank = &dwelling.tank;
         match self {
-            Self::Smart => Box::new(Smart::new(SmartParams {
-                tank: tank.clone(),
-                ..SmartParams::default()
-            })),
+            Self::Smart => Box::new(Smart::new(smart_params(dwelling, None))),
             Self::Thermostat => Box::new(Thermostat::new(tank.t_min_use_c, tank.t_set_c)),
             Self::Timer(at) => Box::new(Timer::new(at, tank.t_set_c)),
             Self::PvSurplusBasic => {
@@ -79,18 +76,30 @@ impl StrategySpec {
     /// the legionella run to the heat pump's own program, as in the daemon).
     pub fn through_sg_ready(self, dwelling: &Dwelling, raised_c: f64) -> Box<dyn Controller> {
         match self {
-            // The strategy plans with the target the heat pump will reach.
-            Self::Smart => Box::new(Smart::new(SmartParams {
-                tank: dwelling.tank.clone(),
-                legionella: None,
-                fixed_target_c: Some(raised_c),
-                ..SmartParams::default()
-            })),
+            Self::Smart => Box::new(Smart::new(smart_params(dwelling, Some(raised_c)))),
             other => Box::new(SgReady {
                 inner: other.controller(dwelling),
                 raised_c,
             }),
         }
+    }
+}
+
+/// The smart strategy's parameters for the dwelling, driving its heat pump through
+/// the setpoint or, with `sg_ready_c`, through SG Ready state 3 (then it plans with the
+/// target the heat pump will reach and leaves the legionella run to it).
+pub fn smart_params(dwelling: &Dwelling, sg_ready_c: Option<f64>) -> SmartParams {
+    let params = SmartParams {
+        tank: dwelling.tank.clone(),
+        ..SmartParams::default()
+    };
+    match sg_ready_c {
+        None => params,
+        Some(raised_c) => SmartParams {
+            legionella: None,
+            fixed_target_c: Some(raised_c),
+            ..params
+        },
     }
 }
 

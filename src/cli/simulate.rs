@@ -67,11 +67,22 @@ pub struct SimulateArgs {
     /// config/tariff-dynamic-2027.toml.
     #[arg(long, value_name = "TOML")]
     pub tariff: Option<PathBuf>,
+    /// `guarantee`: the thermostat's comfort at least, for the least grid heat;
+    /// `more`: the smart strategy also charges before the usual draws (`[control]
+    /// comfort`).
+    #[arg(long, value_enum, default_value_t = Comfort::Guarantee)]
+    pub comfort: Comfort,
     /// Drive the heat pump through SG Ready instead of its setpoint: each charge is
     /// state 3, in which the heat pump heats the tank to this, °C (its own raised
     /// target, `[control.sg_ready] raised_target`).
     #[arg(long, value_name = "CELSIUS")]
     pub sg_ready: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Comfort {
+    Guarantee,
+    More,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,17 +138,29 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         backtest::year::tank_litres("--told-tank-litres", l).map_err(|e| anyhow::anyhow!(e))?;
         told.tank = dwelling.tank.resized(l);
     }
-    let strategy = match args.sg_ready {
-        Some(c) if !(40.0..=70.0).contains(&c) => {
+    let strategy = match (args.sg_ready, args.comfort) {
+        (Some(c), _) if !(40.0..=70.0).contains(&c) => {
             anyhow::bail!("--sg-ready {c}: the raised target is 40 to 70 °C")
         }
-        Some(c) => args.strategy.through_sg_ready(&told, c),
-        None => args.strategy.controller(&told),
+        (_, Comfort::More) if args.strategy != StrategySpec::Smart => {
+            anyhow::bail!("--comfort more: only the smart strategy plans for comfort")
+        }
+        (c, Comfort::More) => Box::new(crate::strategy::smart::Smart::new(
+            crate::strategy::smart::SmartParams {
+                more_comfort: true,
+                ..backtest::smart_params(&told, c)
+            },
+        )),
+        (Some(c), Comfort::Guarantee) => args.strategy.through_sg_ready(&told, c),
+        (None, Comfort::Guarantee) => args.strategy.controller(&told),
     };
     let mut label = match args.sg_ready {
         Some(c) => format!("{} through SG Ready ({c} °C)", args.strategy),
         None => args.strategy.to_string(),
     };
+    if args.comfort == Comfort::More {
+        label = format!("{label}, more comfort");
+    }
     if let Some(l) = args.told_tank_litres {
         label = format!("{label}, told of a {l} l tank");
     }

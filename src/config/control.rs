@@ -42,6 +42,14 @@ pub struct ControlConfig {
     /// The hot-water tank, as its label gives it.
     #[serde(default)]
     pub tank: Option<Spanned<TankConfig>>,
+    /// `guarantee` (the thermostat's comfort at least, for the least grid heat) or
+    /// `more` (also charge before the usual draws).
+    #[serde(default = "default_comfort")]
+    pub comfort: Spanned<String>,
+}
+
+fn default_comfort() -> Spanned<String> {
+    Spanned::new(0..0, "guarantee".to_owned())
 }
 
 /// `[control.tank]`: the tank the strategy plans for, from its label and the installer.
@@ -376,6 +384,8 @@ pub struct ControlSetup {
     pub sg_ready: Option<SgReadySetup>,
     /// The tank the strategy plans for (None: year A's).
     pub tank: Option<TankSetup>,
+    /// `comfort = "more"`: charge before the usual draws too.
+    pub more_comfort: bool,
 }
 
 impl ControlSetup {
@@ -390,6 +400,7 @@ impl ControlSetup {
             legionella: None,
             sg_ready: None,
             tank: None,
+            more_comfort: false,
         }
     }
 }
@@ -513,9 +524,21 @@ pub fn resolve(
         window,
         temperature_c,
     });
+    let more_comfort = match c.comfort.get_ref().as_str() {
+        "guarantee" => false,
+        "more" => true,
+        other => {
+            problems.push((
+                Some(c.comfort.span()),
+                format!("control: comfort `{other}` is not one of guarantee, more"),
+            ));
+            false
+        }
+    };
     ControlSetup {
         legionella,
         sg_ready,
+        more_comfort,
         tank: tank(c.tank.as_ref(), problems),
         heat_pump,
         mode,
@@ -731,6 +754,30 @@ unit = 1
         let text = format!("{BASE}{section}");
         let config = parse("nomhub.toml", &text).unwrap_or_else(|r| panic!("{r:?}"));
         config.control.unwrap_or_else(|| panic!("no control")).tank
+    }
+
+    #[test]
+    fn comfort_is_the_guarantee_unless_more_is_asked_for() {
+        let more = |line: &str| {
+            let text = format!("{BASE}{line}");
+            parse("nomhub.toml", &text)
+                .map(|c| {
+                    c.control
+                        .unwrap_or_else(|| panic!("no control"))
+                        .more_comfort
+                })
+                .map_err(|r| r.to_string())
+        };
+        assert_eq!(more(""), Ok(false));
+        assert_eq!(more("comfort = \"guarantee\"\n"), Ok(false));
+        assert_eq!(more("comfort = \"more\"\n"), Ok(true));
+        let err = more("comfort = \"lots\"\n").unwrap_err();
+        assert!(
+            err.contains(
+                "nomhub.toml:14:11: control: comfort `lots` is not one of guarantee, more"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

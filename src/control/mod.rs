@@ -271,6 +271,7 @@ impl Control {
                     .tank
                     .as_ref()
                     .map_or_else(TankParams::default, TankParams::labelled),
+                more_comfort: setup.more_comfort,
                 ..SmartParams::default()
             };
             Some(HotWater::new(hp, params))

@@ -73,6 +73,9 @@ const STRICT_COMFORT_DROP_K: f64 = 1.5;
 /// energy balance) take more than this share of what the tank holds there above the
 /// reserve …
 const OUTGROWN_SHARE: f64 = 0.95;
+/// With more comfort: the usual draws of the next hour that count as draws due, a
+/// share of the large draw.
+const DRAWS_DUE_SHARE: f64 = 0.5;
 /// … as a week of draws tells (a first day's balance also holds the tank's first fill) …
 const OUTGROWN_AFTER_DAYS: u32 = 7;
 /// … and then comfort charges aim this share of the way from the solar target to the
@@ -104,6 +107,9 @@ pub struct SmartParams {
     /// Every charge goes to this, whatever the strategy would ask (a heat pump driven
     /// through SG Ready heats to its own raised target in state 3).
     pub fixed_target_c: Option<f64>,
+    /// More comfort than the thermostat's, for more grid heat: the floor also charges
+    /// before the household's usual draws, not only while they run.
+    pub more_comfort: bool,
 }
 
 /// A charge to `temperature_c` in the minutes `window` matches (cron, local time),
@@ -158,6 +164,7 @@ impl Default for SmartParams {
             strict: false,
             legionella: Some(Legionella::default()),
             fixed_target_c: None,
+            more_comfort: false,
         }
     }
 }
@@ -765,6 +772,14 @@ impl Smart {
             })
         } else if falling && usable < burst {
             Some(Why::Drawing {
+                usable_kwh: usable,
+                burst_kwh: burst,
+            })
+        } else if self.params.more_comfort
+            && usable < burst
+            && outlook.need_over(SLOTS_PER_HOUR as usize) >= DRAWS_DUE_SHARE * large
+        {
+            Some(Why::BeforeDraws {
                 usable_kwh: usable,
                 burst_kwh: burst,
             })

@@ -23,6 +23,9 @@ pub enum Why {
     Cold { tank_c: f64, floor_c: f64 },
     /// A draw is under way and the tank holds less than a large draw.
     Drawing { usable_kwh: f64, burst_kwh: f64 },
+    /// More comfort (asked for): the usual draws are due within the hour and the tank
+    /// holds less than a large draw.
+    BeforeDraws { usable_kwh: f64, burst_kwh: f64 },
     /// The usual draws take the tank below its reserve before the next step.
     Reserve { usable_kwh: f64, reserve_kwh: f64 },
     /// Late in the sunny hours: filled for the evening.
@@ -65,6 +68,13 @@ impl std::fmt::Display for Why {
             } => write!(
                 f,
                 "comfort: hot water is being drawn and {usable_kwh:.1} kWh is left, less than a large draw ({burst_kwh:.1} kWh)"
+            ),
+            Why::BeforeDraws {
+                usable_kwh,
+                burst_kwh,
+            } => write!(
+                f,
+                "more comfort: the usual draws are due within the hour and {usable_kwh:.1} kWh is left, less than a large draw ({burst_kwh:.1} kWh)"
             ),
             Why::Reserve {
                 usable_kwh,

@@ -279,6 +279,14 @@ pub(super) fn why(lang: Lang, w: &crate::strategy::Why) -> String {
             n(usable_kwh, 1),
             n(burst_kwh, 1)
         ),
+        Why::BeforeDraws {
+            usable_kwh,
+            burst_kwh,
+        } => format!(
+            "meer comfort: het gewone tappen komt binnen het uur en er is nog {} kWh, minder dan een grote tapbeurt ({} kWh)",
+            n(usable_kwh, 1),
+            n(burst_kwh, 1)
+        ),
         Why::Reserve {
             usable_kwh,
             reserve_kwh,
