@@ -530,13 +530,7 @@ fn simulate_makes_a_variant_and_shows_the_thermostat_beside_it() {
         v["thermostat"]["comfort_violation_minutes"].is_number(),
         "{v}"
     );
-    let bad = nomhub(&["simulate", "--year", csv.to_str().unwrap(), "--pv-scale=-1"]);
-    assert!(!bad.status.success());
-    assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("--pv-scale -1"),
-        "{}",
-        String::from_utf8_lossy(&bad.stderr)
-    );
+    simulate_refused(&["--pv-scale=-1"], "--pv-scale -1");
 }
 
 #[test]
@@ -577,20 +571,20 @@ fn more_comfort_charges_before_the_usual_draws_and_leaves_a_small_tank_fewer_col
     );
     // It costs grid heat: that is the choice the resident makes.
     assert!(more.dhw_grid_import_kwh > guarantee.dhw_grid_import_kwh);
-    let out = nomhub(&[
-        "simulate",
-        "--year",
-        year_a().to_str().unwrap(),
-        "--comfort",
-        "more",
-        "--strategy",
-        "thermostat",
-    ]);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--comfort more"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    simulate_refused(
+        &["--comfort", "more", "--strategy", "thermostat"],
+        "--comfort more",
     );
+}
+
+/// `nomhub simulate` on year A with `extra` flags, which it must refuse, saying `says`.
+fn simulate_refused(extra: &[&str], says: &str) {
+    let csv = year_a();
+    let mut args = vec!["simulate", "--year", csv.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = nomhub(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(says), "{err}");
 }
 
 /// `nomhub simulate --json` on year A with `extra` flags, which must succeed.
@@ -610,7 +604,6 @@ fn simulate_json(extra: &[&str]) -> serde_json::Value {
 #[test]
 fn told_of_its_real_tank_the_strategy_keeps_a_small_one_warmer_than_told_of_year_as() {
     // The daemon plans for year A's 200 l unless [control.tank] says otherwise.
-    let csv = year_a();
     let real = simulate_json(&["--tank-litres", "150"]);
     let wrong = simulate_json(&["--tank-litres", "150", "--told-tank-litres", "200"]);
     assert_eq!(wrong["strategy"], "smart, told of a 200 l tank", "{wrong}");
@@ -624,18 +617,7 @@ fn told_of_its_real_tank_the_strategy_keeps_a_small_one_warmer_than_told_of_year
         cold(&real),
         cold(&wrong)
     );
-    let bad = nomhub(&[
-        "simulate",
-        "--year",
-        csv.to_str().unwrap(),
-        "--told-tank-litres",
-        "5",
-    ]);
-    assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("--told-tank-litres 5"),
-        "{}",
-        String::from_utf8_lossy(&bad.stderr)
-    );
+    simulate_refused(&["--told-tank-litres", "5"], "--told-tank-litres 5");
 }
 
 /// Every decision and its reason, as the strategy made them.

@@ -549,7 +549,7 @@ pub fn resolve(
 }
 
 /// A device's profile points, by id.
-fn points_of<'a>(
+pub fn points_of<'a>(
     devices: &[DeviceConfig],
     profiles: &'a ProfileSet,
     id: &DeviceId,

@@ -131,15 +131,13 @@ pub fn from_config(config: &crate::config::Config) -> (Vec<Rule>, Vec<Issue>) {
             "driven by [control.sg_ready]; a rule sets `{state}` instead (1 lock, 2 normal, 3 recommend, 4 force)"
         );
         let device = sg.wiring.device();
-        let profile = config
-            .devices
-            .iter()
-            .find(|d| d.id.get_ref() == device)
-            .and_then(|d| config.profiles.get(d.profile.get_ref()));
+        let points = crate::config::control::points_of(&config.devices, &config.profiles, device)
+            .unwrap_or_default();
         for ((_, key), _) in sg.wiring.values(crate::model::SgState::Normal) {
             // By its key and by its role, as rules may name it either way.
-            let role = profile
-                .and_then(|p| p.file.points.iter().find(|pt| pt.key.as_str() == key))
+            let role = points
+                .iter()
+                .find(|pt| pt.key.as_str() == key)
                 .and_then(|pt| pt.role);
             for name in std::iter::once(key.clone()).chain(role.map(|r| r.as_str().to_owned())) {
                 ctx.driven
