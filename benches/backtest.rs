@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nomhub::backtest::{self, StrategySpec};
-use nomhub::strategy::controller::{Controller, Decision, Observation, SunForecast};
+use nomhub::backtest::{self, Market, StrategySpec};
+use nomhub::strategy::controller::{Controller, Decision, Observation, PriceForecast, SunForecast};
+use nomhub::strategy::smart::{Smart, SmartParams};
 
 fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
@@ -64,7 +65,51 @@ fn main() {
         (t + load).as_secs_f64() * 1e3,
         outcome.year.dhw_grid_import_kwh
     );
-    decisions(&dwelling, &rows);
+    // The planner, told year A's prices under the 2027-style contract.
+    let market = Market {
+        tariff: Some(
+            nomhub::config::tariff::parse_file(
+                "config/tariff-dynamic-2027.toml",
+                nomhub::config::tariff::DYNAMIC_2027,
+            )
+            .expect("tariff"),
+        ),
+        tell: true,
+    };
+    let planner = || {
+        Box::new(Smart::new(SmartParams {
+            planner: true,
+            ..backtest::smart_params(&dwelling, None)
+        })) as Box<dyn Controller>
+    };
+    let (t, outcome) = best_of(5, || {
+        let mut c = planner();
+        backtest::run_in_market::<()>("planner", &dwelling, &rows, c.as_mut(), &market, None)
+            .expect("no trace")
+    });
+    println!(
+        "| smart, planner, by price | {:.0} | {:.0} | {:.1} |",
+        t.as_secs_f64() * 1e3,
+        (t + load).as_secs_f64() * 1e3,
+        outcome.year.dhw_grid_import_kwh
+    );
+    println!();
+    println!("| one decision | median (µs) | 99th percentile (µs) | slowest (µs) |");
+    println!("|---|---:|---:|---:|");
+    decisions(
+        "smart",
+        StrategySpec::Smart.controller(&dwelling),
+        &dwelling,
+        &rows,
+        &Market::default(),
+    );
+    decisions(
+        "smart, planner, by price",
+        planner(),
+        &dwelling,
+        &rows,
+        &market,
+    );
 }
 
 /// Times every decision of the controller it wraps.
@@ -88,25 +133,32 @@ impl Controller for Timed<'_> {
     fn forecast(&mut self, forecast: &SunForecast) {
         self.inner.forecast(forecast);
     }
+
+    fn prices(&mut self, prices: &PriceForecast) {
+        self.inner.prices(prices);
+    }
 }
 
-/// One decision of the smart strategy, over every quarter hour of the year: the median,
-/// the 99th percentile and the slowest, in µs.
-fn decisions(dwelling: &backtest::Dwelling, rows: &[backtest::Row]) {
-    let mut smart = StrategySpec::Smart.controller(dwelling);
+/// One decision of `controller`, over every quarter hour of the year: the median, the
+/// 99th percentile and the slowest, in µs.
+fn decisions(
+    name: &str,
+    mut controller: Box<dyn Controller>,
+    dwelling: &backtest::Dwelling,
+    rows: &[backtest::Row],
+    market: &Market,
+) {
     let mut timed = Timed {
-        inner: smart.as_mut(),
+        inner: controller.as_mut(),
         took: Vec::with_capacity(rows.len()),
     };
-    backtest::run("smart", dwelling, rows, &mut timed);
+    backtest::run_in_market::<()>(name, dwelling, rows, &mut timed, market, None)
+        .expect("no trace");
     let mut took = timed.took;
     took.sort();
     let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
-    println!();
-    println!("| one smart decision | median (µs) | 99th percentile (µs) | slowest (µs) |");
-    println!("|---|---:|---:|---:|");
     println!(
-        "| {} quarter hours | {:.1} | {:.1} | {:.1} |",
+        "| {name} ({} quarter hours) | {:.1} | {:.1} | {:.1} |",
         took.len(),
         at(0.5),
         at(0.99),

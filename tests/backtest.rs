@@ -577,6 +577,36 @@ fn more_comfort_charges_before_the_usual_draws_and_leaves_a_small_tank_fewer_col
     );
 }
 
+/// The planner (`--planner`): told the day-ahead prices it heats for fewer euros than
+/// without them, and like the rules it is never colder than the thermostat, on year A
+/// and on a small tank and a large household.
+#[test]
+fn the_planner_heats_by_price_and_keeps_the_thermostats_comfort() {
+    let by_price = simulate_json(&["--planner"]);
+    let blind = simulate_json(&["--planner", "--prices", "none"]);
+    assert_eq!(by_price["strategy"], "smart, planner", "{by_price}");
+    let year = |v: &serde_json::Value, k: &str| v["year"][k].as_f64().unwrap();
+    let thermostat = |v: &serde_json::Value| {
+        v["thermostat"]["comfort_violation_minutes"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        year(&by_price, "dhw_grid_cost_eur") < year(&blind, "dhw_grid_cost_eur") - 2.0
+            && year(&by_price, "comfort_violation_minutes") == 0.0
+            && year(&blind, "comfort_violation_minutes") == 0.0,
+        "by price {by_price}\nblind {blind}"
+    );
+    for variant in [["--tank-litres", "150"], ["--draw-scale", "1.5"]] {
+        let v = simulate_json(&["--planner", variant[0], variant[1]]);
+        assert!(
+            year(&v, "comfort_violation_minutes") <= thermostat(&v),
+            "{variant:?}: {v}"
+        );
+    }
+    simulate_refused(&["--planner", "--strategy", "thermostat"], "--planner");
+}
+
 /// `nomhub simulate` on year A with `extra` flags, which it must refuse, saying `says`.
 fn simulate_refused(extra: &[&str], says: &str) {
     let csv = year_a();
@@ -620,8 +650,9 @@ fn told_of_its_real_tank_the_strategy_keeps_a_small_one_warmer_than_told_of_year
     simulate_refused(&["--told-tank-litres", "5"], "--told-tank-litres 5");
 }
 
-/// Every decision and its reason, as the strategy made them.
-fn decisions(rows: &[Row]) -> Vec<(Decision, String)> {
+/// Every decision and its reason, as the strategy (with its rules or its planner) made
+/// them, told the forecasts and the prices as they were issued.
+fn decisions(rows: &[Row], planner: bool) -> Vec<(Decision, String)> {
     struct Record(Smart, Vec<(Decision, String)>);
     impl Controller for Record {
         fn decide(&mut self, obs: &Observation) -> Decision {
@@ -635,56 +666,70 @@ fn decisions(rows: &[Row]) -> Vec<(Decision, String)> {
         fn forecast(&mut self, f: &nomhub::strategy::SunForecast) {
             self.0.forecast(f);
         }
+        fn prices(&mut self, p: &nomhub::strategy::PriceForecast) {
+            self.0.prices(p);
+        }
     }
     let (dwelling, _) = &*YEAR_A;
     let mut c = Record(
         Smart::new(SmartParams {
-            tank: dwelling.tank.clone(),
-            ..SmartParams::default()
+            planner,
+            ..backtest::smart_params(dwelling, None)
         }),
         Vec::new(),
     );
-    backtest::run("smart", dwelling, rows, &mut c);
+    let market = backtest::Market {
+        tariff: Some(
+            nomhub::config::tariff::parse_file("dynamic", nomhub::config::tariff::DYNAMIC_2027)
+                .unwrap(),
+        ),
+        tell: true,
+    };
+    backtest::run_in_market::<std::convert::Infallible>(
+        "smart", dwelling, rows, &mut c, &market, None,
+    )
+    .unwrap();
     c.1
 }
 
 #[test]
 fn no_decision_uses_what_came_after_it() {
     let (_, rows) = &*YEAR_A;
-    let plain = decisions(rows);
     // 17:45 on a summer day, a quarter hour before tomorrow's forecast is issued, and
     // a winter noon. After each, everything the strategy could not know yet changes:
-    // the sun and the draws of every later step, and every forecast issued later
-    // (a day's forecast is issued at 18:00 the day before; this evening's part of
-    // today's forecast was known since yesterday evening and stays).
-    for cut in ["2025-07-09T17:45", "2025-01-15T12:00"] {
-        let t = rows
-            .iter()
-            .position(|r| r.local.format("%Y-%m-%dT%H:%M").to_string() == cut)
-            .unwrap();
-        let now = rows[t].local.naive_local();
-        let mut changed = rows.clone();
-        for r in &mut changed[t + 1..] {
-            r.pv_w = 5000.0 - r.pv_w.min(5000.0);
-            r.dhw_draw_w_th *= 2.0;
-            let issued = r
-                .local
-                .date_naive()
-                .pred_opt()
-                .unwrap()
-                .and_hms_opt(18, 0, 0)
+    // the sun and the draws of every later step, every forecast issued later (a day's
+    // forecast is issued at 18:00 the day before; this evening's part of today's
+    // forecast was known since yesterday evening and stays) and every price published
+    // later (at 13:00 the day before). The rules run the whole year; the planner,
+    // slower, two days past each cut.
+    for (planner, steps) in [(false, rows.len()), (true, 192)] {
+        for cut in ["2025-07-09T17:45", "2025-01-15T12:00"] {
+            let t = rows
+                .iter()
+                .position(|r| r.local.format("%Y-%m-%dT%H:%M").to_string() == cut)
                 .unwrap();
-            if issued > now {
-                r.pv_forecast_w = r.pv_forecast_w.map(|w| 3.0 * w + 500.0);
+            let rows = &rows[..(t + steps).min(rows.len())];
+            let now = rows[t].local.naive_local();
+            let mut changed = rows.to_vec();
+            for r in &mut changed[t + 1..] {
+                r.pv_w = 5000.0 - r.pv_w.min(5000.0);
+                r.dhw_draw_w_th *= 2.0;
+                let day_before = r.local.date_naive().pred_opt().unwrap();
+                if day_before.and_hms_opt(18, 0, 0).unwrap() > now {
+                    r.pv_forecast_w = r.pv_forecast_w.map(|w| 3.0 * w + 500.0);
+                }
+                if day_before.and_hms_opt(13, 0, 0).unwrap() > now {
+                    r.price_eur_kwh = r.price_eur_kwh.map(|p| 0.4 - p);
+                }
             }
+            let (plain, other) = (decisions(rows, planner), decisions(&changed, planner));
+            let first = plain.iter().zip(&other).position(|(a, b)| a != b);
+            assert!(
+                first.is_some_and(|i| i > t),
+                "planner {planner}: up to {cut} ({t}) nothing may change; the first change is at {first:?}: {:?}",
+                first.map(|i| (&plain[i], &other[i], rows[i].local))
+            );
         }
-        let other = decisions(&changed);
-        let first = plain.iter().zip(&other).position(|(a, b)| a != b);
-        assert!(
-            first.is_some_and(|i| i > t),
-            "up to {cut} ({t}) nothing may change; the first change is at {first:?}: {:?}",
-            first.map(|i| (&plain[i], &other[i], rows[i].local))
-        );
     }
 }
 
@@ -729,7 +774,21 @@ fn the_hot_waters_grid_heat_is_costed_at_each_quarter_hours_price() {
             .unwrap();
     let market = backtest::Market {
         tariff: Some(tariff.clone()),
+        tell: false,
     };
+    // What a strategy is told: each day's prices under the tariff, at 13:00 the day
+    // before (2 January's at 1 January's 53rd quarter hour).
+    let told = backtest::run::price_forecasts(rows, &tariff);
+    assert_eq!(told.len(), 365);
+    assert_eq!((told[0].0, told[1].0), (0, 52));
+    let (day2, p) = (&rows[96..192], &told[1].1);
+    assert_eq!(p.start, day2[0].local.to_utc());
+    assert_eq!(p.import_eur_kwh.len(), 96);
+    let price = tariff.price(day2[40].local.to_utc(), day2[40].price_eur_kwh);
+    assert_eq!(
+        (p.import_eur_kwh[40], p.export_eur_kwh[40]),
+        (price.import_eur_kwh, price.export_eur_kwh)
+    );
     let mut grid = Vec::new();
     let mut record = |r: &backtest::TraceRow| -> Result<(), std::convert::Infallible> {
         grid.push(r.dhw_grid_import_kwh);

@@ -1,11 +1,11 @@
 //! One year, step by step: the controller decides from the past, the tank takes the
 //! step's draw and the heat pump's heat, and the metrics of `MODEL.md` §4 add up.
 
-use chrono::{Datelike, TimeZone};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::Serialize;
 
 use super::year::{Dwelling, Row};
-use crate::strategy::controller::{Controller, Decision, Observation, SunForecast};
+use crate::strategy::controller::{Controller, Decision, Observation, PriceForecast, SunForecast};
 use crate::strategy::heat_pump::HeatPumpParams;
 use crate::strategy::tank::Tank;
 
@@ -111,11 +111,13 @@ impl Reference {
 }
 
 /// The market a year is played in: the tariff the hot water's grid heat is costed
-/// with, at the year file's `price_eur_kwh` as day-ahead prices (no strategy is told
-/// the prices yet: docs/strategy.md, "Prices").
+/// with, at the year file's `price_eur_kwh` as day-ahead prices; with `tell`, the
+/// strategy is also told each day's prices under the tariff at 13:00 the day before,
+/// when the day-ahead market publishes them (docs/strategy.md, "Prices").
 #[derive(Debug, Clone, Default)]
 pub struct Market {
     pub tariff: Option<crate::tariff::Tariff>,
+    pub tell: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -280,6 +282,47 @@ pub struct TraceRow {
 /// covers (the first step for a day whose issue lies before the file). A day with a
 /// row without a forecast has none.
 pub fn forecasts(rows: &[Row]) -> Vec<(usize, SunForecast)> {
+    per_day(rows, 18, |day, issued| {
+        let pv_w: Option<Vec<f64>> = day.iter().map(|r| r.pv_forecast_w).collect();
+        pv_w.map(|pv_w| SunForecast {
+            issued,
+            start: day[0].local.to_utc(),
+            pv_w,
+        })
+    })
+}
+
+/// Each day's prices under `tariff`, as the strategy may know them: published at
+/// 13:00 the day before, handed over at the first step at or after that (index into
+/// `rows`). Days without day-ahead prices are not handed over.
+pub fn price_forecasts(
+    rows: &[Row],
+    tariff: &crate::tariff::Tariff,
+) -> Vec<(usize, PriceForecast)> {
+    per_day(rows, 13, |day, issued| {
+        let prices: Option<Vec<_>> = day
+            .iter()
+            .map(|r| {
+                r.price_eur_kwh
+                    .map(|p| tariff.price(r.local.to_utc(), Some(p)))
+            })
+            .collect();
+        prices.map(|p| PriceForecast {
+            issued,
+            start: day[0].local.to_utc(),
+            import_eur_kwh: p.iter().map(|q| q.import_eur_kwh).collect(),
+            export_eur_kwh: p.iter().map(|q| q.export_eur_kwh).collect(),
+        })
+    })
+}
+
+/// What `make` builds from each local day's rows, issued at `hour`:00 on the day
+/// before, with the index of the first row at or after its issue.
+fn per_day<T>(
+    rows: &[Row],
+    hour: u32,
+    make: impl Fn(&[Row], DateTime<Utc>) -> Option<T>,
+) -> Vec<(usize, T)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < rows.len() {
@@ -288,22 +331,16 @@ pub fn forecasts(rows: &[Row]) -> Vec<(usize, SunForecast)> {
             .iter()
             .position(|r| r.local.date_naive() != day)
             .map_or(rows.len(), |n| i + n);
-        let pv_w: Option<Vec<f64>> = rows[i..end].iter().map(|r| r.pv_forecast_w).collect();
         let issued = day
             .pred_opt()
-            .and_then(|d| d.and_hms_opt(18, 0, 0))
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
             .and_then(|t| crate::clock::TZ.from_local_datetime(&t).earliest())
             .map(|t| t.to_utc());
-        if let (Some(pv_w), Some(issued)) = (pv_w, issued) {
+        if let Some(issued) = issued
+            && let Some(item) = make(&rows[i..end], issued)
+        {
             let at = rows.partition_point(|r| r.local.to_utc() < issued);
-            out.push((
-                at,
-                SunForecast {
-                    issued,
-                    start: rows[i].local.to_utc(),
-                    pv_w,
-                },
-            ));
+            out.push((at, item));
         }
         i = end;
     }
@@ -351,9 +388,17 @@ pub fn run_in_market<E>(
         let mut sim = Simulation::new(dwelling, first);
         let forecasts = forecasts(rows);
         let mut next = forecasts.iter().peekable();
+        let prices = match &market.tariff {
+            Some(t) if market.tell => price_forecasts(rows, t),
+            _ => Vec::new(),
+        };
+        let mut next_prices = prices.iter().peekable();
         for (i, row) in rows.iter().enumerate() {
             while let Some((_, f)) = next.next_if(|(at, _)| *at <= i) {
                 controller.forecast(f);
+            }
+            while let Some((_, p)) = next_prices.next_if(|(at, _)| *at <= i) {
+                controller.prices(p);
             }
             let obs = sim.observe(row);
             let usable = sim.tank.usable_kwh();

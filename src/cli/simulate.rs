@@ -67,11 +67,21 @@ pub struct SimulateArgs {
     /// config/tariff-dynamic-2027.toml.
     #[arg(long, value_name = "TOML")]
     pub tariff: Option<PathBuf>,
+    /// `column`: tell the smart strategy each day's prices under the tariff at 13:00
+    /// the day before (when the day-ahead market publishes them), so it plans its
+    /// grid heat by price; `none`: it plans without prices (they are still costed).
+    #[arg(long, value_enum, default_value_t = Forecast::Column)]
+    pub prices: Forecast,
     /// `guarantee`: the thermostat's comfort at least, for the least grid heat;
     /// `more`: the smart strategy also charges before the usual draws (`[control]
     /// comfort`).
     #[arg(long, value_enum, default_value_t = Comfort::Guarantee)]
     pub comfort: Comfort,
+    /// The smart strategy leaves its sun charges and when a charge stops to the
+    /// planner (a dynamic programme over the tank's heat, by price when it is told
+    /// prices) instead of its rules (docs/strategy.md, "The planner").
+    #[arg(long)]
+    pub planner: bool,
     /// Drive the heat pump through SG Ready instead of its setpoint: each charge is
     /// state 3, in which the heat pump heats the tank to this, °C (its own raised
     /// target, `[control.sg_ready] raised_target`).
@@ -131,28 +141,36 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let market = backtest::Market { tariff };
+    let market = backtest::Market {
+        tariff,
+        tell: args.prices == Forecast::Column,
+    };
     // What the strategy is told; the model runs the real tank.
     let mut told = dwelling.clone();
     if let Some(l) = args.told_tank_litres {
         backtest::year::tank_litres("--told-tank-litres", l).map_err(|e| anyhow::anyhow!(e))?;
         told.tank = dwelling.tank.resized(l);
     }
-    let strategy = match (args.sg_ready, args.comfort) {
-        (Some(c), _) if !(40.0..=70.0).contains(&c) => {
-            anyhow::bail!("--sg-ready {c}: the raised target is 40 to 70 °C")
-        }
-        (_, Comfort::More) if args.strategy != StrategySpec::Smart => {
-            anyhow::bail!("--comfort more: only the smart strategy plans for comfort")
-        }
-        (c, Comfort::More) => Box::new(crate::strategy::smart::Smart::new(
+    if let Some(c) = args.sg_ready.filter(|c| !(40.0..=70.0).contains(c)) {
+        anyhow::bail!("--sg-ready {c}: the raised target is 40 to 70 °C")
+    }
+    let smart = args.strategy == StrategySpec::Smart;
+    if args.comfort == Comfort::More && !smart {
+        anyhow::bail!("--comfort more: only the smart strategy plans for comfort")
+    }
+    if args.planner && !smart {
+        anyhow::bail!("--planner: only the smart strategy has a planner")
+    }
+    let strategy: Box<dyn crate::strategy::Controller> = match args.sg_ready {
+        _ if smart => Box::new(crate::strategy::smart::Smart::new(
             crate::strategy::smart::SmartParams {
-                more_comfort: true,
-                ..backtest::smart_params(&told, c)
+                more_comfort: args.comfort == Comfort::More,
+                planner: args.planner,
+                ..backtest::smart_params(&told, args.sg_ready)
             },
         )),
-        (Some(c), Comfort::Guarantee) => args.strategy.through_sg_ready(&told, c),
-        (None, Comfort::Guarantee) => args.strategy.controller(&told),
+        Some(c) => args.strategy.through_sg_ready(&told, c),
+        None => args.strategy.controller(&told),
     };
     let mut label = match args.sg_ready {
         Some(c) => format!("{} through SG Ready ({c} °C)", args.strategy),
@@ -160,6 +178,9 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     if args.comfort == Comfort::More {
         label = format!("{label}, more comfort");
+    }
+    if args.planner {
+        label = format!("{label}, planner");
     }
     if let Some(l) = args.told_tank_litres {
         label = format!("{label}, told of a {l} l tank");

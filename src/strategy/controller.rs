@@ -44,6 +44,19 @@ pub struct SunForecast {
     pub pv_w: Vec<f64>,
 }
 
+/// The resident's prices as they were known: for each quarter hour from `start` on,
+/// what a kWh from the grid costs and what a kWh fed in earns (less feed-in costs),
+/// all in, €. A controller gets them at `issued` and not before (day-ahead prices are
+/// published at 13:00 the day before).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceForecast {
+    pub issued: DateTime<Utc>,
+    /// The start of the first quarter hour.
+    pub start: DateTime<Utc>,
+    pub import_eur_kwh: Vec<f64>,
+    pub export_eur_kwh: Vec<f64>,
+}
+
 /// What the controller wants from the heat pump.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decision {
@@ -64,4 +77,7 @@ pub trait Controller {
 
     /// A new sun forecast; a controller that plans without one ignores it.
     fn forecast(&mut self, _forecast: &SunForecast) {}
+
+    /// New prices; a controller that plans without them ignores them.
+    fn prices(&mut self, _prices: &PriceForecast) {}
 }

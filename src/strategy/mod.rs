@@ -6,13 +6,14 @@ pub mod baseline;
 pub mod controller;
 pub mod heat_pump;
 pub mod observer;
+pub mod planner;
 pub mod settings;
 pub mod smart;
 pub mod sun;
 pub mod tank;
 pub mod why;
 
-pub use controller::{Controller, Decision, Observation, SunForecast};
+pub use controller::{Controller, Decision, Observation, PriceForecast, SunForecast};
 pub use settings::{
     Change, Command, CommandError, Commands, Mode, Setting, Settings, StrategyHandle, channel,
 };

@@ -24,7 +24,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 
-use super::controller::{Controller, Decision, Observation};
+use super::controller::{Controller, Decision, Observation, PriceForecast};
 use super::heat_pump::HeatPumpParams;
 use super::observer::{Observer, SLOTS, settling};
 use super::sun::SunAhead;
@@ -81,6 +81,8 @@ const OUTGROWN_AFTER_DAYS: u32 = 7;
 /// … and then comfort charges aim this share of the way from the solar target to the
 /// heat pump's maximum (all the way costs more grid heat than the thermostat's).
 const OUTGROWN_RAISE: f64 = 0.5;
+/// The planner's price of a compressor start, in kWh of grid electricity.
+const PLAN_START_KWH: f64 = 0.6;
 /// How fast the surplus profile follows the seasons (per day).
 const SURPLUS_LEARN: f64 = 0.2;
 
@@ -110,6 +112,11 @@ pub struct SmartParams {
     /// More comfort than the thermostat's, for more grid heat: the floor also charges
     /// before the household's usual draws, not only while they run.
     pub more_comfort: bool,
+    /// Leave the sun charges and when a charge stops to the planner (a dynamic
+    /// programme over the tank's heat, by price when prices come) instead of the
+    /// rules; the floor, the reserve and the legionella run stay. Measured and not the
+    /// default: docs/strategy.md, "The planner".
+    pub planner: bool,
 }
 
 /// A charge to `temperature_c` in the minutes `window` matches (cron, local time),
@@ -165,6 +172,7 @@ impl Default for SmartParams {
             legionella: Some(Legionella::default()),
             fixed_target_c: None,
             more_comfort: false,
+            planner: false,
         }
     }
 }
@@ -332,6 +340,8 @@ pub struct Smart {
     comfort: Option<Comfort>,
     /// The sun ahead from a forecast, when one came.
     sun: SunAhead,
+    /// The last few days' prices, when they came (oldest first).
+    prices: Vec<PriceForecast>,
 }
 
 fn slot_of(t: NaiveDateTime) -> usize {
@@ -406,6 +416,7 @@ impl Smart {
             prev_tank_c: None,
             comfort: None,
             sun: SunAhead::default(),
+            prices: Vec::new(),
         }
     }
 
@@ -543,6 +554,80 @@ impl Smart {
             need.push(pattern[s] * draw_scale * DRAW_SAFETY + loss);
         }
         Outlook { surplus, need }
+    }
+
+    /// What the planner says about heating now.
+    /// Whether the planner heats the tank now, with the outlook, the surplus measured
+    /// over the last step (fading into the outlook over the next hour) and the prices
+    /// known (grid kWh without them).
+    fn planned(
+        &self,
+        o: &Outlook,
+        usable: f64,
+        reserve: f64,
+        surplus_w: f64,
+        obs: &Observation,
+    ) -> bool {
+        let solar = self.params.solar_target_c;
+        let top = self.params.tank.t_max_hp_c.max(solar);
+        let per_slot =
+            |c: f64| self.charge_w / 4000.0 * self.params.heat_pump.dhw_cop(c, obs.outdoor_c);
+        let quarter = super::sun::quarter_start(obs.at);
+        let known: Vec<Option<(f64, f64)>> = (0..o.need.len())
+            .map(|i| self.price_at(quarter + Duration::minutes(15 * i as i64)))
+            .collect();
+        // Beyond the prices known, their average; without any, grid kWh.
+        let n = known.iter().flatten().count();
+        let mean = if n == 0 {
+            (1.0, 0.0)
+        } else {
+            let (g, s) = known
+                .iter()
+                .flatten()
+                .fold((0.0, 0.0), |(g, s), (a, b)| (g + a, s + b));
+            (g / n as f64, s / n as f64)
+        };
+        let slots: Vec<super::planner::Slot> = o
+            .need
+            .iter()
+            .zip(&o.surplus)
+            .zip(&known)
+            .enumerate()
+            .map(|(i, ((n, s), p))| {
+                // The measured surplus now, fading into the outlook over the next hour.
+                let w = 0.5_f64.powi(i as i32 * 2);
+                let (grid_price, sun_price) = p.unwrap_or(mean);
+                super::planner::Slot {
+                    need_kwh: *n,
+                    surplus_w: w * surplus_w + (1.0 - w) * s,
+                    grid_price,
+                    sun_price,
+                }
+            })
+            .collect();
+        super::planner::heat_now(
+            &super::planner::Problem {
+                usable_kwh: usable,
+                solar_kwh: self.params.tank.full_charge_kwh(solar),
+                top_kwh: self.params.tank.full_charge_kwh(top),
+                reserve_kwh: reserve,
+                charge_w: self.charge_w,
+                heat_kwh: per_slot(solar),
+                heat_top_kwh: per_slot(top),
+                running: self.running.is_some(),
+                start_cost: PLAN_START_KWH * mean.0,
+            },
+            &slots,
+        )
+    }
+
+    /// The import and export price of the quarter hour starting at `t`, if known.
+    fn price_at(&self, t: DateTime<Utc>) -> Option<(f64, f64)> {
+        self.prices.iter().rev().find_map(|p| {
+            let i = usize::try_from((t - p.start).num_minutes() / 15).ok()?;
+            (t >= p.start).then_some(())?;
+            Some((*p.import_eur_kwh.get(i)?, *p.export_eur_kwh.get(i)?))
+        })
     }
 
     /// The next charge the outlook shows: with the sun when it comes before the tank
@@ -737,6 +822,15 @@ impl Smart {
             if run.kind == Kind::Floor && usable < burst {
                 return Decision::Keep;
             }
+            if self.params.planner {
+                if self.planned(&outlook, usable, reserve, surplus, obs) {
+                    return Decision::Keep;
+                }
+                self.running = None;
+                self.last_end = Some(now);
+                self.reason = Why::PlanHolds { usable_kwh: usable };
+                return Decision::Stop;
+            }
             // Mostly grid now: stop once the tank lasts until the sun is back.
             let margin = if self.params.strict {
                 0.0
@@ -827,6 +921,23 @@ impl Smart {
         let rested = self
             .last_end
             .is_none_or(|t| minutes(t, now) >= self.params.min_off_minutes);
+        if self.params.planner {
+            if rested && self.starts >= 1.0 && self.planned(&outlook, usable, reserve, surplus, obs)
+            {
+                let target = if share >= LATE_TOP_SHARE { top } else { solar };
+                let kind = if share >= SUN_SHARE {
+                    Kind::Sun
+                } else {
+                    Kind::Comfort
+                };
+                let why = Why::Planned {
+                    target_c: target,
+                    surplus_w: surplus,
+                };
+                return self.start(kind, target, now, why);
+            }
+            return Decision::Keep;
+        }
         // Late in the sunny hours: fill the tank for the evening and the night, while
         // the sun still carries the charge and has just enough hours left to fill it.
         let target = if share >= LATE_TOP_SHARE { top } else { solar };
@@ -913,6 +1024,14 @@ impl Controller for Smart {
 
     fn forecast(&mut self, forecast: &super::controller::SunForecast) {
         self.sun.take(forecast);
+    }
+
+    fn prices(&mut self, prices: &PriceForecast) {
+        // Today's and tomorrow's are what a plan reaches; a third covers a late day.
+        if self.prices.len() == 3 {
+            self.prices.remove(0);
+        }
+        self.prices.push(prices.clone());
     }
 }
 

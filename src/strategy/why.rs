@@ -40,6 +40,10 @@ pub enum Why {
     Legionella { target_c: f64, with_sun: bool },
     /// A grid charge stopped: the tank lasts until the sun is back.
     Lasts { usable_kwh: f64, need_kwh: f64 },
+    /// The planner: heating now costs least over the day and a half ahead.
+    Planned { target_c: f64, surplus_w: f64 },
+    /// The planner: the tank holds enough until cheaper heat comes.
+    PlanHolds { usable_kwh: f64 },
     /// "Boost now" was pressed.
     BoostNow { target_c: f64 },
     /// Mode off.
@@ -113,6 +117,17 @@ impl std::fmt::Display for Why {
             } => write!(
                 f,
                 "stopped: {usable_kwh:.1} kWh of hot water lasts until the sun is expected back ({need_kwh:.1} kWh)"
+            ),
+            Why::Planned {
+                target_c,
+                surplus_w,
+            } => write!(
+                f,
+                "plan: charging to {target_c:.0} °C now costs least over the day and a half ahead ({surplus_w:.0} W surplus)"
+            ),
+            Why::PlanHolds { usable_kwh } => write!(
+                f,
+                "plan: stopped, {usable_kwh:.1} kWh of hot water holds until cheaper heat comes"
             ),
             Why::BoostNow { target_c } => write!(f, "boost now: one charge to {target_c:.0} °C"),
             Why::Off => f.write_str("mode off: the heat pump follows its own settings"),

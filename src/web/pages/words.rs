@@ -332,6 +332,18 @@ pub(super) fn why(lang: Lang, w: &crate::strategy::Why) -> String {
             n(usable_kwh, 1),
             n(need_kwh, 1)
         ),
+        Why::Planned {
+            target_c,
+            surplus_w,
+        } => format!(
+            "planning: nu opwarmen tot {} °C is het goedkoopst voor de komende anderhalve dag ({} W over)",
+            n(target_c, 0),
+            n(surplus_w, 0)
+        ),
+        Why::PlanHolds { usable_kwh } => format!(
+            "planning: gestopt, {} kWh warm water is genoeg tot er goedkopere warmte komt",
+            n(usable_kwh, 1)
+        ),
         Why::BoostNow { target_c } => format!("nu één keer opwarmen tot {} °C", n(target_c, 0)),
         Why::Off => "stand uit: de warmtepomp volgt zijn eigen instellingen".to_owned(),
         Why::BoostMode { target_c } => {
@@ -396,6 +408,11 @@ mod tests {
                 usable_kwh: 6.5,
                 need_kwh: 5.1,
             },
+            Why::Planned {
+                target_c: 55.0,
+                surplus_w: 900.0,
+            },
+            Why::PlanHolds { usable_kwh: 4.5 },
             Why::BoostNow { target_c: 55.0 },
             Why::Off,
             Why::BoostMode { target_c: 55.0 },
