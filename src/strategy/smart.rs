@@ -573,9 +573,7 @@ impl Smart {
         let per_slot =
             |c: f64| self.charge_w / 4000.0 * self.params.heat_pump.dhw_cop(c, obs.outdoor_c);
         let quarter = super::sun::quarter_start(obs.at);
-        let known: Vec<Option<(f64, f64)>> = (0..o.need.len())
-            .map(|i| self.price_at(quarter + Duration::minutes(15 * i as i64)))
-            .collect();
+        let known = self.prices_from(quarter, o.need.len());
         // Beyond the prices known, their average; without any, grid kWh.
         let n = known.iter().flatten().count();
         let mean = if n == 0 {
@@ -621,13 +619,22 @@ impl Smart {
         )
     }
 
-    /// The import and export price of the quarter hour starting at `t`, if known.
-    fn price_at(&self, t: DateTime<Utc>) -> Option<(f64, f64)> {
-        self.prices.iter().rev().find_map(|p| {
-            let i = usize::try_from((t - p.start).num_minutes() / 15).ok()?;
-            (t >= p.start).then_some(())?;
-            Some((*p.import_eur_kwh.get(i)?, *p.export_eur_kwh.get(i)?))
-        })
+    /// The import and export price of `n` quarter hours from `from` on, where known
+    /// (the newest prices first).
+    fn prices_from(&self, from: DateTime<Utc>, n: usize) -> Vec<Option<(f64, f64)>> {
+        let mut out = vec![None; n];
+        for p in &self.prices {
+            // Quarter hours from `from` to the prices' start (negative: they began before).
+            let offset = (p.start - from).num_minutes().div_euclid(15);
+            for (k, (i, e)) in p.import_eur_kwh.iter().zip(&p.export_eur_kwh).enumerate() {
+                if let Ok(at) = usize::try_from(offset + k as i64)
+                    && at < n
+                {
+                    out[at] = Some((*i, *e));
+                }
+            }
+        }
+        out
     }
 
     /// The next charge the outlook shows: with the sun when it comes before the tank
