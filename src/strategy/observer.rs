@@ -65,6 +65,10 @@ pub struct Observer {
     recent: std::collections::VecDeque<[f64; SLOTS]>,
     /// The large hourly draw of `recent` (kept, as it changes once a day), kWh.
     burst_kwh: f64,
+    /// The same around each slot of the day: the most drawn within an hour starting
+    /// from an hour before the slot to an hour after it, as recent days stayed under
+    /// it nine times in ten, kWh.
+    burst_at_kwh: [f64; SLOTS],
 }
 
 /// A weekday's or weekend day's own pattern is used once it has learned from this many
@@ -74,6 +78,16 @@ const KIND_MIN_DAYS: u32 = 8;
 pub const RECENT_DAYS: usize = 28;
 /// … and the share of them the burst reserve covers.
 const BURST_QUANTILE: f64 = 0.9;
+
+/// What recent days stayed under nine times in ten (0 for none).
+fn quantile(days: impl Iterator<Item = f64>) -> f64 {
+    let mut b: Vec<f64> = days.collect();
+    b.sort_by(f64::total_cmp);
+    match b.len() {
+        0 => 0.0,
+        n => b[((n as f64 * BURST_QUANTILE) as usize).min(n - 1)],
+    }
+}
 
 impl Observer {
     pub fn new(params: TankParams) -> Self {
@@ -97,6 +111,7 @@ impl Observer {
             day_start_kwh: None,
             recent: std::collections::VecDeque::with_capacity(RECENT_DAYS),
             burst_kwh: 0.0,
+            burst_at_kwh: [0.0; SLOTS],
         }
     }
 
@@ -143,6 +158,7 @@ impl Observer {
         self.balance_days = 0;
         self.recent.clear();
         self.burst_kwh = 0.0;
+        self.burst_at_kwh = [0.0; SLOTS];
         self.unseen_kwh = 0.0;
         self.today = [0.0; SLOTS];
         self.today_seen = [0.0; SLOTS];
@@ -182,21 +198,39 @@ impl Observer {
         self.burst_kwh
     }
 
-    fn large_draw(&self) -> f64 {
-        let mut b: Vec<f64> = self
-            .recent
+    /// The large draw around slot `slot` of the day: the most the sensor saw drawn
+    /// within an hour starting from an hour before the slot to an hour after it, as
+    /// recent days stayed under it nine times in ten, kWh (0 before a day was seen).
+    pub fn burst_at_kwh(&self, slot: usize) -> f64 {
+        self.burst_at_kwh[slot % SLOTS]
+    }
+
+    /// Each recent day's draws within the hour from each slot on, kWh.
+    fn hourly(&self) -> Vec<[f64; SLOTS]> {
+        self.recent
             .iter()
-            .map(|day| {
-                (0..SLOTS)
-                    .map(|i| day[i..(i + 4).min(SLOTS)].iter().sum::<f64>())
-                    .fold(0.0, f64::max)
-            })
-            .collect();
-        b.sort_by(f64::total_cmp);
-        match b.len() {
-            0 => 0.0,
-            n => b[((n as f64 * BURST_QUANTILE) as usize).min(n - 1)],
-        }
+            .map(|day| std::array::from_fn(|i| day[i..(i + 4).min(SLOTS)].iter().sum()))
+            .collect()
+    }
+
+    fn large_draws_at(&self) -> [f64; SLOTS] {
+        let hourly = self.hourly();
+        std::array::from_fn(|s| {
+            let around = s.saturating_sub(4)..(s + 5).min(SLOTS);
+            quantile(
+                hourly
+                    .iter()
+                    .map(|h| h[around.clone()].iter().copied().fold(0.0, f64::max)),
+            )
+        })
+    }
+
+    fn large_draw(&self) -> f64 {
+        quantile(
+            self.hourly()
+                .iter()
+                .map(|h| h.iter().copied().fold(0.0, f64::max)),
+        )
     }
 
     /// The recent days' seen draws, for saving (oldest first).
@@ -220,6 +254,7 @@ impl Observer {
         }
         self.recent = recent;
         self.burst_kwh = self.large_draw();
+        self.burst_at_kwh = self.large_draws_at();
         Ok(())
     }
 
@@ -377,6 +412,7 @@ impl Observer {
             }
             self.recent.push_back(self.today_seen);
             self.burst_kwh = self.large_draw();
+            self.burst_at_kwh = self.large_draws_at();
             if balance > 0.0 {
                 self.balance_days = self.balance_days.saturating_add(1);
                 let learn = settling(LEARN, self.balance_days);
@@ -530,6 +566,14 @@ mod tests {
         assert_eq!(obs.resume_recent(&days), Ok(()));
         // The 19th smallest of 20 (4.6 kWh): not the mean (2.9), not the largest (4.8).
         assert!((obs.burst_kwh() - 4.6).abs() < 1e-9, "{}", obs.burst_kwh());
+        // Around the time of day: the shower from an hour before 07:00 (slot 28) to an
+        // hour after it, the 0.3 kWh of 20:00 around 20:00, nothing in the afternoon.
+        let at = |slot: usize| obs.burst_at_kwh(slot);
+        assert!((at(24) - 4.6).abs() < 1e-9 && (at(32) - 4.6).abs() < 1e-9);
+        // 08:15: only the shower's second quarter hour starts within an hour before.
+        assert!((at(33) - 2.3).abs() < 1e-9, "{}", at(33));
+        assert!(at(20) == 0.0 && at(34) == 0.0);
+        assert!((at(80) - 0.3).abs() < 1e-9 && at(60) == 0.0);
         assert!(obs.resume_recent(&[vec![0.0; 3]]).is_err());
         assert!(obs.resume_recent(&[vec![-1.0; SLOTS]]).is_err());
     }

@@ -73,6 +73,14 @@ const STRICT_COMFORT_DROP_K: f64 = 1.5;
 /// energy balance) take more than this share of what the tank holds there above the
 /// reserve …
 const OUTGROWN_SHARE: f64 = 0.95;
+/// The tank is roomy for the household when a day's draws (by the energy balance, as
+/// a week of draws tells) take at most this share of what it holds at the solar target
+/// above the reserve; the floor then keeps 1.3 times the large draw around the time of
+/// day (the most drawn within an hour from an hour before to an hour after, as nine
+/// days in ten stayed under) instead of the day's large draw …
+const ROOMY_SHARE: f64 = 0.75;
+/// … but never less than this share of the day's large draw.
+const ROOMY_MIN_BURST: f64 = 0.5;
 /// With more comfort: the usual draws of the next hour that count as draws due, a
 /// share of the large draw.
 const DRAWS_DUE_SHARE: f64 = 0.5;
@@ -799,7 +807,28 @@ impl Smart {
         let reserve = RESERVE_SHARE * full;
         // The hot water the household's large draws take within an hour.
         let large = self.observer.burst_kwh();
-        let burst = BURST_COVER * large;
+        let outgrown = self.observer.days() >= OUTGROWN_AFTER_DAYS
+            && self
+                .observer
+                .balance()
+                .is_some_and(|day| day > OUTGROWN_SHARE * (full - reserve));
+        // Where the tank is roomy for the household, the floor keeps what is drawn
+        // around this time of day rather than the day's largest draw.
+        let roomy = self.observer.days() >= OUTGROWN_AFTER_DAYS
+            && self
+                .observer
+                .balance()
+                .is_some_and(|day| day <= ROOMY_SHARE * (full - reserve));
+        let burst = BURST_COVER
+            * if roomy {
+                large.min(
+                    self.observer
+                        .burst_at_kwh(slot_of(now))
+                        .max(ROOMY_MIN_BURST * large),
+                )
+            } else {
+                large
+            };
         let usable = self.observer.usable_kwh();
         // To a tenth of a kWh, as every reader shows it.
         let tenth = |k: f64| (k * 10.0).round() / 10.0;
@@ -890,11 +919,6 @@ impl Smart {
         // A household that outgrows the tank at the solar target gets its comfort
         // charges hotter, before the large draws, rather than run out.
         let top = self.params.tank.t_max_hp_c.max(solar);
-        let outgrown = self.observer.days() >= OUTGROWN_AFTER_DAYS
-            && self
-                .observer
-                .balance()
-                .is_some_and(|day| day > OUTGROWN_SHARE * (full - reserve));
         let comfort_c = if outgrown {
             solar + OUTGROWN_RAISE * (top - solar)
         } else {
