@@ -47,7 +47,7 @@ pub struct Problem {
 /// Quarter hours planned one by one before the planner goes over to whole hours.
 const FINE: usize = 16;
 /// Grid step of the heat, kWh.
-const DX: f64 = 0.25;
+const DX: f64 = 0.3;
 /// Going below the reserve costs this per kWh short (many times any price) …
 const SHORT_COST: f64 = 20.0;
 /// … plus this once.
@@ -85,7 +85,7 @@ fn stages(slots: &[Slot], charge_w: f64) -> Vec<Stage> {
 
 /// Value of `v` (per grid level) at heat `x`, linearly between levels.
 fn at(v: &[f64], x: f64) -> f64 {
-    let f = (x / DX).clamp(0.0, (v.len() - 1) as f64);
+    let f = (x * (1.0 / DX)).clamp(0.0, (v.len() - 1) as f64);
     let i = (f.floor() as usize).min(v.len() - 2);
     let w = f - i as f64;
     v[i] * (1.0 - w) + v[i + 1] * w
@@ -111,17 +111,22 @@ pub fn heat_now(p: &Problem, slots: &[Slot]) -> bool {
         let kwh_e = p.charge_w / 4000.0 * st.quarters;
         let sun = st.surplus_w / 4000.0 * st.quarters;
         let energy_cost = (kwh_e - sun) * st.grid_price + sun * st.sun_price;
+        let (per_heat, per_top, per_quarter) = (
+            1.0 / p.heat_kwh,
+            1.0 / p.heat_top_kwh,
+            energy_cost / st.quarters,
+        );
         let outcome = |x: f64, on: bool| -> (f64, f64) {
             let (mut x, mut cost) = (x, 0.0);
             if on {
                 // Up to the solar target at one COP, above it at the lower one.
                 let mut q = st.quarters;
-                let below = ((p.solar_kwh - x) / p.heat_kwh).clamp(0.0, q);
+                let below = ((p.solar_kwh - x) * per_heat).clamp(0.0, q);
                 x += below * p.heat_kwh;
                 q -= below;
-                let above = ((p.top_kwh - x) / p.heat_top_kwh).clamp(0.0, q);
+                let above = ((p.top_kwh - x) * per_top).clamp(0.0, q);
                 x += above * p.heat_top_kwh;
-                cost += energy_cost * (below + above) / st.quarters;
+                cost += per_quarter * (below + above);
             }
             x -= st.need_kwh;
             if x < p.reserve_kwh {
