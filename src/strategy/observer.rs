@@ -200,7 +200,8 @@ impl Observer {
 
     /// The large draw around slot `slot` of the day: the most the sensor saw drawn
     /// within an hour starting from an hour before the slot to an hour after it, as
-    /// recent days stayed under it nine times in ten, kWh (0 before a day was seen).
+    /// recent days stayed under it nine times in ten, kWh (0 before a day was seen;
+    /// within the day: the hour before midnight does not count for the hour after).
     pub fn burst_at_kwh(&self, slot: usize) -> f64 {
         self.burst_at_kwh[slot % SLOTS]
     }

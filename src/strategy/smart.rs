@@ -564,7 +564,6 @@ impl Smart {
         Outlook { surplus, need }
     }
 
-    /// What the planner says about heating now.
     /// Whether the planner heats the tank now, with the outlook, the surplus measured
     /// over the last step (fading into the outlook over the next hour) and the prices
     /// known (grid kWh without them).
@@ -628,7 +627,7 @@ impl Smart {
     }
 
     /// The import and export price of `n` quarter hours from `from` on, where known
-    /// (the newest prices first).
+    /// (where two price sets overlap, the newer).
     fn prices_from(&self, from: DateTime<Utc>, n: usize) -> Vec<Option<(f64, f64)>> {
         let mut out = vec![None; n];
         for p in &self.prices {
@@ -807,18 +806,15 @@ impl Smart {
         let reserve = RESERVE_SHARE * full;
         // The hot water the household's large draws take within an hour.
         let large = self.observer.burst_kwh();
-        let outgrown = self.observer.days() >= OUTGROWN_AFTER_DAYS
-            && self
-                .observer
-                .balance()
-                .is_some_and(|day| day > OUTGROWN_SHARE * (full - reserve));
+        // A day's draws by the energy balance, once a week of them tells.
+        let daily = self
+            .observer
+            .balance()
+            .filter(|_| self.observer.days() >= OUTGROWN_AFTER_DAYS);
+        let outgrown = daily.is_some_and(|day| day > OUTGROWN_SHARE * (full - reserve));
         // Where the tank is roomy for the household, the floor keeps what is drawn
         // around this time of day rather than the day's largest draw.
-        let roomy = self.observer.days() >= OUTGROWN_AFTER_DAYS
-            && self
-                .observer
-                .balance()
-                .is_some_and(|day| day <= ROOMY_SHARE * (full - reserve));
+        let roomy = daily.is_some_and(|day| day <= ROOMY_SHARE * (full - reserve));
         let burst = BURST_COVER
             * if roomy {
                 large.min(
