@@ -75,7 +75,8 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
 
         sim.bank.set_fault(UNIT_HEAT_PUMP, Some(fault));
         let before = rx.borrow().get("grid", "power").unwrap().at;
-        let snap = support::eventually(10, "heat pump unavailable", || {
+        let what = format!("{fault:?}: heat pump unavailable");
+        let snap = support::eventually(20, &what, || {
             let snap = rx.borrow().clone();
             async move {
                 let hp = snap.get("heat_pump", "tank_temperature")?;
@@ -109,6 +110,59 @@ async fn a_silent_or_failing_unit_goes_unavailable_without_stalling_the_others()
         .await;
         cancel.cancel();
     }
+}
+
+/// A silent unit is asked once per poll, not once per register block: every request
+/// to it holds the bus, and so the other devices on it, for a whole timeout.
+#[tokio::test]
+async fn a_silent_unit_costs_one_timeout_a_poll_not_one_per_block() {
+    let cancel = CancellationToken::new();
+    let sim = support::dwelling(0.0, &cancel).await;
+    let (profile, bus) = luxtronik(&sim, &cancel);
+    let set = ProfileSet::embedded().unwrap();
+    let spec = DeviceSpec {
+        id: DeviceId::new("heat_pump").unwrap(),
+        profile: set.get("alpha_innotec-luxtronik2").unwrap().clone(),
+        unit: UNIT_HEAT_PUMP,
+        bus,
+        interval_override: None,
+        clock: nomhub::clock::Clock::System,
+    };
+    let mut p = Poller::new(&spec, profile);
+    let answered = p.poll_all().await;
+    let blocks: usize = answered.iter().map(|r| r.requests).sum();
+    assert!(
+        answered.iter().all(|r| r.error.is_none()) && blocks > answered.len(),
+        "the profile reads more than one block a tier: {blocks} in {} tiers",
+        answered.len()
+    );
+    sim.bank.set_fault(UNIT_HEAT_PUMP, Some(Fault::Silent));
+    let began = std::time::Instant::now();
+    let silent = p.poll_all().await;
+    let took = began.elapsed();
+    for r in &silent {
+        assert_eq!(r.requests, 1, "tier {}: {:?}", r.tier, r.error);
+        assert_eq!(r.answered, 0);
+        assert!(
+            r.samples.iter().all(|s| s.value.is_err()),
+            "tier {}",
+            r.tier
+        );
+    }
+    // One timeout per tier (300 ms on the test bus; the fast tier has seven blocks).
+    assert!(
+        took < Duration::from_secs(silent.len() as u64) + Duration::from_millis(900),
+        "{took:?} for {} tiers",
+        silent.len()
+    );
+    sim.bank.set_fault(UNIT_HEAT_PUMP, None);
+    let back = p.poll_all().await;
+    assert!(
+        back.iter().all(|r| r.error.is_none()),
+        "{:?}",
+        back.iter().map(|r| &r.error).collect::<Vec<_>>()
+    );
+    cancel.cancel();
 }
 
 #[tokio::test]

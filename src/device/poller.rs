@@ -201,6 +201,10 @@ impl Poller {
         // only the first count as a failed poll (backoff, logging).
         let (mut failed, mut waiting): (Option<PollError>, Option<PollError>) = (None, None);
         let (mut requests, mut answered) = (0, 0);
+        // A device that gave no answer at all is not asked for the tier's other blocks
+        // in this poll: each request would hold the bus (and every other device on it)
+        // for another timeout.
+        let mut silent: Option<String> = None;
         for block in &blocks {
             let at = self.clock.now();
             let key = (block.addr, block.count);
@@ -214,6 +218,12 @@ impl Poller {
                     kind: PollErrorKind::Permanent,
                     text: r.why.clone(),
                 });
+                continue;
+            }
+            if let Some(why) = &silent {
+                for &i in &block.points {
+                    samples.push(self.sample(i, Err(Unavailable::PollFailed(why.clone())), at));
+                }
                 continue;
             }
             requests += 1;
@@ -240,6 +250,9 @@ impl Poller {
                         ));
                     }
                     if e.is_transient() {
+                        if error.kind == PollErrorKind::Unreachable {
+                            silent = Some(text);
+                        }
                         failed.get_or_insert(error);
                     } else {
                         self.refuse(key, &e);
