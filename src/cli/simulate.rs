@@ -60,8 +60,8 @@ pub struct SimulateArgs {
     pub pv_scale: f64,
     /// `column`: hand the strategy the year file's day-ahead `pv_forecast_w` at its
     /// issue time (18:00 the day before) when the file has it; `none`: no forecast.
-    #[arg(long, value_enum, default_value_t = Forecast::Column)]
-    pub forecast: Forecast,
+    #[arg(long, value_enum, default_value_t = YearColumn::Column)]
+    pub forecast: YearColumn,
     /// The contract the hot water's grid heat is costed with (a file with a
     /// `[tariff]`, docs/tariff.md); default, when the year file has day-ahead prices:
     /// config/tariff-dynamic-2027.toml.
@@ -70,8 +70,8 @@ pub struct SimulateArgs {
     /// `column`: tell the smart strategy each day's prices under the tariff at 13:00
     /// the day before (when the day-ahead market publishes them), so it plans its
     /// grid heat by price; `none`: it plans without prices (they are still costed).
-    #[arg(long, value_enum, default_value_t = Forecast::Column)]
-    pub prices: Forecast,
+    #[arg(long, value_enum, default_value_t = YearColumn::Column)]
+    pub prices: YearColumn,
     /// `guarantee`: the thermostat's comfort at least, for the least grid heat;
     /// `more`: the smart strategy also charges before the usual draws (`[control]
     /// comfort`).
@@ -95,8 +95,9 @@ pub enum Comfort {
     More,
 }
 
+/// Whether the strategy is handed a column of the year file (`column`) or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Forecast {
+pub enum YearColumn {
     Column,
     None,
 }
@@ -117,7 +118,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     variant.check().map_err(|e| anyhow::anyhow!(e))?;
     variant.apply(&mut dwelling, &mut rows);
-    if args.forecast == Forecast::None {
+    if args.forecast == YearColumn::None {
         for r in &mut rows {
             r.pv_forecast_w = None;
         }
@@ -143,7 +144,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     let market = backtest::Market {
         tariff,
-        tell: args.prices == Forecast::Column,
+        tell: args.prices == YearColumn::Column,
     };
     // What the strategy is told; the model runs the real tank.
     let mut told = dwelling.clone();

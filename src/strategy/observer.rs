@@ -214,24 +214,19 @@ impl Observer {
             .collect()
     }
 
-    fn large_draws_at(&self) -> [f64; SLOTS] {
+    /// The day's large draw and the one around each slot, from the recent days (once
+    /// a day, and when saved days are taken up).
+    fn refresh_bursts(&mut self) {
         let hourly = self.hourly();
-        std::array::from_fn(|s| {
-            let around = s.saturating_sub(4)..(s + 5).min(SLOTS);
+        let most = |range: std::ops::Range<usize>| {
             quantile(
                 hourly
                     .iter()
-                    .map(|h| h[around.clone()].iter().copied().fold(0.0, f64::max)),
+                    .map(|h| h[range.clone()].iter().copied().fold(0.0, f64::max)),
             )
-        })
-    }
-
-    fn large_draw(&self) -> f64 {
-        quantile(
-            self.hourly()
-                .iter()
-                .map(|h| h.iter().copied().fold(0.0, f64::max)),
-        )
+        };
+        self.burst_kwh = most(0..SLOTS);
+        self.burst_at_kwh = std::array::from_fn(|s| most(s.saturating_sub(4)..(s + 5).min(SLOTS)));
     }
 
     /// The recent days' seen draws, for saving (oldest first).
@@ -254,8 +249,7 @@ impl Observer {
             recent.push_back(day);
         }
         self.recent = recent;
-        self.burst_kwh = self.large_draw();
-        self.burst_at_kwh = self.large_draws_at();
+        self.refresh_bursts();
         Ok(())
     }
 
@@ -412,8 +406,7 @@ impl Observer {
                 self.recent.pop_front();
             }
             self.recent.push_back(self.today_seen);
-            self.burst_kwh = self.large_draw();
-            self.burst_at_kwh = self.large_draws_at();
+            self.refresh_bursts();
             if balance > 0.0 {
                 self.balance_days = self.balance_days.saturating_add(1);
                 let learn = settling(LEARN, self.balance_days);
